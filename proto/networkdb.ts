@@ -1,0 +1,198 @@
+/**
+ * NetworkDB wire messages. Gossip (pub/sub) carries `node`, `net` and `tables` messages; the
+ * request/response protocol carries cluster push-pull, table anti-entropy and indirect probes.
+ */
+import {
+  arr, bool, bytes, decodeEnvelope, encodeEnvelope, num, rec, str, strArr, uint, WireError
+} from './codec.js'
+
+export type NodeEventKind = 'alive' | 'suspect' | 'failed' | 'left'
+const NODE_KINDS: ReadonlySet<string> = new Set(['alive', 'suspect', 'failed', 'left'])
+
+export interface WireNodeEvent {
+  kind: NodeEventKind
+  node: string
+  name: string
+  advertise: string
+  addrs: string[]
+  inc: number
+}
+
+export interface WireNetworkEvent {
+  node: string
+  nid: string
+  ltime: number
+  join: boolean
+}
+
+/** One table entry or tombstone. `reapIn` is the tombstone's remaining lifetime in ms. */
+export interface WireEntry {
+  table: string
+  key: string
+  owner: string
+  ltime: number
+  deleted: boolean
+  value: Uint8Array
+  reapIn: number
+}
+
+export type GossipMessage =
+  | { t: 'node', b: WireNodeEvent }
+  | { t: 'net', b: WireNetworkEvent }
+  | { t: 'tables', b: { nid: string, entries: WireEntry[] } }
+
+export type RequestMessage =
+  | { t: 'pushpull', b: ClusterState }
+  | { t: 'sync', b: SyncRequest }
+  | { t: 'push', b: { nid: string, entries: WireEntry[] } }
+  | { t: 'pingreq', b: { target: string, timeoutMs: number } }
+
+export type ResponseMessage =
+  | { t: 'pushpull', b: ClusterState }
+  | { t: 'entries', b: { nid: string, entries: WireEntry[], want: number[] } }
+  | { t: 'ack', b: { ok: boolean, detail: string } }
+
+export interface ClusterState { nodes: WireNodeEvent[], networks: WireNetworkEvent[], ltime: number }
+
+/**
+ * Anti-entropy digest: entries of one network hashed into `buckets` buckets; `hashes[i]` is the
+ * XOR of the 32-bit hashes of bucket i (two words per bucket). `count` lets a responder see that
+ * the requester is empty.
+ */
+export interface SyncRequest { nid: string, buckets: number, hashes: number[], count: number }
+
+const GOSSIP_TYPES: ReadonlySet<GossipMessage['t']> = new Set(['node', 'net', 'tables'])
+const REQUEST_TYPES: ReadonlySet<RequestMessage['t']> = new Set(['pushpull', 'sync', 'push', 'pingreq'])
+const RESPONSE_TYPES: ReadonlySet<ResponseMessage['t']> = new Set(['pushpull', 'entries', 'ack'])
+
+export const MAX_KEY = 512
+export const MAX_NAME = 256
+export const MAX_VALUE = 64 * 1024
+export const MAX_BUCKETS = 4096
+
+// ---- validators -------------------------------------------------------------------------------
+
+function nodeEvent (x: unknown): WireNodeEvent {
+  const o = rec(x, 'node event')
+  const kind = str(o, 'kind', 16)
+  if (!NODE_KINDS.has(kind)) throw new WireError('shape', `bad node event kind ${kind}`)
+  return {
+    kind: kind as NodeEventKind,
+    node: str(o, 'node', MAX_NAME),
+    name: str(o, 'name', MAX_NAME),
+    advertise: str(o, 'advertise', 64),
+    addrs: strArr(o, 'addrs'),
+    inc: uint(o, 'inc')
+  }
+}
+
+function networkEvent (x: unknown): WireNetworkEvent {
+  const o = rec(x, 'network event')
+  return { node: str(o, 'node', MAX_NAME), nid: str(o, 'nid', MAX_NAME), ltime: uint(o, 'ltime'), join: bool(o, 'join') }
+}
+
+function entry (x: unknown): WireEntry {
+  const o = rec(x, 'entry')
+  return {
+    table: str(o, 'table', MAX_NAME),
+    key: str(o, 'key', MAX_KEY),
+    owner: str(o, 'owner', MAX_NAME),
+    ltime: uint(o, 'ltime'),
+    deleted: bool(o, 'deleted'),
+    value: bytes(o, 'value', MAX_VALUE),
+    reapIn: uint(o, 'reapIn')
+  }
+}
+
+function entries (o: Record<string, unknown>): WireEntry[] {
+  return arr(o, 'entries').map(entry)
+}
+
+function clusterState (x: unknown): ClusterState {
+  const o = rec(x, 'cluster state')
+  return { nodes: arr(o, 'nodes', 100_000).map(nodeEvent), networks: arr(o, 'networks').map(networkEvent), ltime: uint(o, 'ltime') }
+}
+
+function syncRequest (x: unknown): SyncRequest {
+  const o = rec(x, 'sync request')
+  const buckets = uint(o, 'buckets')
+  if (buckets < 1 || buckets > MAX_BUCKETS || (buckets & (buckets - 1)) !== 0) throw new WireError('shape', `bad bucket count ${buckets}`)
+  const hashes = arr(o, 'hashes', 2 * MAX_BUCKETS).map((h, i) => {
+    if (typeof h !== 'number' || !Number.isInteger(h) || h < 0 || h > 0xffffffff) throw new WireError('shape', `bad hash ${i}`)
+    return h
+  })
+  if (hashes.length !== 2 * buckets) throw new WireError('shape', 'hash count does not match bucket count')
+  return { nid: str(o, 'nid', MAX_NAME), buckets, hashes, count: uint(o, 'count') }
+}
+
+// ---- gossip -----------------------------------------------------------------------------------
+
+export function encodeGossip (m: GossipMessage): Uint8Array { return encodeEnvelope(m.t, m.b) }
+
+export function decodeGossip (data: Uint8Array): GossipMessage {
+  const env = decodeEnvelope(data, GOSSIP_TYPES)
+  switch (env.t) {
+    case 'node': return { t: 'node', b: nodeEvent(env.b) }
+    case 'net': return { t: 'net', b: networkEvent(env.b) }
+    case 'tables': {
+      const o = rec(env.b, 'tables')
+      return { t: 'tables', b: { nid: str(o, 'nid', MAX_NAME), entries: entries(o) } }
+    }
+  }
+}
+
+// ---- request / response -----------------------------------------------------------------------
+
+export function encodeRequest (m: RequestMessage): Uint8Array { return encodeEnvelope(m.t, m.b) }
+
+export function decodeRequest (data: Uint8Array): RequestMessage {
+  const env = decodeEnvelope(data, REQUEST_TYPES)
+  switch (env.t) {
+    case 'pushpull': return { t: 'pushpull', b: clusterState(env.b) }
+    case 'sync': return { t: 'sync', b: syncRequest(env.b) }
+    case 'push': {
+      const o = rec(env.b, 'push')
+      return { t: 'push', b: { nid: str(o, 'nid', MAX_NAME), entries: entries(o) } }
+    }
+    case 'pingreq': {
+      const o = rec(env.b, 'pingreq')
+      return { t: 'pingreq', b: { target: str(o, 'target', MAX_NAME), timeoutMs: num(o, 'timeoutMs') } }
+    }
+  }
+}
+
+export function encodeResponse (m: ResponseMessage): Uint8Array { return encodeEnvelope(m.t, m.b) }
+
+export function decodeResponse (data: Uint8Array): ResponseMessage {
+  const env = decodeEnvelope(data, RESPONSE_TYPES)
+  switch (env.t) {
+    case 'pushpull': return { t: 'pushpull', b: clusterState(env.b) }
+    case 'entries': {
+      const o = rec(env.b, 'entries')
+      const want = arr(o, 'want', MAX_BUCKETS).map((w, i) => {
+        if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w >= MAX_BUCKETS) throw new WireError('shape', `bad want ${i}`)
+        return w
+      })
+      return { t: 'entries', b: { nid: str(o, 'nid', MAX_NAME), entries: entries(o), want } }
+    }
+    case 'ack': {
+      const o = rec(env.b, 'ack')
+      return { t: 'ack', b: { ok: bool(o, 'ok'), detail: str(o, 'detail', 4096) } }
+    }
+  }
+}
+
+/** Split entries into chunks whose encoding stays well under the frame limit. */
+export function chunkEntries (list: WireEntry[], budget = 1024 * 1024): WireEntry[][] {
+  const out: WireEntry[][] = []
+  let cur: WireEntry[] = []
+  let size = 0
+  for (const e of list) {
+    const s = 64 + e.table.length + e.key.length + e.owner.length + e.value.byteLength
+    if (cur.length > 0 && size + s > budget) { out.push(cur); cur = []; size = 0 }
+    cur.push(e)
+    size += s
+  }
+  if (cur.length > 0 || out.length === 0) out.push(cur)
+  return out
+}
