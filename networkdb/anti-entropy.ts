@@ -1,0 +1,77 @@
+/**
+ * Anti-entropy (bulk sync) of one network's tables between two nodes, digest first:
+ *
+ *   A -> B  sync {nid, buckets, hashes, count}     per-bucket XOR digests of A's entries
+ *   B -> A  entries {B's entries in differing buckets, want: differing buckets}  (1..n frames)
+ *   A -> B  push {A's entries in `want` that B did not send at the same version}  (only if any)
+ *
+ * When nothing differs the whole exchange is one small request and one empty answer. A late joiner
+ * (count 0) gets everything in the first answer. Hidden entries (failed owners) take no part, so
+ * they come back only from their owner.
+ */
+import {
+  chunkEntries, decodeResponse, encodeRequest, encodeResponse, MAX_BUCKETS,
+  type SyncRequest, type WireEntry
+} from '../proto/index.js'
+import type { Clock } from './clock.js'
+import { bucketCountFor } from './hash.js'
+import type { Tables } from './tables.js'
+import type { Transport } from './transport.js'
+
+export interface SyncDeps {
+  tables: Tables
+  transport: Transport
+  clock: Clock
+  requestTimeoutMs: number
+  /** Apply entries received from `from` for `nid` (merge rule, clocks, persistence, metrics). */
+  mergeRemote(nid: string, from: string, entries: WireEntry[]): void
+}
+
+export interface SyncResult { received: number, pushed: number, differing: number }
+
+const versionId = (e: WireEntry): string => `${e.table}\u0000${e.key}\u0000${e.owner}\u0000${e.ltime}\u0000${e.deleted ? 1 : 0}`
+
+/** Initiate a sync of `nid` with `peer`. Rejects when the peer is unreachable or not in `nid`. */
+export async function syncWith (d: SyncDeps, peer: string, nid: string): Promise<SyncResult> {
+  const count = d.tables.syncCount(nid)
+  const buckets = bucketCountFor(count, MAX_BUCKETS)
+  const req: SyncRequest = { nid, buckets, hashes: d.tables.bucketHashes(nid, buckets), count }
+  const frames = await d.transport.request(peer, encodeRequest({ t: 'sync', b: req }), d.requestTimeoutMs)
+  const want = new Set<number>()
+  const theirs = new Set<string>()
+  let received = 0
+  for (const frame of frames) {
+    const res = decodeResponse(frame)
+    if (res.t === 'ack') throw new Error(`sync of ${nid} refused by ${peer}: ${res.b.detail}`)
+    if (res.t !== 'entries' || res.b.nid !== nid) throw new Error(`unexpected ${res.t} answer to sync from ${peer}`)
+    for (const w of res.b.want) if (w < buckets) want.add(w)
+    for (const e of res.b.entries) theirs.add(versionId(e))
+    received += res.b.entries.length
+    d.mergeRemote(nid, peer, res.b.entries)
+  }
+  if (want.size === 0) return { received, pushed: 0, differing: 0 }
+  // After merging theirs, ours in those buckets is the newest of both: push what they lack.
+  const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now()).filter(e => !theirs.has(versionId(e)))
+  if (mine.length > 0) {
+    for (const chunk of chunkEntries(mine)) {
+      const ack = await d.transport.request(peer, encodeRequest({ t: 'push', b: { nid, entries: chunk } }), d.requestTimeoutMs)
+      const res = ack[0] === undefined ? undefined : decodeResponse(ack[0])
+      if (res?.t !== 'ack' || !res.b.ok) throw new Error(`push of ${nid} to ${peer} not acknowledged`)
+    }
+  }
+  return { received, pushed: mine.length, differing: want.size }
+}
+
+/** Answer a sync request: our entries of the buckets whose digests differ, and which those are. */
+export function answerSync (d: SyncDeps, req: SyncRequest): Uint8Array[] {
+  if (!d.tables.hasNetwork(req.nid)) {
+    return [encodeResponse({ t: 'ack', b: { ok: false, detail: `not in network ${req.nid}` } })]
+  }
+  const mine = d.tables.bucketHashes(req.nid, req.buckets)
+  const want: number[] = []
+  for (let i = 0; i < req.buckets; i++) {
+    if (mine[2 * i] !== req.hashes[2 * i] || mine[2 * i + 1] !== req.hashes[2 * i + 1]) want.push(i)
+  }
+  const entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now())
+  return chunkEntries(entries).map((chunk, i) => encodeResponse({ t: 'entries', b: { nid: req.nid, entries: chunk, want: i === 0 ? want : [] } }))
+}

@@ -1,0 +1,680 @@
+/**
+ * NetworkDB: one node's replica of the cluster's tables and its view of the membership.
+ *
+ * Gossip: one cluster topic (node and network-membership events) and one topic per network
+ * (table events, only nodes in the network subscribe). Repair: push-pull of the cluster state and
+ * digest-first bulk sync per network (anti-entropy.ts). Failure detection: failure-detector.ts.
+ * Ownership: only an entry's owner writes it, and a gossiped entry must come from its owner.
+ */
+import {
+  decodeGossip, decodeRequest, encodeGossip, encodeRequest, encodeResponse, decodeResponse, chunkEntries,
+  MAX_KEY, MAX_NAME, MAX_VALUE, WireError,
+  type ClusterState, type GossipMessage, type WireEntry, type WireNetworkEvent, type WireNodeEvent
+} from '../proto/index.js'
+import { answerSync, syncWith, type SyncDeps } from './anti-entropy.js'
+import { SystemClock, type Clock, type TimerHandle } from './clock.js'
+import { resolveConfig, type NetworkDBConfig } from './config.js'
+import {
+  EntryExistsError, EntryNotFoundError, InvalidArgumentError, JoinError, NotInNetworkError, NotOwnerError, NotStartedError
+} from './errors.js'
+import { FailureDetector, shuffle } from './failure-detector.js'
+import { silentLogger, type Logger } from './logger.js'
+import { Membership, toNodeInfo, type MemberChange } from './membership.js'
+import { NetworkDBMetrics } from './nodemetrics.js'
+import { noopMetrics, type Metrics } from './metrics.js'
+import { MemoryStore, type NodeStore } from './store.js'
+import { Tables, toWire } from './tables.js'
+import type { Transport } from './transport.js'
+import type {
+  ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, TableEvent, Unsubscribe
+} from './types.js'
+import { digestOf } from './hash.js'
+
+export const CLUSTER_TOPIC = 'ovnet/1/cluster'
+export const networkTopic = (nid: string): string => `ovnet/1/net/${nid}`
+
+export interface NetworkDBOptions {
+  transport: Transport
+  name: string
+  /** Underlay address announced to others (the VTEP address). */
+  advertiseAddr: string
+  clock?: Clock
+  logger?: Logger
+  metrics?: Metrics
+  store?: NodeStore
+  random?: () => number
+  config?: Partial<NetworkDBConfig>
+}
+
+type NetMembership = Map<string, { ltime: number, join: boolean }>
+
+export class NetworkDBNode implements NetworkDB {
+  readonly nodeName: string
+  private readonly transport: Transport
+  private readonly clock: Clock
+  private readonly log: Logger
+  private readonly store: NodeStore
+  private readonly random: () => number
+  private readonly cfg: NetworkDBConfig
+  private readonly m: NetworkDBMetrics
+  private readonly tables: Tables
+  private readonly advertise: string
+  private membership: Membership | undefined
+  /** nid -> node -> latest network event */
+  private readonly netNodes = new Map<string, NetMembership>()
+  private readonly joined = new Set<string>()
+  private tableClock = 0
+  private networkClock = 0
+  private running = false
+  private fd: FailureDetector | undefined
+  private readonly timers = new Set<TimerHandle>()
+  private readonly suspicion = new Map<string, TimerHandle>()
+  private readonly reconnecting = new Set<string>()
+  private readonly pending = new Map<string, Map<string, WireEntry>>()
+  private flushTimer: TimerHandle | undefined
+  private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
+  private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 }
+
+  constructor (opts: NetworkDBOptions) {
+    this.transport = opts.transport
+    this.nodeName = opts.name
+    this.advertise = opts.advertiseAddr
+    this.clock = opts.clock ?? new SystemClock()
+    this.log = (opts.logger ?? silentLogger).child({ component: 'networkdb', node: opts.name })
+    this.store = opts.store ?? new MemoryStore()
+    this.random = opts.random ?? Math.random
+    this.cfg = resolveConfig(opts.config)
+    this.m = new NetworkDBMetrics(opts.metrics ?? noopMetrics)
+    this.tables = new Tables((err, table) => { this.log.error({ err: String(err), table }, 'table watcher threw') })
+  }
+
+  get nodeId (): string { return this.transport.localId }
+
+  private get mem (): Membership {
+    if (this.membership === undefined) throw new NotStartedError()
+    return this.membership
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  async start (): Promise<void> {
+    if (this.running) return
+    const state = await this.store.load()
+    const now = this.clock.now()
+    // A restart must out-rank everything said about the previous run: new incarnation.
+    const inc = Math.max((state.meta?.incarnation ?? 0) + 1, now)
+    this.tableClock = Math.max(state.meta?.tableClock ?? 0, ...state.entries.map(e => e.ltime))
+    this.networkClock = Math.max(state.meta?.networkClock ?? 0, ...state.networks.map(n => n.ltime))
+    await this.transport.start({
+      onMessage: (topic, from, data) => { this.onGossip(topic, from, data) },
+      onRequest: async (from, data) => await this.onRequest(from, data),
+      onPeerConnected: (peer) => { this.onPeerConnected(peer) },
+      onPeerDisconnected: (peer) => { this.onPeerDisconnected(peer) }
+    })
+    this.membership = new Membership({ id: this.transport.localId, name: this.nodeName, advertise: this.advertise, addrs: this.transport.addresses(), inc }, now)
+    this.running = true
+    await this.persistMeta()
+    this.transport.subscribe(CLUSTER_TOPIC)
+    for (const n of state.networks) this.enterNetwork(n.nid, n.ltime)
+    for (const e of state.entries) {
+      if (!this.tables.hasNetwork(e.nid)) continue
+      const reapAt = e.deleted ? now + Math.max(0, e.reapAt - Date.now()) : 0
+      this.tables.merge(e.nid, e.table, e.key, { owner: this.nodeId, ltime: e.ltime, value: e.value, deleted: e.deleted, reapAt, hidden: false }, now, true)
+    }
+    this.fd = new FailureDetector({
+      transport: this.transport,
+      clock: this.clock,
+      config: this.cfg,
+      logger: this.log,
+      random: this.random,
+      targets: () => this.mem.others('alive', 'suspect'),
+      helpers: () => this.mem.others('alive'),
+      indirectProbe: async (helper, target) => await this.indirectProbe(helper, target),
+      onUnreachable: (id) => { this.suspect(id) }
+    })
+    this.fd.start()
+    this.every(this.cfg.reconnectIntervalMs, () => { this.reconnectFailed() })
+    this.every(this.cfg.pushPullIntervalMs, () => { this.pushPullRandom() })
+    this.every(this.cfg.bulkSyncIntervalMs, () => { this.syncRandom() })
+    this.every(this.cfg.reapIntervalMs, () => { void this.reap() })
+    this.updateMemberGauges()
+    this.log.info({ id: this.nodeId, inc, networks: state.networks.length, entries: state.entries.length }, 'networkdb started')
+  }
+
+  async join (seeds: readonly string[], timeoutMs = this.cfg.joinTimeoutMs): Promise<void> {
+    this.requireRunning()
+    if (seeds.length === 0) return
+    const deadline = this.clock.now() + timeoutMs
+    let lastErr = 'no seed given'
+    for (;;) {
+      for (const seed of seeds) {
+        try {
+          const peer = await this.transport.dial(seed, Math.min(this.cfg.requestTimeoutMs, Math.max(1, deadline - this.clock.now())))
+          if (peer === this.nodeId) continue
+          await this.pushPull(peer)
+          this.broadcastNode(this.mem.event(this.mem.self))
+          this.connectAll()
+          this.log.info({ seed, peer }, 'joined cluster')
+          return
+        } catch (err) {
+          lastErr = `${seed}: ${(err as Error).message}`
+        }
+      }
+      if (!this.running) throw new JoinError('networkdb stopped while joining')
+      if (this.clock.now() >= deadline) throw new JoinError(`could not join cluster through ${seeds.join(', ')} (${lastErr})`)
+      await new Promise<void>(resolve => { this.clock.setTimeout(resolve, this.cfg.joinRetryMs) })
+    }
+  }
+
+  async leave (): Promise<void> {
+    if (!this.running) return
+    const now = this.clock.now()
+    for (const { nid, table, key, e } of this.tables.ownedBy(this.nodeId)) {
+      if (!e.deleted) this.localWrite(table, nid, key, e.value, true, now)
+    }
+    this.flushGossip()
+    this.mem.self.status = 'left'
+    this.broadcastNode(this.mem.event(this.mem.self, 'left'))
+    for (const nid of [...this.joined]) await this.store.deleteNetwork(nid)
+    await this.persistMeta()
+    this.log.info({}, 'left cluster')
+    await this.close()
+  }
+
+  async close (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.fd?.stop()
+    for (const t of this.timers) this.clock.clearTimeout(t)
+    for (const t of this.suspicion.values()) this.clock.clearTimeout(t)
+    this.clock.clearTimeout(this.flushTimer)
+    this.timers.clear()
+    this.suspicion.clear()
+    await this.persistMeta().catch(() => {})
+    await this.transport.stop()
+    await this.store.close()
+  }
+
+  private every (ms: number, fn: () => void): void {
+    const arm = (): void => {
+      const h = this.clock.setTimeout(() => {
+        this.timers.delete(h)
+        if (!this.running) return
+        try { fn() } catch (err) { this.log.error({ err: String(err) }, 'periodic task failed') }
+        arm()
+      }, ms)
+      this.timers.add(h)
+    }
+    arm()
+  }
+
+  private requireRunning (): void {
+    if (!this.running) throw new NotStartedError()
+  }
+
+  private async persistMeta (): Promise<void> {
+    if (this.membership === undefined) return
+    await this.store.putMeta({ incarnation: this.membership.self.inc, tableClock: this.tableClock, networkClock: this.networkClock })
+  }
+
+  // ---- networks -------------------------------------------------------------------------------
+
+  async joinNetwork (nid: string): Promise<void> {
+    this.requireRunning()
+    checkName('network id', nid, MAX_NAME)
+    if (this.joined.has(nid)) return
+    const ltime = ++this.networkClock
+    this.enterNetwork(nid, ltime)
+    await this.store.putNetwork({ nid, ltime })
+    this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: true } })
+    this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: true })
+    // Bulk sync with every peer of the network, concurrently: a late joiner gets the whole table.
+    await Promise.all(this.peers(nid).filter(p => p !== this.nodeId).map(async p => await this.sync(p, nid)))
+  }
+
+  private enterNetwork (nid: string, ltime: number): void {
+    this.joined.add(nid)
+    this.tables.addNetwork(nid)
+    this.netMembership(nid).set(this.nodeId, { ltime, join: true })
+    this.transport.subscribe(networkTopic(nid))
+  }
+
+  async leaveNetwork (nid: string): Promise<void> {
+    this.requireRunning()
+    if (!this.joined.has(nid)) throw new NotInNetworkError(nid)
+    const now = this.clock.now()
+    for (const { nid: n, table, key, e } of this.tables.ownedBy(this.nodeId)) {
+      if (n === nid && !e.deleted) this.localWrite(table, nid, key, e.value, true, now)
+    }
+    this.flushGossip()
+    const ltime = ++this.networkClock
+    this.netMembership(nid).set(this.nodeId, { ltime, join: false })
+    this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: false } })
+    this.joined.delete(nid)
+    this.transport.unsubscribe(networkTopic(nid))
+    this.tables.dropNetwork(nid)
+    await this.store.deleteNetwork(nid)
+    await this.persistMeta()
+    this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: false })
+  }
+
+  private netMembership (nid: string): NetMembership {
+    let m = this.netNodes.get(nid)
+    if (m === undefined) { m = new Map(); this.netNodes.set(nid, m) }
+    return m
+  }
+
+  peers (nid: string): string[] {
+    const out: string[] = []
+    for (const [node, st] of this.netNodes.get(nid) ?? []) {
+      if (st.join && (node === this.nodeId ? this.joined.has(nid) : this.mem.isLive(node))) out.push(node)
+    }
+    return out.sort()
+  }
+
+  networks (): string[] { return [...this.joined].sort() }
+
+  members (): NodeInfo[] { return this.mem.all().map(toNodeInfo) }
+
+  member (id: string): NodeInfo | undefined {
+    const m = this.mem.get(id)
+    return m === undefined ? undefined : toNodeInfo(m)
+  }
+
+  // ---- tables ---------------------------------------------------------------------------------
+
+  async createEntry (table: string, nid: string, key: string, value: Uint8Array): Promise<void> {
+    this.checkWrite(table, nid, key, value)
+    const cur = this.tables.get(table, nid, key)
+    if (cur !== undefined && !cur.deleted && !cur.hidden) throw new EntryExistsError(table, nid, key)
+    await this.persistOwn(this.localWrite(table, nid, key, value, false, this.clock.now()), nid)
+  }
+
+  async updateEntry (table: string, nid: string, key: string, value: Uint8Array): Promise<void> {
+    this.checkWrite(table, nid, key, value)
+    this.ownedLive(table, nid, key)
+    await this.persistOwn(this.localWrite(table, nid, key, value, false, this.clock.now()), nid)
+  }
+
+  async deleteEntry (table: string, nid: string, key: string): Promise<void> {
+    this.checkWrite(table, nid, key, new Uint8Array(0))
+    const cur = this.ownedLive(table, nid, key)
+    await this.persistOwn(this.localWrite(table, nid, key, cur.value, true, this.clock.now()), nid)
+  }
+
+  getEntry (table: string, nid: string, key: string): EntryView | undefined {
+    return this.tables.view(table, nid, key)
+  }
+
+  walkTable (table: string, nid?: string): EntryView[] {
+    return this.tables.walk(table, nid)
+  }
+
+  watch (table: string, nid: string | undefined, handler: (ev: TableEvent) => void): Unsubscribe {
+    return this.tables.watch(table, nid, handler)
+  }
+
+  watchCluster (handler: (ev: ClusterEvent) => void): Unsubscribe {
+    this.clusterWatchers.add(handler)
+    return () => { this.clusterWatchers.delete(handler) }
+  }
+
+  private checkWrite (table: string, nid: string, key: string, value: Uint8Array): void {
+    this.requireRunning()
+    checkName('table name', table, MAX_NAME)
+    checkName('network id', nid, MAX_NAME)
+    checkName('key', key, MAX_KEY)
+    if (!(value instanceof Uint8Array)) throw new InvalidArgumentError('value must be a Uint8Array')
+    if (value.byteLength > MAX_VALUE) throw new InvalidArgumentError(`value of ${value.byteLength} bytes exceeds ${MAX_VALUE}`)
+    if (!this.joined.has(nid)) throw new NotInNetworkError(nid)
+  }
+
+  private ownedLive (table: string, nid: string, key: string): { value: Uint8Array } {
+    const cur = this.tables.get(table, nid, key)
+    if (cur === undefined || cur.deleted || cur.hidden) throw new EntryNotFoundError(table, nid, key)
+    if (cur.owner !== this.nodeId) throw new NotOwnerError(table, nid, key, cur.owner)
+    return cur
+  }
+
+  /** Apply a write of our own at a fresh Lamport time and queue it for gossip. */
+  private localWrite (table: string, nid: string, key: string, value: Uint8Array, deleted: boolean, now: number): WireEntry {
+    const ltime = ++this.tableClock
+    const reapAt = deleted ? now + this.cfg.tombstoneTtlMs : 0
+    this.tables.merge(nid, table, key, { owner: this.nodeId, ltime, value, deleted, reapAt, hidden: false }, now, true)
+    const wire: WireEntry = { table, key, owner: this.nodeId, ltime, deleted, value, reapIn: deleted ? this.cfg.tombstoneTtlMs : 0 }
+    this.queueGossip(nid, wire)
+    this.m.tableOps.inc({ op: deleted ? 'delete' : 'write' })
+    return wire
+  }
+
+  private async persistOwn (e: WireEntry, nid: string): Promise<void> {
+    await this.store.putEntry({ nid, table: e.table, key: e.key, ltime: e.ltime, deleted: e.deleted, value: e.value, reapAt: e.deleted ? Date.now() + e.reapIn : 0 })
+  }
+
+  private queueGossip (nid: string, e: WireEntry): void {
+    let q = this.pending.get(nid)
+    if (q === undefined) { q = new Map(); this.pending.set(nid, q) }
+    q.set(`${e.table}\u0000${e.key}`, e)
+    if (this.flushTimer === undefined) {
+      this.flushTimer = this.clock.setTimeout(() => { this.flushTimer = undefined; this.flushGossip() }, this.cfg.gossipFlushMs)
+    }
+  }
+
+  private flushGossip (): void {
+    this.clock.clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    for (const [nid, q] of this.pending) {
+      for (const chunk of chunkEntries([...q.values()])) this.publish(networkTopic(nid), { t: 'tables', b: { nid, entries: chunk } })
+    }
+    this.pending.clear()
+  }
+
+  /** Merge entries received from `from` (gossip, sync or push). */
+  private mergeRemote (nid: string, from: string, entries: WireEntry[]): void {
+    if (!this.joined.has(nid)) return
+    const now = this.clock.now()
+    for (const e of entries) {
+      if (e.ltime > this.tableClock) this.tableClock = e.ltime
+      const owner = this.mem.get(e.owner)
+      const hidden = owner !== undefined && (owner.status === 'failed' || owner.status === 'left')
+      const reapAt = e.deleted ? now + Math.min(e.reapIn, this.cfg.tombstoneTtlMs) : 0
+      const r = this.tables.merge(nid, e.table, e.key, { owner: e.owner, ltime: e.ltime, value: e.value, deleted: e.deleted, reapAt, hidden }, now, from === e.owner)
+      // A newer copy of our own entry (we lost state): it is ours, keep it durable.
+      if (r === 'applied' && e.owner === this.nodeId) void this.persistOwn(e, nid).catch(() => {})
+    }
+  }
+
+  // ---- gossip ---------------------------------------------------------------------------------
+
+  private broadcast (msg: GossipMessage): void { this.publish(CLUSTER_TOPIC, msg) }
+
+  private broadcastNode (ev: WireNodeEvent): void { this.broadcast({ t: 'node', b: ev }) }
+
+  private publish (topic: string, msg: GossipMessage): void {
+    if (!this.running) return
+    const data = encodeGossip(msg)
+    this.counts.gossipOut++
+    this.m.gossip.inc({ dir: 'out', type: msg.t })
+    this.transport.publish(topic, data).catch((err: unknown) => { this.log.debug({ err: String(err), topic }, 'publish failed') })
+  }
+
+  private drop (reason: string, detail: object): void {
+    this.counts.dropped++
+    this.m.dropped.inc({ reason })
+    this.log.warn({ reason, ...detail }, 'dropped message')
+  }
+
+  private reject (reason: string, detail: object): void {
+    this.counts.rejected++
+    this.m.rejected.inc({ reason })
+    this.log.warn({ reason, ...detail }, 'rejected message')
+  }
+
+  private onGossip (topic: string, from: string, data: Uint8Array): void {
+    if (!this.running) return
+    let msg: GossipMessage
+    try {
+      msg = decodeGossip(data)
+    } catch (err) {
+      this.drop(err instanceof WireError ? err.reason : 'undecodable', { from, topic, err: String(err) })
+      return
+    }
+    this.counts.gossipIn++
+    this.m.gossip.inc({ dir: 'in', type: msg.t })
+    switch (msg.t) {
+      case 'node':
+        // alive and left are said by a node of itself; suspect and failed by whoever detected it
+        if ((msg.b.kind === 'alive' || msg.b.kind === 'left') && msg.b.node !== from) {
+          this.reject('node-event-not-from-node', { from, node: msg.b.node, kind: msg.b.kind })
+          return
+        }
+        this.onNodeEvent(msg.b)
+        return
+      case 'net':
+        if (msg.b.node !== from) { this.reject('network-event-not-from-node', { from, node: msg.b.node }); return }
+        this.onNetworkEvent(msg.b)
+        return
+      case 'tables': {
+        if (topic !== networkTopic(msg.b.nid)) { this.reject('wrong-topic', { from, topic, nid: msg.b.nid }); return }
+        const bad = msg.b.entries.find(e => e.owner !== from)
+        if (bad !== undefined) { this.reject('not-owner', { from, owner: bad.owner, table: bad.table, key: bad.key }); return }
+        this.mergeRemote(msg.b.nid, from, msg.b.entries)
+      }
+    }
+  }
+
+  // ---- request / response ---------------------------------------------------------------------
+
+  private syncDeps (): SyncDeps {
+    return { tables: this.tables, transport: this.transport, clock: this.clock, requestTimeoutMs: this.cfg.requestTimeoutMs, mergeRemote: (nid, from, e) => { this.mergeRemote(nid, from, e) } }
+  }
+
+  private async onRequest (from: string, data: Uint8Array): Promise<Uint8Array[]> {
+    if (!this.running) throw new NotStartedError()
+    let req
+    try {
+      req = decodeRequest(data)
+    } catch (err) {
+      this.drop(err instanceof WireError ? err.reason : 'undecodable', { from, err: String(err) })
+      throw err
+    }
+    switch (req.t) {
+      case 'pushpull':
+        this.applyClusterState(req.b)
+        return [encodeResponse({ t: 'pushpull', b: this.clusterState() })]
+      case 'sync':
+        this.counts.bulkSyncs++
+        this.m.bulkSyncs.inc({ role: 'responder' })
+        return answerSync(this.syncDeps(), req.b)
+      case 'push':
+        this.mergeRemote(req.b.nid, from, req.b.entries)
+        return [encodeResponse({ t: 'ack', b: { ok: true, detail: '' } })]
+      case 'pingreq': {
+        const ok = await this.transport.probe(req.b.target, Math.min(req.b.timeoutMs, this.cfg.probeTimeoutMs)).then(() => true, () => false)
+        return [encodeResponse({ t: 'ack', b: { ok, detail: '' } })]
+      }
+    }
+  }
+
+  private async indirectProbe (helper: string, target: string): Promise<boolean> {
+    const frames = await this.transport.request(helper, encodeRequest({ t: 'pingreq', b: { target, timeoutMs: this.cfg.probeTimeoutMs } }), this.cfg.probeTimeoutMs * 2)
+    const res = frames[0] === undefined ? undefined : decodeResponse(frames[0])
+    return res?.t === 'ack' && res.b.ok
+  }
+
+  private async sync (peer: string, nid: string): Promise<void> {
+    try {
+      const r = await syncWith(this.syncDeps(), peer, nid)
+      this.counts.bulkSyncs++
+      this.counts.bulkSyncEntries += r.received + r.pushed
+      this.m.bulkSyncs.inc({ role: 'initiator' })
+      if (r.differing > 0) this.log.debug({ peer, nid, ...r }, 'bulk sync repaired differences')
+    } catch (err) {
+      this.log.debug({ peer, nid, err: String(err) }, 'bulk sync failed')
+    }
+  }
+
+  // ---- cluster state --------------------------------------------------------------------------
+
+  private clusterState (): ClusterState {
+    const networks: WireNetworkEvent[] = []
+    for (const [nid, nodes] of this.netNodes) for (const [node, st] of nodes) networks.push({ node, nid, ltime: st.ltime, join: st.join })
+    return { nodes: this.mem.all().map(m => this.mem.event(m)), networks, ltime: this.networkClock }
+  }
+
+  private applyClusterState (s: ClusterState): void {
+    for (const n of s.nodes) this.onNodeEvent(n)
+    for (const n of s.networks) this.onNetworkEvent(n)
+  }
+
+  private async pushPull (peer: string): Promise<void> {
+    const frames = await this.transport.request(peer, encodeRequest({ t: 'pushpull', b: this.clusterState() }), this.cfg.requestTimeoutMs)
+    const res = frames[0] === undefined ? undefined : decodeResponse(frames[0])
+    if (res?.t !== 'pushpull') throw new Error(`bad push-pull answer from ${peer}`)
+    this.applyClusterState(res.b)
+  }
+
+  private pushPullRandom (): void {
+    const peer = shuffle(this.mem.others('alive'), this.random)[0]
+    if (peer !== undefined) this.pushPull(peer.id).catch((err: unknown) => { this.log.debug({ peer: peer.id, err: String(err) }, 'push-pull failed') })
+  }
+
+  private syncRandom (): void {
+    for (const nid of this.joined) {
+      const peer = shuffle(this.peers(nid).filter(p => p !== this.nodeId), this.random)[0]
+      if (peer !== undefined) void this.sync(peer, nid)
+    }
+  }
+
+  private onNodeEvent (ev: WireNodeEvent): void {
+    if (ev.node === this.nodeId) {
+      if (this.mem.self.status !== 'left' && this.mem.refutes(ev)) {
+        this.log.info({ said: ev.kind, inc: this.mem.self.inc }, 'refuting')
+        void this.persistMeta().catch(() => {})
+        this.broadcastNode(this.mem.event(this.mem.self, 'alive'))
+      }
+      return
+    }
+    const change = this.mem.apply(ev, this.clock.now())
+    if (change !== undefined) this.onMemberChange(change)
+  }
+
+  private onMemberChange ({ member: m, prev }: MemberChange): void {
+    const now = this.clock.now()
+    this.log.info({ peer: m.id, name: m.name, status: m.status, prev, inc: m.inc }, 'member changed')
+    if (m.status !== 'suspect') {
+      this.clock.clearTimeout(this.suspicion.get(m.id))
+      this.suspicion.delete(m.id)
+    }
+    switch (m.status) {
+      case 'alive':
+        // Hidden entries of a returning node are not shown again here: they come back when the
+        // owner itself sends them (the sync below), so nothing it dropped meanwhile reappears.
+        this.transport.connect(m.id, m.addrs, this.cfg.requestTimeoutMs)
+          .then(() => { for (const nid of this.joined) if (this.peers(nid).includes(m.id)) void this.sync(m.id, nid) })
+          .catch((err: unknown) => { this.log.debug({ peer: m.id, err: String(err) }, 'connect failed') })
+        break
+      case 'suspect':
+        if (!this.suspicion.has(m.id)) {
+          const inc = m.inc
+          this.suspicion.set(m.id, this.clock.setTimeout(() => {
+            this.suspicion.delete(m.id)
+            const cur = this.mem.get(m.id)
+            if (!this.running || cur?.status !== 'suspect' || cur.inc !== inc) return
+            const change = this.mem.mark(m.id, 'failed', this.clock.now())
+            if (change !== undefined) {
+              this.broadcastNode(this.mem.event(change.member, 'failed'))
+              this.onMemberChange(change)
+            }
+          }, this.cfg.suspicionTimeoutMs))
+        }
+        break
+      case 'failed':
+        this.tables.setOwnerHidden(m.id, true, now)
+        break
+      case 'left':
+        this.tables.tombstoneOwner(m.id, undefined, now + this.cfg.tombstoneTtlMs)
+        void this.transport.disconnect(m.id).catch(() => {})
+        break
+    }
+    this.updateMemberGauges()
+    this.emitCluster({ type: 'node', node: toNodeInfo(m), prev })
+  }
+
+  private suspect (id: string): void {
+    const change = this.mem.mark(id, 'suspect', this.clock.now())
+    if (change === undefined) return
+    this.broadcastNode(this.mem.event(change.member, 'suspect'))
+    this.onMemberChange(change)
+  }
+
+  private onNetworkEvent (ev: WireNetworkEvent): void {
+    if (ev.ltime > this.networkClock) this.networkClock = ev.ltime
+    const nodes = this.netMembership(ev.nid)
+    const cur = nodes.get(ev.node)
+    if (ev.node === this.nodeId) {
+      // Someone holds a newer claim about us than we know (we lost state): restate the truth.
+      if (cur === undefined ? ev.join : ev.ltime >= cur.ltime && ev.join !== this.joined.has(ev.nid)) {
+        const ltime = ++this.networkClock
+        nodes.set(this.nodeId, { ltime, join: this.joined.has(ev.nid) })
+        this.broadcast({ t: 'net', b: { node: this.nodeId, nid: ev.nid, ltime, join: this.joined.has(ev.nid) } })
+      }
+      return
+    }
+    if (cur !== undefined && ev.ltime <= cur.ltime) return
+    nodes.set(ev.node, { ltime: ev.ltime, join: ev.join })
+    if (cur?.join === ev.join) return
+    if (!ev.join && this.joined.has(ev.nid)) this.tables.tombstoneOwner(ev.node, ev.nid, this.clock.now() + this.cfg.tombstoneTtlMs)
+    this.emitCluster({ type: 'network', nid: ev.nid, node: ev.node, joined: ev.join })
+  }
+
+  private onPeerConnected (peer: string): void {
+    if (!this.running) return
+    const m = this.mem.get(peer)
+    if (m === undefined || m.status === 'failed') {
+      this.pushPull(peer).catch((err: unknown) => { this.log.debug({ peer, err: String(err) }, 'push-pull on connect failed') })
+    }
+  }
+
+  private onPeerDisconnected (peer: string): void {
+    if (!this.running) return
+    if (this.mem.isLive(peer)) this.fd?.probeNow(peer)
+  }
+
+  private connectAll (): void {
+    for (const m of this.mem.others('alive')) {
+      this.transport.connect(m.id, m.addrs, this.cfg.requestTimeoutMs).catch(() => {})
+    }
+  }
+
+  private reconnectFailed (): void {
+    for (const m of this.mem.others('failed')) {
+      if (this.reconnecting.has(m.id)) continue
+      this.reconnecting.add(m.id)
+      this.transport.connect(m.id, m.addrs, this.cfg.probeIntervalMs)
+        .then(async () => { await this.pushPull(m.id) })
+        .catch(() => {})
+        .finally(() => { this.reconnecting.delete(m.id) })
+    }
+  }
+
+  private async reap (): Promise<void> {
+    const now = this.clock.now()
+    const gone = this.tables.reap(now, this.cfg.failedEntryRetentionMs)
+    for (const g of gone) if (g.owner === this.nodeId) await this.store.deleteEntry(g.nid, g.table, g.key).catch(() => {})
+    for (const id of this.mem.forget(now, this.cfg.forgetMemberAfterMs)) {
+      for (const nodes of this.netNodes.values()) nodes.delete(id)
+    }
+    this.m.entries(this.tables, this.joined)
+    await this.persistMeta().catch(() => {})
+  }
+
+  private updateMemberGauges (): void {
+    this.m.members(this.mem.all())
+  }
+
+  private emitCluster (ev: ClusterEvent): void {
+    for (const w of [...this.clusterWatchers]) {
+      try { w(ev) } catch (err) { this.log.error({ err: String(err) }, 'cluster watcher threw') }
+    }
+  }
+
+  // ---- diagnostics ----------------------------------------------------------------------------
+
+  diagnostics (): Diagnostics {
+    const networks = this.networks().map(nid => ({ nid, peers: this.peers(nid), tables: this.tables.stats(nid), digest: this.tables.digest(nid) }))
+    return {
+      node: toNodeInfo(this.mem.self),
+      members: this.members(),
+      networks,
+      digest: digestOf(networks.map(n => `${n.nid}=${n.digest}`).join('\n')),
+      clocks: { network: this.networkClock, table: this.tableClock }
+    }
+  }
+
+  stats (): NetworkDBStats { return { ...this.counts } }
+}
+
+function checkName (what: string, s: string, max: number): void {
+  if (typeof s !== 'string' || s.length === 0 || s.length > max) throw new InvalidArgumentError(`${what} must be a non-empty string of at most ${max} characters`)
+}

@@ -1,0 +1,296 @@
+/**
+ * The replicated tables of one node: entries indexed by network, table and key; the merge rule;
+ * tombstones; hiding the entries of failed owners; watchers; digests for anti-entropy.
+ *
+ * Pure state: no I/O and no timers. NetworkDB feeds it local writes and remote entries and asks it
+ * what to send; every visible change is reported to the watchers synchronously, in order.
+ */
+import type { WireEntry } from '../proto/index.js'
+import { hex32, keyHash, versionHash } from './hash.js'
+import type { EntryView, TableEvent, TableStats, Unsubscribe } from './types.js'
+
+export interface Entry {
+  owner: string
+  ltime: number
+  value: Uint8Array
+  deleted: boolean
+  /** For tombstones: clock ms after which the tombstone is forgotten. */
+  reapAt: number
+  /** The owner is failed: kept (to restore when it returns) but invisible. */
+  hidden: boolean
+  /** Clock ms when hidden; hidden entries are forgotten after the retention. */
+  hiddenAt: number
+  kh: number
+  h1: number
+  h2: number
+}
+
+type Watcher = { table: string, nid: string | undefined, handler: (ev: TableEvent) => void }
+
+/** (ltime, owner) order: higher Lamport time wins; a tie goes to the greater owner id. */
+export function newer (aLtime: number, aOwner: string, bLtime: number, bOwner: string): boolean {
+  return aLtime > bLtime || (aLtime === bLtime && aOwner > bOwner)
+}
+
+function visible (e: Entry | undefined): e is Entry {
+  return e !== undefined && !e.deleted && !e.hidden
+}
+
+export type MergeResult = 'applied' | 'restored' | 'stale' | 'duplicate'
+
+export class Tables {
+  /** nid -> table -> key -> entry */
+  private readonly nets = new Map<string, Map<string, Map<string, Entry>>>()
+  private readonly watchers = new Set<Watcher>()
+
+  /** `onWatcherError` hears of a watcher that threw; the store and the other watchers go on. */
+  constructor (private readonly onWatcherError: (err: unknown, table: string) => void = () => {}) {}
+
+  networks (): string[] { return [...this.nets.keys()] }
+
+  hasNetwork (nid: string): boolean { return this.nets.has(nid) }
+
+  addNetwork (nid: string): void {
+    if (!this.nets.has(nid)) this.nets.set(nid, new Map())
+  }
+
+  /** Forget a network's entries (this node left it); watchers see deletes of visible entries. */
+  dropNetwork (nid: string): void {
+    const net = this.nets.get(nid)
+    if (net === undefined) return
+    this.nets.delete(nid)
+    for (const [table, entries] of net) {
+      for (const [key, e] of entries) if (visible(e)) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined)
+    }
+  }
+
+  get (table: string, nid: string, key: string): Entry | undefined {
+    return this.nets.get(nid)?.get(table)?.get(key)
+  }
+
+  view (table: string, nid: string, key: string): EntryView | undefined {
+    const e = this.get(table, nid, key)
+    return visible(e) ? { table, nid, key, owner: e.owner, ltime: e.ltime, value: e.value } : undefined
+  }
+
+  walk (table: string, nid?: string): EntryView[] {
+    const out: EntryView[] = []
+    const nids = nid === undefined ? [...this.nets.keys()] : [nid]
+    for (const n of nids) {
+      const entries = this.nets.get(n)?.get(table)
+      if (entries === undefined) continue
+      for (const [key, e] of entries) if (visible(e)) out.push({ table, nid: n, key, owner: e.owner, ltime: e.ltime, value: e.value })
+    }
+    return out
+  }
+
+  /**
+   * Apply an entry version (local write or remote). Returns what happened. `fromOwner` says the
+   * sender is the entry's owner itself, which is what may restore a hidden copy.
+   */
+  merge (nid: string, table: string, key: string, incoming: Omit<Entry, 'kh' | 'h1' | 'h2' | 'hiddenAt'>, now: number, fromOwner: boolean): MergeResult {
+    const net = this.nets.get(nid)
+    if (net === undefined) return 'stale'
+    let entries = net.get(table)
+    if (entries === undefined) { entries = new Map(); net.set(table, entries) }
+    const cur = entries.get(key)
+    if (cur !== undefined && !newer(incoming.ltime, incoming.owner, cur.ltime, cur.owner)) {
+      if (cur.ltime === incoming.ltime && cur.owner === incoming.owner) {
+        if (cur.hidden && fromOwner && !incoming.hidden) {
+          cur.hidden = false
+          if (!cur.deleted) this.emit(table, nid, key, 'create', cur.owner, undefined, cur.value)
+          return 'restored'
+        }
+        return 'duplicate'
+      }
+      return 'stale'
+    }
+    const [h1, h2] = versionHash(table, key, incoming.owner, incoming.ltime, incoming.deleted)
+    const next: Entry = { ...incoming, hiddenAt: incoming.hidden ? now : 0, kh: cur?.kh ?? keyHash(table, key), h1, h2 }
+    entries.set(key, next)
+    const was = visible(cur)
+    const is = visible(next)
+    if (was && is) this.emit(table, nid, key, 'update', next.owner, cur.value, next.value)
+    else if (was) this.emit(table, nid, key, 'delete', cur.owner, cur.value, undefined)
+    else if (is) this.emit(table, nid, key, 'create', next.owner, undefined, next.value)
+    return 'applied'
+  }
+
+  /** Hide (failed owner) or show again every entry of `owner`; returns how many changed. */
+  setOwnerHidden (owner: string, hidden: boolean, now: number): number {
+    let n = 0
+    for (const [nid, net] of this.nets) {
+      for (const [table, entries] of net) {
+        for (const [key, e] of entries) {
+          if (e.owner !== owner || e.hidden === hidden) continue
+          e.hidden = hidden
+          e.hiddenAt = hidden ? now : 0
+          n++
+          if (!e.deleted) {
+            if (hidden) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined)
+            else this.emit(table, nid, key, 'create', e.owner, undefined, e.value)
+          }
+        }
+      }
+    }
+    return n
+  }
+
+  /**
+   * The owner left (the cluster, or one network): its entries become tombstones at their own
+   * Lamport time, so a stale copy arriving later is a duplicate and cannot resurrect them.
+   */
+  tombstoneOwner (owner: string, nid: string | undefined, reapAt: number): number {
+    let n = 0
+    const nids = nid === undefined ? [...this.nets.keys()] : [nid]
+    for (const id of nids) {
+      const net = this.nets.get(id)
+      if (net === undefined) continue
+      for (const [table, entries] of net) {
+        for (const [key, e] of entries) {
+          if (e.owner !== owner || e.deleted) continue
+          const wasVisible = visible(e)
+          const [h1, h2] = versionHash(table, key, e.owner, e.ltime, true)
+          entries.set(key, { ...e, deleted: true, reapAt, hidden: false, hiddenAt: 0, h1, h2 })
+          n++
+          if (wasVisible) this.emit(table, id, key, 'delete', e.owner, e.value, undefined)
+        }
+      }
+    }
+    return n
+  }
+
+  /** Forget tombstones past their reap time and hidden entries past the retention. */
+  reap (now: number, hiddenRetentionMs: number): Array<{ nid: string, table: string, key: string, owner: string }> {
+    const gone: Array<{ nid: string, table: string, key: string, owner: string }> = []
+    for (const [nid, net] of this.nets) {
+      for (const [table, entries] of net) {
+        for (const [key, e] of entries) {
+          if ((e.deleted && e.reapAt <= now) || (e.hidden && now - e.hiddenAt >= hiddenRetentionMs)) {
+            entries.delete(key)
+            gone.push({ nid, table, key, owner: e.owner })
+          }
+        }
+        if (entries.size === 0) net.delete(table)
+      }
+    }
+    return gone
+  }
+
+  /** Every entry of `owner` (tombstones included): what a node re-announces after a restart. */
+  ownedBy (owner: string): Array<{ nid: string, table: string, key: string, e: Entry }> {
+    const out: Array<{ nid: string, table: string, key: string, e: Entry }> = []
+    for (const [nid, net] of this.nets) {
+      for (const [table, entries] of net) {
+        for (const [key, e] of entries) if (e.owner === owner) out.push({ nid, table, key, e })
+      }
+    }
+    return out
+  }
+
+  // ---- anti-entropy ---------------------------------------------------------------------------
+
+  /** Entries that take part in sync: everything but hidden copies (those wait for their owner). */
+  private *syncEntries (nid: string): Generator<[string, string, Entry]> {
+    const net = this.nets.get(nid)
+    if (net === undefined) return
+    for (const [table, entries] of net) {
+      for (const [key, e] of entries) if (!e.hidden) yield [table, key, e]
+    }
+  }
+
+  syncCount (nid: string): number {
+    let n = 0
+    for (const _ of this.syncEntries(nid)) n++
+    return n
+  }
+
+  /** Two words per bucket: XOR of the entries' version hashes. */
+  bucketHashes (nid: string, buckets: number): number[] {
+    const out = new Array<number>(2 * buckets).fill(0)
+    const mask = buckets - 1
+    for (const [, , e] of this.syncEntries(nid)) {
+      const b = (e.kh & mask) * 2
+      out[b] = (out[b]! ^ e.h1) >>> 0
+      out[b + 1] = (out[b + 1]! ^ e.h2) >>> 0
+    }
+    return out
+  }
+
+  /** Entries (with tombstones) whose bucket is in `wanted`, as wire entries. */
+  entriesInBuckets (nid: string, buckets: number, wanted: ReadonlySet<number>, now: number): WireEntry[] {
+    const out: WireEntry[] = []
+    const mask = buckets - 1
+    for (const [table, key, e] of this.syncEntries(nid)) {
+      if (wanted.has(e.kh & mask)) out.push(toWire(table, key, e, now))
+    }
+    return out
+  }
+
+  // ---- diagnostics ----------------------------------------------------------------------------
+
+  stats (nid: string): TableStats[] {
+    const out: TableStats[] = []
+    for (const [table, entries] of this.nets.get(nid) ?? []) {
+      const s: TableStats = { table, entries: 0, tombstones: 0, hidden: 0 }
+      for (const e of entries.values()) {
+        if (e.hidden) s.hidden++
+        else if (e.deleted) s.tombstones++
+        else s.entries++
+      }
+      out.push(s)
+    }
+    return out.sort((a, b) => a.table.localeCompare(b.table))
+  }
+
+  /** Digest of the visible live entries of a network: equal on two nodes iff they see the same. */
+  digest (nid: string): string {
+    let a = 0
+    let b = 0
+    let n = 0
+    for (const [, , e] of this.syncEntries(nid)) {
+      if (e.deleted) continue
+      a = (a ^ e.h1) >>> 0
+      b = (b ^ e.h2) >>> 0
+      n++
+    }
+    return `${hex32(a)}${hex32(b)}-${n}`
+  }
+
+  // ---- watchers -------------------------------------------------------------------------------
+
+  watch (table: string, nid: string | undefined, handler: (ev: TableEvent) => void): Unsubscribe {
+    const w: Watcher = { table, nid, handler }
+    // Synthetic creates first, so a watcher never misses what existed before it subscribed.
+    for (const v of this.walk(table, nid)) {
+      handler({ table, nid: v.nid, key: v.key, kind: 'create', owner: v.owner, prev: undefined, value: v.value })
+    }
+    this.watchers.add(w)
+    return () => { this.watchers.delete(w) }
+  }
+
+  private emit (table: string, nid: string, key: string, kind: TableEvent['kind'], owner: string, prev: Uint8Array | undefined, value: Uint8Array | undefined): void {
+    if (this.watchers.size === 0) return
+    const ev: TableEvent = { table, nid, key, kind, owner, prev, value }
+    for (const w of [...this.watchers]) {
+      if (w.table !== table || (w.nid !== undefined && w.nid !== nid)) continue
+      try {
+        w.handler(ev)
+      } catch (err) {
+        this.onWatcherError(err, table)
+      }
+    }
+  }
+}
+
+export function toWire (table: string, key: string, e: Entry, now: number): WireEntry {
+  return {
+    table,
+    key,
+    owner: e.owner,
+    ltime: e.ltime,
+    deleted: e.deleted,
+    value: e.value,
+    reapIn: e.deleted ? Math.max(0, e.reapAt - now) : 0
+  }
+}
