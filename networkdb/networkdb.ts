@@ -7,7 +7,7 @@
  * Ownership: only an entry's owner writes it, and a gossiped entry must come from its owner.
  */
 import {
-  decodeGossip, decodeRequest, encodeGossip, encodeRequest, encodeResponse, decodeResponse, chunkEntries,
+  decodeGossip, decodeRequest, encodeGossip, encodeRequest, encodeResponse, decodeResponse,
   MAX_KEY, MAX_NAME, MAX_VALUE, WireError,
   type ClusterState, type GossipMessage, type WireEntry, type WireNetworkEvent, type WireNodeEvent
 } from '../proto/index.js'
@@ -21,9 +21,11 @@ import { FailureDetector, shuffle } from './failure-detector.js'
 import { silentLogger, type Logger } from './logger.js'
 import { Membership, toNodeInfo, type MemberChange } from './membership.js'
 import { NetworkDBMetrics } from './nodemetrics.js'
+import { NetworkMembership } from './network-membership.js'
+import { GossipQueue } from './gossip-queue.js'
 import { noopMetrics, type Metrics } from './metrics.js'
 import { MemoryStore, type NodeStore } from './store.js'
-import { Tables, toWire } from './tables.js'
+import { Tables } from './tables.js'
 import type { Transport } from './transport.js'
 import type {
   ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, TableEvent, Unsubscribe
@@ -46,8 +48,6 @@ export interface NetworkDBOptions {
   config?: Partial<NetworkDBConfig>
 }
 
-type NetMembership = Map<string, { ltime: number, join: boolean }>
-
 export class NetworkDBNode implements NetworkDB {
   readonly nodeName: string
   private readonly transport: Transport
@@ -60,8 +60,7 @@ export class NetworkDBNode implements NetworkDB {
   private readonly tables: Tables
   private readonly advertise: string
   private membership: Membership | undefined
-  /** nid -> node -> latest network event */
-  private readonly netNodes = new Map<string, NetMembership>()
+  private readonly netNodes = new NetworkMembership()
   private readonly joined = new Set<string>()
   private tableClock = 0
   private networkClock = 0
@@ -70,8 +69,7 @@ export class NetworkDBNode implements NetworkDB {
   private readonly timers = new Set<TimerHandle>()
   private readonly suspicion = new Map<string, TimerHandle>()
   private readonly reconnecting = new Set<string>()
-  private readonly pending = new Map<string, Map<string, WireEntry>>()
-  private flushTimer: TimerHandle | undefined
+  private readonly gossipQueue: GossipQueue
   private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
   private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 }
 
@@ -86,6 +84,7 @@ export class NetworkDBNode implements NetworkDB {
     this.cfg = resolveConfig(opts.config)
     this.m = new NetworkDBMetrics(opts.metrics ?? noopMetrics)
     this.tables = new Tables((err, table) => { this.log.error({ err: String(err), table }, 'table watcher threw') })
+    this.gossipQueue = new GossipQueue(this.clock, this.cfg.gossipFlushMs, (nid, entries) => { this.publish(networkTopic(nid), { t: 'tables', b: { nid, entries } }) })
   }
 
   get nodeId (): string { return this.transport.localId }
@@ -172,7 +171,7 @@ export class NetworkDBNode implements NetworkDB {
     for (const { nid, table, key, e } of this.tables.ownedBy(this.nodeId)) {
       if (!e.deleted) this.localWrite(table, nid, key, e.value, true, now)
     }
-    this.flushGossip()
+    this.gossipQueue.flush()
     this.mem.self.status = 'left'
     this.broadcastNode(this.mem.event(this.mem.self, 'left'))
     for (const nid of [...this.joined]) await this.store.deleteNetwork(nid)
@@ -187,7 +186,7 @@ export class NetworkDBNode implements NetworkDB {
     this.fd?.stop()
     for (const t of this.timers) this.clock.clearTimeout(t)
     for (const t of this.suspicion.values()) this.clock.clearTimeout(t)
-    this.clock.clearTimeout(this.flushTimer)
+    this.gossipQueue.cancel()
     this.timers.clear()
     this.suspicion.clear()
     await this.persistMeta().catch(() => {})
@@ -235,7 +234,7 @@ export class NetworkDBNode implements NetworkDB {
   private enterNetwork (nid: string, ltime: number): void {
     this.joined.add(nid)
     this.tables.addNetwork(nid)
-    this.netMembership(nid).set(this.nodeId, { ltime, join: true })
+    this.netNodes.set(nid, this.nodeId, ltime, true)
     this.transport.subscribe(networkTopic(nid))
   }
 
@@ -246,9 +245,9 @@ export class NetworkDBNode implements NetworkDB {
     for (const { nid: n, table, key, e } of this.tables.ownedBy(this.nodeId)) {
       if (n === nid && !e.deleted) this.localWrite(table, nid, key, e.value, true, now)
     }
-    this.flushGossip()
+    this.gossipQueue.flush()
     const ltime = ++this.networkClock
-    this.netMembership(nid).set(this.nodeId, { ltime, join: false })
+    this.netNodes.set(nid, this.nodeId, ltime, false)
     this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: false } })
     this.joined.delete(nid)
     this.transport.unsubscribe(networkTopic(nid))
@@ -258,18 +257,8 @@ export class NetworkDBNode implements NetworkDB {
     this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: false })
   }
 
-  private netMembership (nid: string): NetMembership {
-    let m = this.netNodes.get(nid)
-    if (m === undefined) { m = new Map(); this.netNodes.set(nid, m) }
-    return m
-  }
-
   peers (nid: string): string[] {
-    const out: string[] = []
-    for (const [node, st] of this.netNodes.get(nid) ?? []) {
-      if (st.join && (node === this.nodeId ? this.joined.has(nid) : this.mem.isLive(node))) out.push(node)
-    }
-    return out.sort()
+    return this.netNodes.members(nid, node => node === this.nodeId ? this.joined.has(nid) : this.mem.isLive(node))
   }
 
   networks (): string[] { return [...this.joined].sort() }
@@ -342,31 +331,13 @@ export class NetworkDBNode implements NetworkDB {
     const reapAt = deleted ? now + this.cfg.tombstoneTtlMs : 0
     this.tables.merge(nid, table, key, { owner: this.nodeId, ltime, value, deleted, reapAt, hidden: false }, now, true)
     const wire: WireEntry = { table, key, owner: this.nodeId, ltime, deleted, value, reapIn: deleted ? this.cfg.tombstoneTtlMs : 0 }
-    this.queueGossip(nid, wire)
+    this.gossipQueue.add(nid, wire)
     this.m.tableOps.inc({ op: deleted ? 'delete' : 'write' })
     return wire
   }
 
   private async persistOwn (e: WireEntry, nid: string): Promise<void> {
     await this.store.putEntry({ nid, table: e.table, key: e.key, ltime: e.ltime, deleted: e.deleted, value: e.value, reapAt: e.deleted ? Date.now() + e.reapIn : 0 })
-  }
-
-  private queueGossip (nid: string, e: WireEntry): void {
-    let q = this.pending.get(nid)
-    if (q === undefined) { q = new Map(); this.pending.set(nid, q) }
-    q.set(`${e.table}\u0000${e.key}`, e)
-    if (this.flushTimer === undefined) {
-      this.flushTimer = this.clock.setTimeout(() => { this.flushTimer = undefined; this.flushGossip() }, this.cfg.gossipFlushMs)
-    }
-  }
-
-  private flushGossip (): void {
-    this.clock.clearTimeout(this.flushTimer)
-    this.flushTimer = undefined
-    for (const [nid, q] of this.pending) {
-      for (const chunk of chunkEntries([...q.values()])) this.publish(networkTopic(nid), { t: 'tables', b: { nid, entries: chunk } })
-    }
-    this.pending.clear()
   }
 
   /** Merge entries received from `from` (gossip, sync or push). */
@@ -421,25 +392,15 @@ export class NetworkDBNode implements NetworkDB {
     }
     this.counts.gossipIn++
     this.m.gossip.inc({ dir: 'in', type: msg.t })
+    const violation = authenticate(topic, from, msg)
+    if (violation !== undefined) {
+      this.reject(violation, { from, topic, type: msg.t })
+      return
+    }
     switch (msg.t) {
-      case 'node':
-        // alive and left are said by a node of itself; suspect and failed by whoever detected it
-        if ((msg.b.kind === 'alive' || msg.b.kind === 'left') && msg.b.node !== from) {
-          this.reject('node-event-not-from-node', { from, node: msg.b.node, kind: msg.b.kind })
-          return
-        }
-        this.onNodeEvent(msg.b)
-        return
-      case 'net':
-        if (msg.b.node !== from) { this.reject('network-event-not-from-node', { from, node: msg.b.node }); return }
-        this.onNetworkEvent(msg.b)
-        return
-      case 'tables': {
-        if (topic !== networkTopic(msg.b.nid)) { this.reject('wrong-topic', { from, topic, nid: msg.b.nid }); return }
-        const bad = msg.b.entries.find(e => e.owner !== from)
-        if (bad !== undefined) { this.reject('not-owner', { from, owner: bad.owner, table: bad.table, key: bad.key }); return }
-        this.mergeRemote(msg.b.nid, from, msg.b.entries)
-      }
+      case 'node': this.onNodeEvent(msg.b); return
+      case 'net': this.onNetworkEvent(msg.b); return
+      case 'tables': this.mergeRemote(msg.b.nid, from, msg.b.entries)
     }
   }
 
@@ -497,9 +458,7 @@ export class NetworkDBNode implements NetworkDB {
   // ---- cluster state --------------------------------------------------------------------------
 
   private clusterState (): ClusterState {
-    const networks: WireNetworkEvent[] = []
-    for (const [nid, nodes] of this.netNodes) for (const [node, st] of nodes) networks.push({ node, nid, ltime: st.ltime, join: st.join })
-    return { nodes: this.mem.all().map(m => this.mem.event(m)), networks, ltime: this.networkClock }
+    return { nodes: this.mem.all().map(m => this.mem.event(m)), networks: this.netNodes.events(), ltime: this.networkClock }
   }
 
   private applyClusterState (s: ClusterState): void {
@@ -590,22 +549,21 @@ export class NetworkDBNode implements NetworkDB {
 
   private onNetworkEvent (ev: WireNetworkEvent): void {
     if (ev.ltime > this.networkClock) this.networkClock = ev.ltime
-    const nodes = this.netMembership(ev.nid)
-    const cur = nodes.get(ev.node)
     if (ev.node === this.nodeId) {
       // Someone holds a newer claim about us than we know (we lost state): restate the truth.
-      if (cur === undefined ? ev.join : ev.ltime >= cur.ltime && ev.join !== this.joined.has(ev.nid)) {
+      const cur = this.netNodes.get(ev.nid, this.nodeId)
+      const truth = this.joined.has(ev.nid)
+      if (cur === undefined ? ev.join : ev.ltime >= cur.ltime && ev.join !== truth) {
         const ltime = ++this.networkClock
-        nodes.set(this.nodeId, { ltime, join: this.joined.has(ev.nid) })
-        this.broadcast({ t: 'net', b: { node: this.nodeId, nid: ev.nid, ltime, join: this.joined.has(ev.nid) } })
+        this.netNodes.set(ev.nid, this.nodeId, ltime, truth)
+        this.broadcast({ t: 'net', b: { node: this.nodeId, nid: ev.nid, ltime, join: truth } })
       }
       return
     }
-    if (cur !== undefined && ev.ltime <= cur.ltime) return
-    nodes.set(ev.node, { ltime: ev.ltime, join: ev.join })
-    if (cur?.join === ev.join) return
-    if (!ev.join && this.joined.has(ev.nid)) this.tables.tombstoneOwner(ev.node, ev.nid, this.clock.now() + this.cfg.tombstoneTtlMs)
-    this.emitCluster({ type: 'network', nid: ev.nid, node: ev.node, joined: ev.join })
+    const r = this.netNodes.apply(ev)
+    if (r !== 'joined' && r !== 'left') return
+    if (r === 'left' && this.joined.has(ev.nid)) this.tables.tombstoneOwner(ev.node, ev.nid, this.clock.now() + this.cfg.tombstoneTtlMs)
+    this.emitCluster({ type: 'network', nid: ev.nid, node: ev.node, joined: r === 'joined' })
   }
 
   private onPeerConnected (peer: string): void {
@@ -643,7 +601,7 @@ export class NetworkDBNode implements NetworkDB {
     const gone = this.tables.reap(now, this.cfg.failedEntryRetentionMs)
     for (const g of gone) if (g.owner === this.nodeId) await this.store.deleteEntry(g.nid, g.table, g.key).catch(() => {})
     for (const id of this.mem.forget(now, this.cfg.forgetMemberAfterMs)) {
-      for (const nodes of this.netNodes.values()) nodes.delete(id)
+      this.netNodes.forgetNode(id)
     }
     this.m.entries(this.tables, this.joined)
     await this.persistMeta().catch(() => {})
@@ -677,4 +635,22 @@ export class NetworkDBNode implements NetworkDB {
 
 function checkName (what: string, s: string, max: number): void {
   if (typeof s !== 'string' || s.length === 0 || s.length > max) throw new InvalidArgumentError(`${what} must be a non-empty string of at most ${max} characters`)
+}
+
+/**
+ * Origin rules for gossip, whose `from` the transport authenticated (gossipsub strict signing):
+ * a node announces its own alive/left and its own network membership; suspect/failed come from
+ * whoever detected them; table entries come from their owner, on their network's topic.
+ * Returns the violation, if any.
+ */
+function authenticate (topic: string, from: string, msg: GossipMessage): string | undefined {
+  switch (msg.t) {
+    case 'node':
+      return (msg.b.kind === 'alive' || msg.b.kind === 'left') && msg.b.node !== from ? 'node-event-not-from-node' : undefined
+    case 'net':
+      return msg.b.node !== from ? 'network-event-not-from-node' : undefined
+    case 'tables':
+      if (topic !== networkTopic(msg.b.nid)) return 'wrong-topic'
+      return msg.b.entries.some(e => e.owner !== from) ? 'not-owner' : undefined
+  }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { encodeGossip } from '../../proto/index.js'
+import { encodeGossip, pack } from '../../proto/index.js'
 import { createMemoryCluster, driven, networkTopic, type MemoryCluster } from '../../networkdb/index.js'
 import { enc, until } from './helpers.js'
 
@@ -40,7 +40,7 @@ describe('NetworkDB ownership and bad frames', function () {
     const frames = [
       new Uint8Array([0xc1]),
       good.slice(0, good.length - 3),
-      encodeGossip({ t: 'tables', b: { nid: 'n', entries: 'nope' } }),
+      pack({ v: 1, t: 'tables', b: { nid: 'n', entries: 'nope' } }),
       new Uint8Array([0x83, 0xa1, 0x76, 0x63]) // {v: 99 ...} truncated map
     ]
     for (const f of frames) await t2.publish(networkTopic('n'), f)
