@@ -69,6 +69,9 @@ export class NetworkDBNode implements NetworkDB {
   private readonly timers = new Set<TimerHandle>()
   private readonly suspicion = new Map<string, TimerHandle>()
   private readonly reconnecting = new Set<string>()
+  /** Seeds of the last join: retried in the background while this node sees no live member. */
+  private seeds: string[] = []
+  private rejoining = false
   private readonly gossipQueue: GossipQueue
   private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
   private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 }
@@ -143,6 +146,7 @@ export class NetworkDBNode implements NetworkDB {
   async join (seeds: readonly string[], timeoutMs = this.cfg.joinTimeoutMs): Promise<void> {
     this.requireRunning()
     if (seeds.length === 0) return
+    this.seeds = [...seeds]
     const deadline = this.clock.now() + timeoutMs
     let lastErr = 'no seed given'
     for (;;) {
@@ -586,6 +590,11 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   private reconnectFailed (): void {
+    if (this.seeds.length > 0 && this.mem.others('alive', 'suspect').length === 0 && !this.rejoining) {
+      // Alone (e.g. restarted inside a partition): keep knocking on the seeds, as Docker does.
+      this.rejoining = true
+      void this.rejoinSeeds().finally(() => { this.rejoining = false })
+    }
     for (const m of this.mem.others('failed')) {
       if (this.reconnecting.has(m.id)) continue
       this.reconnecting.add(m.id)
@@ -593,6 +602,22 @@ export class NetworkDBNode implements NetworkDB {
         .then(async () => { await this.pushPull(m.id) })
         .catch(() => {})
         .finally(() => { this.reconnecting.delete(m.id) })
+    }
+  }
+
+  private async rejoinSeeds (): Promise<void> {
+    for (const seed of this.seeds) {
+      try {
+        const peer = await this.transport.dial(seed, this.cfg.probeIntervalMs)
+        if (peer === this.nodeId) continue
+        await this.pushPull(peer)
+        this.broadcastNode(this.mem.event(this.mem.self))
+        this.connectAll()
+        this.log.info({ seed, peer }, 'rejoined cluster')
+        return
+      } catch {
+        // next seed
+      }
     }
   }
 

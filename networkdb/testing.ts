@@ -32,7 +32,10 @@ export interface MemoryCluster {
   advance(ms: number): Promise<void>
   /** Stop node i without announcing (crash; its sockets close). */
   kill(i: number): Promise<void>
-  /** Start node i again with the same id and store, and join through another live node. */
+  /**
+   * Start node i again with the same id and store, and join through the other running nodes. If
+   * none answers (a partition), the node runs alone and keeps retrying in the background.
+   */
   restart(i: number): Promise<NetworkDBNode>
   /** Whether node i is running. */
   isUp(i: number): boolean
@@ -65,10 +68,10 @@ export async function createMemoryCluster (n: number, opts: MemoryClusterOptions
 
   const advance = async (ms: number): Promise<void> => { await clock.advance(ms) }
 
-  const joinVia = async (i: number): Promise<void> => {
+  const joinVia = async (i: number, timeoutMs = 60_000): Promise<void> => {
     const seeds = ids.filter((_, j) => j !== i && up[j]).map(id => `mem://${id}`)
     if (seeds.length === 0) return
-    await driven(clock, async () => { await nodes[i]!.join(seeds, 60_000) }, 10)
+    await driven(clock, async () => { await nodes[i]!.join(seeds, timeoutMs) }, 10)
   }
 
   for (let i = 0; i < n; i++) {
@@ -93,7 +96,7 @@ export async function createMemoryCluster (n: number, opts: MemoryClusterOptions
       nodes[i] = make(i)
       await nodes[i].start()
       up[i] = true
-      await joinVia(i)
+      await joinVia(i, 5_000).catch(() => {})
       return nodes[i]
     },
     isUp: (i) => up[i]!,
