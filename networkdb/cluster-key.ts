@@ -78,7 +78,7 @@ export async function loadClusterKey (path: string): Promise<Uint8Array> {
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new ClusterKeyError('missing', path, 'file not found (create one with generateClusterKey / `ovnet cluster-key`)')
+      throw new ClusterKeyError('missing', path, 'file not found (every node of a cluster needs a copy of the same key file)')
     }
     throw err
   }

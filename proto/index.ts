@@ -1,3 +1,4 @@
 /** Wire formats of ovnet. Every frame is a versioned msgpack envelope; see codec.ts. */
 export * from './codec.js'
 export * from './networkdb.js'
+export * from './overlay.js'

@@ -1,0 +1,351 @@
+/**
+ * Linux Dataplane over iproute2. Every operation is a few processes at most: reads with
+ * `-json`, writes as one `-batch -` per namespace and tool, never one process per FDB entry.
+ *
+ * Each agent acts on behalf of a host namespace (`hostNetns`; undefined = the namespace the agent
+ * runs in), so several agents share one kernel in the netns lab. The vxlan device is created in
+ * that host namespace and then moved into the sandbox, as Docker does: a vxlan device keeps the
+ * namespace it was created in for its UDP socket, so the tunnel lives on the host's underlay while
+ * the device sits on the sandbox's bridge.
+ */
+import { isIP } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import {
+  DataplaneError, endpointKey, SANDBOX_BRIDGE as BR, SANDBOX_VXLAN as VX,
+  type Dataplane, type EndpointSpec, type FdbEntry, type NeighEntry, type PeerOp, type PeerTables, type SandboxSpec, type SandboxState
+} from './dataplane.js'
+import { commandError, Iproute, isAbsentError, type BatchResult, type IprouteOptions } from './iproute.js'
+
+export interface LinuxDataplaneOptions extends IprouteOptions {
+  /** Host namespace this agent operates from (its underlay); undefined = the agent's own. */
+  hostNetns?: string
+}
+
+interface AddrInfo { family?: string, local?: string, prefixlen?: number, scope?: string }
+interface LinkJson {
+  ifname: string
+  ifalias?: string
+  mtu?: number
+  master?: string
+  linkinfo?: { info_kind?: string, info_data?: { id?: number, local?: string, port?: number, learning?: boolean, proxy?: boolean } }
+  addr_info?: AddrInfo[]
+}
+interface FdbJson { mac?: string, dst?: string, master?: string, flags?: string[], state?: string }
+interface NeighJson { dst?: string, lladdr?: string, state?: string[] }
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/
+const NETNS_RE = /^[A-Za-z0-9._/:@+-]{1,255}$/
+const IFNAME_RE = /^[A-Za-z0-9._-]{1,15}$/
+const OWNER_RE = /^[A-Za-z0-9._:/-]{1,200}$/
+const HOST_PREFIX = 've-'
+const PEER_PREFIX = 'vc-'
+
+function invalid (what: string, v: unknown): never {
+  throw new DataplaneError('invalid', `invalid ${what}: ${JSON.stringify(v)}`)
+}
+function mac (m: string): string { return MAC_RE.test(m) ? m : invalid('MAC address', m) }
+function ip (a: string): string { return isIP(a) !== 0 ? a : invalid('IP address', a) }
+function cidr (c: string): string {
+  const [a, len, extra] = c.split('/')
+  if (a === undefined || len === undefined || extra !== undefined || isIP(a) === 0 || !/^\d{1,3}$/.test(len)) invalid('CIDR address', c)
+  return c
+}
+function netns (n: string): string { return NETNS_RE.test(n) && !n.includes('..') ? n : invalid('namespace', n) }
+function ifname (n: string): string { return IFNAME_RE.test(n) ? n : invalid('interface name', n) }
+function mtu (m: number): number { return Number.isInteger(m) && m >= 576 && m <= 65535 ? m : invalid('MTU', m) }
+
+/** Fail on every batch failure except "already absent" on the lines `mayBeAbsent` accepts. */
+function requireOk (r: BatchResult, lines: readonly string[], what: string, netnsName: string | undefined, mayBeAbsent: (line: string) => boolean = () => false): void {
+  if (r.aborted) throw commandError(what, netnsName, r.stderr)
+  const bad = r.failures.filter(f => !(mayBeAbsent(lines[f.line - 1] ?? '') && isAbsentError(f.message)))
+  if (bad.length > 0) {
+    const detail = bad.map(f => `${lines[f.line - 1] ?? '?'}: ${f.message}`).join('; ')
+    throw commandError(what, netnsName, detail)
+  }
+}
+
+const isDelete = (line: string): boolean => / del /.test(` ${line} `)
+
+export class LinuxDataplane implements Dataplane {
+  private readonly ipr: Iproute
+  private readonly host: string | undefined
+
+  constructor (opts: LinuxDataplaneOptions = {}) {
+    this.ipr = new Iproute(opts)
+    this.host = opts.hostNetns === undefined ? undefined : netns(opts.hostNetns)
+  }
+
+  // ---- sandbox -----------------------------------------------------------------------------------
+
+  async ensureSandbox (spec: SandboxSpec): Promise<void> {
+    const name = netns(spec.name)
+    const m = mtu(spec.mtu)
+    ip(spec.vtep)
+    if (spec.gateway !== undefined) cidr(spec.gateway)
+    if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > 16_777_215) invalid('VNI', spec.vni)
+    if (!Number.isInteger(spec.dstPort) || spec.dstPort < 1 || spec.dstPort > 65535) invalid('UDP port', spec.dstPort)
+    if (spec.owner !== undefined && !OWNER_RE.test(spec.owner)) invalid('owner tag', spec.owner)
+
+    await this.ensureNetns(name)
+    const links = await this.readLinks(name)
+    const vx = links.find(l => l.ifname === VX)
+    const br = links.find(l => l.ifname === BR)
+    const lines = ['link set lo up']
+
+    if (vx === undefined || !vxlanMatches(vx, spec)) {
+      if (vx !== undefined) await this.ipr.check('ip', name, ['link', 'del', VX])
+      const tmp = await this.createVxlanInHost(spec, name)
+      lines.push(`link set ${tmp} name ${VX}`, `link set ${VX} mtu ${m}`)
+    } else if (vx.mtu !== m) {
+      lines.push(`link set ${VX} mtu ${m}`)
+    }
+    if (br === undefined) lines.push(`link add ${BR} mtu ${m} type bridge`)
+    else if (br.mtu !== m) lines.push(`link set ${BR} mtu ${m}`)
+    lines.push(`link set ${VX} master ${BR}`, `link set ${VX} up`, `link set ${BR} up`)
+    if (spec.owner !== undefined && br?.ifalias !== spec.owner) lines.push(`link set ${BR} alias ${spec.owner}`)
+
+    const have = (br?.addr_info ?? []).filter(a => a.family === 'inet').map(a => `${a.local}/${a.prefixlen}`)
+    for (const a of have) if (a !== spec.gateway) lines.push(`addr del ${a} dev ${BR}`)
+    if (spec.gateway !== undefined && !have.includes(spec.gateway)) lines.push(`addr replace ${spec.gateway} dev ${BR}`)
+
+    const r = await this.ipr.batch('ip', name, lines)
+    requireOk(r, lines, 'sandbox setup', name, isDelete)
+  }
+
+  /** Create the vxlan device in the host namespace (its socket stays there) and move it in. */
+  private async createVxlanInHost (spec: SandboxSpec, name: string): Promise<string> {
+    // A crash between create and move leaves a device holding the VNI in the host namespace;
+    // the kernel would then refuse the VNI, so remove such strays first.
+    const strays = (await this.ipr.json<LinkJson>('ip', this.host, ['-d', 'link', 'show', 'type', 'vxlan']))
+      .filter(l => l.ifname.startsWith('vx-') && l.linkinfo?.info_data?.id === spec.vni)
+    const tmp = `vx-${spec.vni.toString(16).padStart(6, '0')}-${randomBytes(2).toString('hex')}`
+    const lines = [
+      ...strays.map(l => `link del ${l.ifname}`),
+      `link add ${tmp} mtu ${spec.mtu} type vxlan id ${spec.vni} local ${spec.vtep} dstport ${spec.dstPort} nolearning proxy`,
+      `link set ${tmp} netns ${name}`
+    ]
+    const r = await this.ipr.batch('ip', this.host, lines)
+    if (r.aborted || r.failures.length > 0) {
+      // Do not leave the new device behind in the host namespace if the move failed.
+      await this.ipr.batch('ip', this.host, [`link del ${tmp}`])
+    }
+    requireOk(r, lines, 'vxlan setup', this.host, isDelete)
+    return tmp
+  }
+
+  private async ensureNetns (name: string): Promise<void> {
+    // Always in the agent's own mount namespace: `ip -n` would create the mount privately.
+    const r = await this.ipr.run(this.ipr.argv('ip', undefined, ['netns', 'add', name]))
+    if (r.code !== 0 && !/File exists/.test(r.stderr)) throw commandError(`netns add ${name}`, undefined, r.stderr)
+  }
+
+  async removeSandbox (name: string): Promise<void> {
+    netns(name)
+    let links: LinkJson[]
+    try {
+      links = await this.readLinks(name)
+    } catch (e) {
+      if (e instanceof DataplaneError && e.code === 'no-netns') return
+      throw e
+    }
+    // Delete the devices explicitly: a namespace is torn down asynchronously, and until then its
+    // vxlan device would keep the VNI busy in the host namespace (a quick re-create would fail).
+    const lines = links
+      .filter(l => l.ifname.startsWith(HOST_PREFIX) || l.ifname === VX || l.ifname === BR)
+      .sort((a, b) => order(a.ifname) - order(b.ifname))
+      .map(l => `link del ${l.ifname}`)
+    requireOk(await this.ipr.batch('ip', name, lines), lines, 'sandbox teardown', name, isDelete)
+    const r = await this.ipr.run(this.ipr.argv('ip', undefined, ['netns', 'del', name]))
+    if (r.code !== 0 && !isAbsentError(r.stderr)) throw commandError(`netns del ${name}`, undefined, r.stderr)
+  }
+
+  // ---- endpoints ---------------------------------------------------------------------------------
+
+  async addEndpoint (spec: EndpointSpec): Promise<void> {
+    const sb = netns(spec.sandbox)
+    const ctr = netns(spec.containerNetns)
+    const dev = ifname(spec.ifName)
+    const m = mtu(spec.mtu)
+    mac(spec.mac)
+    cidr(spec.address)
+    if (spec.gateway !== undefined) ip(spec.gateway)
+    const key = endpointKey(spec.eid)
+    ifname(`${HOST_PREFIX}${key}`)
+    const hostIf = `${HOST_PREFIX}${key}`
+    const peerIf = `${PEER_PREFIX}${key}`
+
+    // REPLACE semantics: an existing pair (an earlier attempt, a previous run) is rebuilt.
+    const sbLines = [
+      `link del ${hostIf}`,
+      `link add ${hostIf} mtu ${m} type veth peer name ${peerIf} mtu ${m} netns ${ctr}`,
+      `link set ${hostIf} master ${BR}`,
+      `link set ${hostIf} up`
+    ]
+    const r = await this.ipr.batch('ip', sb, sbLines)
+    if (r.aborted) throw commandError('endpoint setup', sb, r.stderr)
+    const addFailed = r.failures.find(f => f.line === 2)
+    if (addFailed !== undefined && /netns|namespace/i.test(addFailed.message)) {
+      throw new DataplaneError('no-netns', `container namespace ${ctr} does not exist`, addFailed.message)
+    }
+    requireOk(r, sbLines, 'endpoint setup', sb, isDelete)
+
+    const ctrLines = [
+      `link set ${peerIf} name ${dev}`,
+      `link set ${dev} address ${spec.mac}`,
+      `addr replace ${spec.address} dev ${dev}`,
+      `link set ${dev} up`,
+      'link set lo up'
+    ]
+    if (spec.gateway !== undefined) ctrLines.push(`route replace default via ${spec.gateway} dev ${dev}`)
+    const c = await this.ipr.batch('ip', ctr, ctrLines)
+    try {
+      requireOk(c, ctrLines, 'container interface setup', ctr)
+    } catch (e) {
+      await this.ipr.batch('ip', sb, [`link del ${hostIf}`])
+      throw e
+    }
+  }
+
+  async removeEndpoint (sandbox: string, eid: string): Promise<void> {
+    const sb = netns(sandbox)
+    const lines = [`link del ${HOST_PREFIX}${endpointKey(eid)}`]
+    const r = await this.ipr.batch('ip', sb, lines)
+    if (r.aborted && isAbsentError(r.stderr)) return
+    requireOk(r, lines, 'endpoint teardown', sb, isDelete)
+  }
+
+  // ---- FDB and neighbours ----------------------------------------------------------------------
+
+  async apply (sandbox: string, ops: readonly PeerOp[]): Promise<void> {
+    const sb = netns(sandbox)
+    const neigh: string[] = []
+    const fdb: string[] = []
+    for (const o of ops) {
+      if (o.kind === 'neigh') {
+        neigh.push(o.op === 'add'
+          ? `neigh replace ${ip(o.ip)} lladdr ${mac(o.mac)} dev ${VX} nud permanent`
+          : `neigh del ${ip(o.ip)} dev ${VX}`)
+      } else {
+        fdb.push(o.op === 'add'
+          ? `fdb replace ${mac(o.mac)} dev ${VX} dst ${ip(o.dst)} self permanent`
+          : `fdb del ${mac(o.mac)} dev ${VX} self`)
+      }
+    }
+    // Neighbours before FDB (as Docker orders adds); the two tables are independent anyway.
+    await this.applyNeigh(sb, neigh)
+    if (fdb.length > 0) {
+      const r = await this.ipr.batch('bridge', sb, fdb)
+      if (r.aborted) throw this.noSandboxOr(sb, commandError('fdb batch', sb, r.stderr))
+      requireOk(r, fdb, 'fdb batch', sb, isDelete)
+    }
+  }
+
+  /**
+   * `ip neigh` exits on its first error even with -force, so a delete of an entry someone
+   * already removed would drop the rest of the batch. On such an abort, read the table, keep
+   * only deletes of present entries and run the (idempotent) batch again.
+   */
+  private async applyNeigh (sb: string, lines: string[]): Promise<void> {
+    if (lines.length === 0) return
+    const r = await this.ipr.batch('ip', sb, lines)
+    if (!r.aborted && r.failures.length === 0) return
+    if (/Cannot open network namespace/.test(r.stderr)) throw this.noSandboxOr(sb, commandError('neigh batch', sb, r.stderr))
+    const present = new Set((await this.readNeigh(sb)).map(n => n.ip))
+    const kept = lines.filter(l => !l.startsWith('neigh del ') || present.has(l.split(' ')[2] ?? ''))
+    const again = await this.ipr.batch('ip', sb, kept)
+    requireOk(again, kept, 'neigh batch', sb)
+  }
+
+  private noSandboxOr (sb: string, e: DataplaneError): DataplaneError {
+    return e.code === 'no-netns' ? new DataplaneError('no-sandbox', `sandbox ${sb} does not exist`, e.detail) : e
+  }
+
+  async readTables (sandbox: string): Promise<PeerTables> {
+    const sb = netns(sandbox)
+    try {
+      const [fdb, neigh] = await Promise.all([this.readFdb(sb), this.readNeigh(sb)])
+      return { fdb, neigh }
+    } catch (e) {
+      throw e instanceof DataplaneError ? this.noSandboxOr(sb, e) : e
+    }
+  }
+
+  private async readFdb (sb: string): Promise<FdbEntry[]> {
+    const rows = await this.ipr.json<FdbJson>('bridge', sb, ['fdb', 'show', 'dev', VX])
+    const out: FdbEntry[] = []
+    for (const r of rows) {
+      // Only the vxlan device's own remote entries: skip the bridge's learnt (master) entries
+      // and the device's address-list entries (no dst).
+      if (r.mac === undefined || r.dst === undefined || r.master !== undefined) continue
+      if (r.flags !== undefined && !r.flags.includes('self')) continue
+      out.push({ mac: r.mac, dst: r.dst, permanent: r.state === 'permanent' })
+    }
+    return out
+  }
+
+  private async readNeigh (sb: string): Promise<NeighEntry[]> {
+    const rows = await this.ipr.json<NeighJson>('ip', sb, ['neigh', 'show', 'dev', VX, 'nud', 'all'])
+    // Multicast entries (IPv6 MLD groups of the device) are the kernel's own mappings, not peers.
+    return rows
+      .filter(r => r.dst !== undefined && !isMulticast(r.dst))
+      .map(r => ({ ip: r.dst as string, mac: r.lladdr, permanent: (r.state ?? []).includes('PERMANENT') }))
+  }
+
+  // ---- discovery ---------------------------------------------------------------------------------
+
+  async listSandboxes (prefix: string): Promise<SandboxState[]> {
+    const list = await this.ipr.json<{ name?: string }>('ip', undefined, ['netns', 'list'])
+    const names = list.map(n => n.name ?? '').filter(n => n.startsWith(prefix))
+    const out: SandboxState[] = []
+    for (const name of names) {
+      let links: LinkJson[]
+      try {
+        links = await this.readLinks(name)
+      } catch (e) {
+        if (e instanceof DataplaneError && e.code === 'no-netns') continue
+        throw e
+      }
+      const vx = links.find(l => l.ifname === VX && l.linkinfo?.info_kind === 'vxlan')
+      const br = links.find(l => l.ifname === BR)
+      const data = vx?.linkinfo?.info_data
+      out.push({
+        name,
+        owner: br?.ifalias,
+        vni: data?.id,
+        vtep: data?.local,
+        dstPort: data?.port,
+        mtu: vx?.mtu,
+        bridgeAddrs: (br?.addr_info ?? []).filter(a => a.family === 'inet').map(a => `${a.local}/${a.prefixlen}`),
+        endpoints: links.filter(l => l.ifname.startsWith(HOST_PREFIX)).map(l => l.ifname.slice(HOST_PREFIX.length))
+      })
+    }
+    return out
+  }
+
+  async underlayMtu (addr: string): Promise<number | undefined> {
+    ip(addr)
+    const links = await this.ipr.json<LinkJson>('ip', this.host, ['addr', 'show'])
+    return links.find(l => (l.addr_info ?? []).some(a => a.local === addr))?.mtu
+  }
+
+  private readLinks (name: string): Promise<LinkJson[]> {
+    return this.ipr.json<LinkJson>('ip', name, ['-d', 'addr', 'show'])
+  }
+}
+
+function isMulticast (addr: string): boolean {
+  if (isIP(addr) === 6) return /^ff/i.test(addr)
+  const first = Number(addr.split('.')[0])
+  return first >= 224 && first <= 239
+}
+
+function vxlanMatches (l: LinkJson, spec: SandboxSpec): boolean {
+  const d = l.linkinfo?.info_data
+  return l.linkinfo?.info_kind === 'vxlan' && d !== undefined && d.id === spec.vni && d.local === spec.vtep &&
+    d.port === spec.dstPort && d.learning === false && d.proxy === true
+}
+
+/** Teardown order: endpoints, then the vxlan device (frees the VNI), then the bridge. */
+function order (name: string): number {
+  return name.startsWith(HOST_PREFIX) ? 0 : name === VX ? 1 : 2
+}

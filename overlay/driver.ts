@@ -1,0 +1,544 @@
+/**
+ * The overlay driver: VXLAN with one VTEP per host, driven by NetworkDB's peer table.
+ *
+ * - Control: libnetwork's Driver + NetworkAllocator + TableWatcher contracts (driverapi.ts).
+ * - Peers: eventNotify feeds a PeerDB per network (kept before the sandbox exists, replayed when
+ *   it is created); this host's own announcements are ignored.
+ * - Kernel: one sandbox per network per host, created on the first join and removed with the
+ *   last leave. Event bursts are coalesced into one dataplane batch per network; a reconciler
+ *   compares the kernel with the PeerDB and repairs drift periodically and after any failure.
+ *   Every kernel operation of a network runs on that network's serial queue.
+ * - Restart: sandboxes of a previous run (found by name prefix) are adopted when their network's
+ *   first endpoint joins again, and removed if nothing claims them (restoreComplete / grace).
+ */
+import { decodePeerRecord, encodePeerRecord, normalizeMac, PEER_TABLE, type PeerRecord } from '../proto/overlay.js'
+import { SystemClock, type Clock, type TimerHandle } from '../networkdb/clock.js'
+import { silentLogger, type Logger } from '../networkdb/logger.js'
+import { noopMetrics, type Counter, type Gauge, type Metrics } from '../networkdb/metrics.js'
+import type { NetworkDB } from '../networkdb/types.js'
+import { inSubnet, macFromIPv4, parseCidr4 } from './addr.js'
+import {
+  DEFAULT_VXLAN_PORT, endpointKey, sandboxName, sandboxPrefix, VXLAN_OVERHEAD,
+  type Dataplane, type SandboxSpec, type SandboxState
+} from './dataplane.js'
+import {
+  ActiveEndpointsError, DRIVER_MTU, EndpointExistsError, InvalidJoinError, InvalidParameterError, NoEndpointError,
+  NoNetworkError, NotImplementedError, ObjectType,
+  type Capability, type Driver, type InterfaceInfo, type IPAMData, type JoinInfo, type NetworkAllocator, type NetworkInfo, type TableWatcher
+} from './driverapi.js'
+import { NetworkExistsError, NoVniError } from './errors.js'
+import { checkIpam, optionValue, validMtu, validNodeName } from './options.js'
+import { PeerDB } from './peerdb.js'
+import { SandboxProgrammer, type ReconcileReport } from './reconciler.js'
+import { networkStatus, newNet, type Endpoint, type Net } from './network-state.js'
+import type { OverlayStatus } from './status.js'
+import { parseVxlanIdList, VniAllocator, VXLANID_LIST, type VniAllocatorOptions } from './vni.js'
+
+export const OVERLAY_DRIVER_TYPE = 'overlay'
+/** Endpoint option naming the interface inside the container (default "eth0"). */
+export const IFNAME_OPTION = 'ovnet.ifname'
+
+export interface OverlayDriverOptions {
+  dataplane: Dataplane
+  /** This node's name, part of every sandbox name (letters, digits, ".", "_", "-"). */
+  nodeName: string
+  /** This host's VTEP (advertise) address. */
+  vtep: string
+  /** NetworkDB: needed for VNI allocation; also orders conflicting announcements by Lamport time. */
+  db?: NetworkDB
+  vni?: Omit<VniAllocatorOptions, 'db' | 'clock' | 'logger' | 'metrics'>
+  /** VXLAN UDP port, the same cluster-wide (default 4789; 1024-49151 like Docker, or 4789). */
+  dstPort?: number
+  /** MTU for every network's devices; else the network's option, else underlay MTU - 50. */
+  mtu?: number
+  clock?: Clock
+  logger?: Logger
+  metrics?: Metrics
+  /** Coalescing window of event bursts before one kernel batch (default 0: the same turn). */
+  batchDelayMs?: number
+  /** Full reconciliation period per sandbox (default 30 s; 0 = only after failures/on demand). */
+  reconcileIntervalMs?: number
+  /** First retry delay after a kernel failure, doubling up to 30 s (default 500 ms). */
+  retryMs?: number
+  /** A previous run's sandbox not claimed within this after start is removed (default 60 s). */
+  orphanGraceMs?: number
+}
+
+const MAX_RETRY_MS = 30_000
+
+export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
+  readonly nodeName: string
+  readonly vtep: string
+  readonly dstPort: number
+  readonly allocator: VniAllocator | undefined
+  private readonly dp: Dataplane
+  private readonly db: NetworkDB | undefined
+  private readonly clock: Clock
+  private readonly log: Logger
+  private readonly mtu: number | undefined
+  private readonly batchDelayMs: number
+  private readonly reconcileIntervalMs: number
+  private readonly retryMs: number
+  private readonly orphanGraceMs: number
+  private readonly nets = new Map<string, Net>()
+  private readonly peers = new Map<string, PeerDB>()
+  private readonly discovered = new Map<string, SandboxState>()
+  private reconcileTimer: TimerHandle | undefined
+  private orphanTimer: TimerHandle | undefined
+  private readonly m: {
+    batches: Counter, ops: Counter, repairs: Counter, errors: Counter, badRecords: Counter, peers: Gauge
+  }
+
+  constructor (opts: OverlayDriverOptions) {
+    if (!validNodeName(opts.nodeName)) throw new InvalidParameterError(`invalid node name ${JSON.stringify(opts.nodeName)}`)
+    const port = opts.dstPort ?? DEFAULT_VXLAN_PORT
+    if (!Number.isInteger(port) || (port !== DEFAULT_VXLAN_PORT && (port < 1024 || port > 49151))) throw new InvalidParameterError(`invalid vxlan port ${port}`)
+    if (opts.mtu !== undefined && !validMtu(opts.mtu)) throw new InvalidParameterError(`invalid mtu ${opts.mtu}`)
+    this.nodeName = opts.nodeName
+    this.vtep = opts.vtep
+    this.dstPort = port
+    this.dp = opts.dataplane
+    this.db = opts.db
+    this.clock = opts.clock ?? new SystemClock()
+    this.log = (opts.logger ?? silentLogger).child({ component: 'overlay' })
+    this.mtu = opts.mtu
+    this.batchDelayMs = opts.batchDelayMs ?? 0
+    this.reconcileIntervalMs = opts.reconcileIntervalMs ?? 30_000
+    this.retryMs = opts.retryMs ?? 500
+    this.orphanGraceMs = opts.orphanGraceMs ?? 60_000
+    const metrics = opts.metrics ?? noopMetrics
+    this.allocator = opts.db === undefined
+      ? undefined
+      : new VniAllocator({ ...opts.vni, db: opts.db, clock: this.clock, logger: this.log, metrics })
+    this.m = {
+      batches: metrics.counter('ovnet_overlay_kernel_batches_total', 'FDB/neighbour batches sent to the kernel', ['path']),
+      ops: metrics.counter('ovnet_overlay_kernel_ops_total', 'FDB/neighbour operations sent to the kernel', ['path']),
+      repairs: metrics.counter('ovnet_overlay_reconcile_repairs_total', 'Kernel entries repaired by reconciliation', ['kind']),
+      errors: metrics.counter('ovnet_overlay_dataplane_errors_total', 'Failed dataplane operations', ['op']),
+      badRecords: metrics.counter('ovnet_overlay_bad_peer_records_total', 'Undecodable peer table entries ignored'),
+      peers: metrics.gauge('ovnet_overlay_peers', 'Remote endpoint announcements known per network', ['nid'])
+    }
+  }
+
+  /** Owner tag of this node's sandboxes; the network id follows. */
+  private get ownerPrefix (): string { return `ovnet:${this.nodeName}:` }
+
+  type (): string { return OVERLAY_DRIVER_TYPE }
+  isBuiltIn (): boolean { return true }
+  capability (): Capability { return { dataScope: 'global', connectivityScope: 'global' } }
+
+  // ---- lifecycle ---------------------------------------------------------------------------------
+
+  /** Find a previous run's sandboxes (adopted on rejoin) and start the periodic reconciler. */
+  async start (): Promise<void> {
+    await this.allocator?.start()
+    const prefix = sandboxPrefix(this.nodeName)
+    for (const s of await this.dp.listSandboxes(prefix)) {
+      // The name prefix alone is ambiguous ("ovnet-node-" also starts "ovnet-node-2-..."): trust
+      // the owner tag, or for an untagged sandbox a name with nothing but an id after the prefix.
+      const mine = s.owner !== undefined ? s.owner.startsWith(`${this.ownerPrefix}`) : !s.name.slice(prefix.length).includes('-')
+      if (mine) this.discovered.set(s.name, s)
+    }
+    if (this.discovered.size > 0) {
+      this.log.info({ sandboxes: [...this.discovered.keys()] }, 'found sandboxes of a previous run')
+      this.orphanTimer = this.clock.setTimeout(() => { void this.restoreComplete() }, this.orphanGraceMs)
+    }
+    this.armReconcile()
+  }
+
+  /**
+   * The agent has re-created every network and endpoint it had: remove previous-run sandboxes
+   * nothing claimed and endpoint veths nobody joined again.
+   */
+  async restoreComplete (): Promise<void> {
+    this.clock.clearTimeout(this.orphanTimer)
+    this.orphanTimer = undefined
+    for (const name of [...this.discovered.keys()]) {
+      this.discovered.delete(name)
+      await this.guard('removeSandbox', () => this.dp.removeSandbox(name))
+    }
+    for (const n of this.nets.values()) {
+      if (n.staleKeys.length === 0) continue
+      await n.queue.run(async () => {
+        const joined = new Set([...n.endpoints.values()].filter(e => e.state !== 'created').map(e => endpointKey(e.eid)))
+        for (const key of n.staleKeys) if (!joined.has(key) && n.spec !== undefined) await this.guard('removeEndpoint', () => this.dp.removeEndpoint(n.sandbox, key))
+        n.staleKeys = []
+      })
+    }
+  }
+
+  /**
+   * Stop timers; unless `keepDataplane` (a simulated crash, or handing over to a new process),
+   * remove every sandbox this driver created or adopted and every unclaimed one.
+   */
+  async stop (opts: { keepDataplane?: boolean } = {}): Promise<void> {
+    this.clock.clearTimeout(this.reconcileTimer)
+    this.clock.clearTimeout(this.orphanTimer)
+    this.reconcileTimer = this.orphanTimer = undefined
+    this.allocator?.stop()
+    for (const n of this.nets.values()) {
+      this.cancelTimers(n)
+      await n.queue.run(async () => {
+        if (opts.keepDataplane !== true && n.spec !== undefined) await this.removeSandboxLocked(n)
+      })
+    }
+    if (opts.keepDataplane !== true) {
+      for (const name of [...this.discovered.keys()]) await this.guard('removeSandbox', () => this.dp.removeSandbox(name))
+      this.discovered.clear()
+    }
+  }
+
+  // ---- NetworkAllocator ----------------------------------------------------------------------
+
+  async networkAllocate (nid: string, options: Record<string, string>, ipV4Data: IPAMData[], ipV6Data: IPAMData[]): Promise<Record<string, string>> {
+    checkIpam(ipV4Data, ipV6Data)
+    const listed = optionValue(options, VXLANID_LIST)
+    const requested = listed === undefined ? undefined : parseVxlanIdList(listed)
+    if (requested !== undefined && requested.length > 1) throw new InvalidParameterError(`one vxlan id per network (one subnet), got ${listed}`)
+    if (this.allocator === undefined) {
+      if (requested !== undefined) return { [VXLANID_LIST]: String(requested[0]) }
+      throw new NotImplementedError('vxlan id allocation without NetworkDB')
+    }
+    const vni = await this.allocator.allocate(nid, requested?.[0])
+    return { [VXLANID_LIST]: String(vni) }
+  }
+
+  async networkFree (nid: string): Promise<void> {
+    await this.allocator?.free(nid)
+  }
+
+  // ---- networks --------------------------------------------------------------------------------
+
+  async createNetwork (nid: string, options: Record<string, unknown>, nInfo: NetworkInfo, ipV4Data: IPAMData[], ipV6Data: IPAMData[]): Promise<void> {
+    if (nid === '') throw new InvalidParameterError('empty network id')
+    if (this.nets.has(nid)) throw new NetworkExistsError(nid)
+    checkIpam(ipV4Data, ipV6Data)
+    const ipam = ipV4Data[0] as IPAMData
+    const listed = optionValue(options, VXLANID_LIST)
+    const vni = listed !== undefined ? parseVxlanIdList(listed)[0] : this.allocator?.vniOf(nid)
+    if (vni === undefined) throw new NoVniError(nid)
+    const mtuText = optionValue(options, DRIVER_MTU)
+    const mtuOption = mtuText === undefined ? undefined : Number(mtuText)
+    if (mtuOption !== undefined && !validMtu(mtuOption)) throw new InvalidParameterError(`invalid ${DRIVER_MTU} ${mtuText}`)
+    this.nets.set(nid, newNet({ nid, vni, subnet: ipam.pool, gateway: ipam.gateway, mtuOption, sandbox: sandboxName(this.nodeName, nid) }))
+    // Last: registering replays the table's existing entries into eventNotify right away.
+    nInfo.tableEventRegister(PEER_TABLE, ObjectType.EndpointObject)
+  }
+
+  async deleteNetwork (nid: string): Promise<void> {
+    const n = this.net(nid)
+    const joined = [...n.endpoints.values()].filter(e => e.state !== 'created').length
+    if (joined > 0) throw new ActiveEndpointsError(nid, joined)
+    this.cancelTimers(n)
+    await n.queue.run(async () => { if (n.spec !== undefined) await this.removeSandboxLocked(n) })
+    this.nets.delete(nid)
+    this.peers.delete(nid)
+  }
+
+  // ---- endpoints -------------------------------------------------------------------------------
+
+  async createEndpoint (nid: string, eid: string, ifInfo: InterfaceInfo, _options: Record<string, unknown>): Promise<void> {
+    const n = this.net(nid)
+    if (eid === '') throw new InvalidParameterError('empty endpoint id')
+    if (n.endpoints.has(eid)) throw new EndpointExistsError(eid)
+    const address = ifInfo.address()
+    if (address === undefined) throw new InvalidParameterError(`endpoint ${eid} has no IPv4 address`)
+    const parsed = parseCidr4(address)
+    if (parsed === undefined) throw new InvalidParameterError(`invalid endpoint address ${address}`)
+    if (!inSubnet(parsed.ip, n.subnet)) throw new InvalidParameterError(`endpoint address ${address} is not in subnet ${n.subnet}`)
+    let mac = ifInfo.macAddress()
+    if (mac === undefined) {
+      mac = macFromIPv4(parsed.ip)
+      ifInfo.setMacAddress(mac)
+    }
+    try {
+      mac = normalizeMac(mac)
+    } catch {
+      throw new InvalidParameterError(`invalid MAC address ${mac}`)
+    }
+    n.endpoints.set(eid, { eid, address, ip: parsed.ip, mac, state: 'created' })
+  }
+
+  async deleteEndpoint (nid: string, eid: string): Promise<void> {
+    const n = this.net(nid)
+    const ep = this.endpoint(n, eid)
+    if (ep.state !== 'created') await this.leave(nid, eid)
+    n.endpoints.delete(eid)
+  }
+
+  async endpointOperInfo (nid: string, eid: string): Promise<Record<string, unknown>> {
+    const ep = this.endpoint(this.net(nid), eid)
+    return { 'com.docker.network.endpoint.macaddress': ep.mac, address: ep.address, joined: ep.state === 'joined' }
+  }
+
+  async join (nid: string, eid: string, sboxKey: string, jinfo: JoinInfo, epOpts: Record<string, unknown>, _sbOpts: Record<string, unknown>): Promise<void> {
+    const n = this.net(nid)
+    const ep = this.endpoint(n, eid)
+    if (ep.state !== 'created') throw new InvalidJoinError(eid)
+    if (sboxKey === '') throw new InvalidParameterError('empty sandbox key')
+    const ifName = optionValue(epOpts, IFNAME_OPTION) ?? 'eth0'
+    const gatewayIp = n.gateway?.split('/')[0]
+    ep.state = 'joining'
+    try {
+      await n.queue.run(async () => {
+        await this.ensureSandboxLocked(n)
+        try {
+          await this.dp.addEndpoint({
+            sandbox: n.sandbox, eid, containerNetns: sboxKey, ifName, mac: ep.mac, address: ep.address, gateway: gatewayIp, mtu: (n.spec as SandboxSpec).mtu
+          })
+        } catch (e) {
+          this.m.errors.inc({ op: 'addEndpoint' })
+          if (![...n.endpoints.values()].some(x => x.state === 'joined')) await this.removeSandboxLocked(n)
+          throw e
+        }
+      })
+    } catch (e) {
+      ep.state = 'created'
+      throw e
+    }
+    ep.state = 'joined'
+    ep.containerNetns = sboxKey
+    this.peerDb(nid).addLocal(eid, { ip: ep.ip, mac: ep.mac })
+    this.schedule(n)
+    jinfo.interfaceName()?.setNames(`ve-${endpointKey(eid)}`, 'eth', ifName)
+    if (gatewayIp !== undefined) jinfo.setGateway(gatewayIp)
+    jinfo.addTableEntry(PEER_TABLE, eid, encodePeerRecord({ endpointIP: ep.address, endpointMAC: ep.mac, tunnelEndpointIP: this.vtep }))
+  }
+
+  async leave (nid: string, eid: string): Promise<void> {
+    const n = this.net(nid)
+    const ep = this.endpoint(n, eid)
+    if (ep.state !== 'joined') return
+    await n.queue.run(async () => {
+      if (n.spec !== undefined) await this.dp.removeEndpoint(n.sandbox, eid)
+      ep.state = 'created'
+      ep.containerNetns = undefined
+      this.peerDb(nid).removeLocal(eid)
+      if (![...n.endpoints.values()].some(x => x.state !== 'created')) await this.removeSandboxLocked(n)
+    })
+    this.schedule(n)
+  }
+
+  // ---- TableWatcher ----------------------------------------------------------------------------
+
+  eventNotify (nid: string, tableName: string, key: string, _prev: Uint8Array | undefined, value: Uint8Array | undefined): void {
+    if (tableName !== PEER_TABLE) return
+    const pdb = this.peerDb(nid)
+    const changed = this.applyPeerEvent(pdb, nid, key, value)
+    this.m.peers.set({ nid }, pdb.size)
+    const n = this.nets.get(nid)
+    if (changed && n !== undefined) this.schedule(n)
+  }
+
+  /** Update the PeerDB from one event; true if the desired state may have changed. */
+  private applyPeerEvent (pdb: PeerDB, nid: string, key: string, value: Uint8Array | undefined): boolean {
+    // An update is a replace of the key's announcement (Docker: delete(prev) + add(value)).
+    if (value === undefined) return pdb.remove(key)
+    let rec: PeerRecord
+    try {
+      rec = decodePeerRecord(value)
+    } catch (err) {
+      // The entry's previous value is superseded either way: do not keep programming it.
+      this.m.badRecords.inc()
+      this.log.warn({ nid, key, err: (err as Error).message }, 'ignoring undecodable peer record')
+      return pdb.remove(key)
+    }
+    // This host's own endpoints are on the bridge, not behind the tunnel.
+    if (rec.tunnelEndpointIP === this.vtep) return pdb.remove(key)
+    const e = this.db?.getEntry(PEER_TABLE, nid, key)
+    return pdb.upsert(key, rec, e === undefined ? undefined : { ltime: e.ltime, owner: e.owner })
+  }
+
+  decodeTableEntry (tableName: string, key: string, value: Uint8Array): [string, Record<string, string>] {
+    if (tableName !== PEER_TABLE) return [key, {}]
+    try {
+      return [key, { 'Host IP': decodePeerRecord(value).tunnelEndpointIP }]
+    } catch (err) {
+      this.log.warn({ key, err: (err as Error).message }, 'cannot decode peer record for display')
+      return [key, {}]
+    }
+  }
+
+  // ---- kernel programming ------------------------------------------------------------------------
+
+  private schedule (n: Net): void {
+    // Without a sandbox the PeerDB just accumulates; creating the sandbox programs everything.
+    if (n.programmer === undefined || n.flushTimer !== undefined || n.retryTimer !== undefined) return
+    n.flushTimer = this.clock.setTimeout(() => {
+      n.flushTimer = undefined
+      void this.sync(n)
+    }, this.batchDelayMs)
+  }
+
+  /** Bring the kernel up to date: incremental flush, or full reconcile after a failure. */
+  private sync (n: Net, full = false): Promise<void> {
+    return n.queue.run(async () => {
+      const p = n.programmer
+      if (p === undefined) return
+      try {
+        if (full || n.needsReconcile) {
+          await this.reconcileLocked(n, p)
+        } else {
+          const ops = await p.flush()
+          if (ops > 0) { this.m.batches.inc({ path: 'flush' }); this.m.ops.inc({ path: 'flush' }, ops) }
+        }
+        n.retryDelay = 0
+        n.lastError = undefined
+      } catch (e) {
+        this.kernelFailed(n, e, 'apply')
+      }
+    })
+  }
+
+  private async reconcileLocked (n: Net, p: SandboxProgrammer): Promise<void> {
+    n.needsReconcile = true
+    const r = await p.reconcile(() => this.clock.now())
+    n.needsReconcile = false
+    n.lastReconcile = r
+    const repaired = r.missing + r.wrong + r.learned + r.stale
+    if (repaired > 0) {
+      this.m.batches.inc({ path: 'reconcile' })
+      this.m.ops.inc({ path: 'reconcile' }, repaired)
+      for (const kind of ['missing', 'wrong', 'learned', 'stale'] as const) if (r[kind] > 0) this.m.repairs.inc({ kind }, r[kind])
+      this.log.info({ nid: n.nid, missing: r.missing, wrong: r.wrong, learned: r.learned, stale: r.stale }, 'reconciled sandbox')
+    }
+  }
+
+  private kernelFailed (n: Net, e: unknown, op: string): void {
+    this.m.errors.inc({ op })
+    n.lastError = (e as Error).message
+    n.needsReconcile = true
+    n.retryDelay = Math.min(MAX_RETRY_MS, n.retryDelay === 0 ? this.retryMs : n.retryDelay * 2)
+    this.log.warn({ nid: n.nid, op, err: n.lastError, retryMs: n.retryDelay }, 'kernel programming failed; will reconcile')
+    this.clock.clearTimeout(n.retryTimer)
+    n.retryTimer = this.clock.setTimeout(() => {
+      n.retryTimer = undefined
+      void this.sync(n, true)
+    }, n.retryDelay)
+  }
+
+  private async ensureSandboxLocked (n: Net): Promise<void> {
+    if (n.spec !== undefined) return
+    const underlay = this.mtu ?? n.mtuOption ?? (await this.dp.underlayMtu(this.vtep) ?? 1500) - VXLAN_OVERHEAD
+    const spec: SandboxSpec = {
+      name: n.sandbox, vni: n.vni, vtep: this.vtep, dstPort: this.dstPort, mtu: underlay, gateway: n.gateway, owner: `${this.ownerPrefix}${n.nid.replace(/[^A-Za-z0-9._:/-]/g, '_')}`.slice(0, 200)
+    }
+    const found = this.discovered.get(n.sandbox)
+    try {
+      await this.dp.ensureSandbox(spec)
+    } catch (e) {
+      this.m.errors.inc({ op: 'ensureSandbox' })
+      // Leave nothing half-built behind; the next join starts afresh.
+      await this.guard('removeSandbox', () => this.dp.removeSandbox(n.sandbox))
+      throw e
+    }
+    this.discovered.delete(n.sandbox)
+    n.origin = found === undefined ? 'created' : (found.vni === spec.vni && found.vtep === spec.vtep && found.dstPort === spec.dstPort ? 'adopted' : 'rebuilt')
+    n.staleKeys = found?.endpoints ?? []
+    n.spec = spec
+    n.programmer = new SandboxProgrammer(this.dp, n.sandbox, this.peerDb(n.nid))
+    // Replays announcements received before the sandbox existed, and repairs an adopted one.
+    try {
+      await this.reconcileLocked(n, n.programmer)
+    } catch (e) {
+      this.kernelFailed(n, e, 'reconcile')
+    }
+  }
+
+  private async removeSandboxLocked (n: Net): Promise<void> {
+    this.cancelTimers(n)
+    n.programmer = undefined
+    n.spec = undefined
+    n.origin = undefined
+    n.needsReconcile = false
+    await this.guard('removeSandbox', () => this.dp.removeSandbox(n.sandbox))
+  }
+
+  private cancelTimers (n: Net): void {
+    this.clock.clearTimeout(n.flushTimer)
+    this.clock.clearTimeout(n.retryTimer)
+    n.flushTimer = n.retryTimer = undefined
+  }
+
+  private armReconcile (): void {
+    if (this.reconcileIntervalMs <= 0) return
+    this.reconcileTimer = this.clock.setTimeout(() => {
+      void this.reconcile().finally(() => { this.armReconcile() })
+    }, this.reconcileIntervalMs)
+  }
+
+  /** Full reconciliation of every sandbox (or one network's) now; the reports of those that ran. */
+  async reconcile (nid?: string): Promise<ReconcileReport[]> {
+    const out: ReconcileReport[] = []
+    for (const n of nid === undefined ? [...this.nets.values()] : [this.net(nid)]) {
+      await n.queue.run(async () => {
+        const p = n.programmer
+        if (p === undefined || n.spec === undefined) return
+        try {
+          // The devices too: someone may have deleted the vxlan device or the bridge.
+          await this.dp.ensureSandbox(n.spec)
+          await this.reconcileLocked(n, p)
+          if (n.lastReconcile !== undefined) out.push(n.lastReconcile)
+          n.lastError = undefined
+          n.retryDelay = 0
+        } catch (e) {
+          this.kernelFailed(n, e, 'reconcile')
+        }
+      })
+    }
+    return out
+  }
+
+  /** Program pending changes now (skipping the coalescing window) and wait until done. */
+  async flush (): Promise<void> {
+    for (const n of this.nets.values()) {
+      this.clock.clearTimeout(n.flushTimer)
+      n.flushTimer = undefined
+      await this.sync(n)
+    }
+  }
+
+  private async guard (op: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn()
+    } catch (e) {
+      this.m.errors.inc({ op })
+      this.log.error({ op, err: (e as Error).message }, 'dataplane operation failed')
+    }
+  }
+
+  // ---- lookups and status --------------------------------------------------------------------
+
+  private net (nid: string): Net {
+    const n = this.nets.get(nid)
+    if (n === undefined) throw new NoNetworkError(nid)
+    return n
+  }
+
+  private endpoint (n: Net, eid: string): Endpoint {
+    const ep = n.endpoints.get(eid)
+    if (ep === undefined) throw new NoEndpointError(eid)
+    return ep
+  }
+
+  private peerDb (nid: string): PeerDB {
+    let p = this.peers.get(nid)
+    if (p === undefined) { p = new PeerDB(); this.peers.set(nid, p) }
+    return p
+  }
+
+  status (): OverlayStatus {
+    const networks = [...this.nets.values()].map(n => networkStatus(n, this.peerDb(n.nid)))
+    const pendingNetworks: Record<string, number> = {}
+    for (const [nid, p] of this.peers) if (!this.nets.has(nid) && p.size > 0) pendingNetworks[nid] = p.size
+    return {
+      node: this.nodeName,
+      vtep: this.vtep,
+      dstPort: this.dstPort,
+      networks,
+      pendingNetworks,
+      unclaimedSandboxes: [...this.discovered.keys()],
+      vniConflicts: this.allocator?.conflicts() ?? []
+    }
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Running iproute2 (`ip`, `bridge`) for the Linux dataplane: one child process per call, commands
+ * fed on stdin in `-batch -` mode, errors attributed to batch lines, `-json` output parsed.
+ * A namespace is addressed by name (`tool -n NAME`) or by path (`nsenter --net=PATH tool`),
+ * because `ip -n` only takes names and container sandboxes are often paths.
+ */
+import { spawn } from 'node:child_process'
+import { DataplaneError } from './dataplane.js'
+
+export type Tool = 'ip' | 'bridge'
+
+export interface RunResult { code: number, stdout: string, stderr: string }
+
+export interface IprouteOptions {
+  /** Program paths (defaults: found on PATH). */
+  ip?: string
+  bridge?: string
+  nsenter?: string
+  /** Kill a command that runs longer than this (a wedged netlink socket must not hang the agent). */
+  timeoutMs?: number
+}
+
+/** Messages the kernel/iproute2 give when the object to delete is already gone. */
+const ABSENT = [/Cannot find device/, /No such file or directory/, /Address not found/, /No such device/, /No such process/, /Cannot open network namespace/]
+
+export function isAbsentError (msg: string): boolean {
+  return ABSENT.some(re => re.test(msg))
+}
+
+/** A failed line of a batch: 1-based line number and the messages printed for it. */
+export interface BatchFailure { line: number, message: string }
+
+export interface BatchResult extends RunResult {
+  failures: BatchFailure[]
+  /** The tool exited before the end of the batch (ip neigh errors exit the process). */
+  aborted: boolean
+}
+
+export class Iproute {
+  private readonly bin: Record<Tool | 'nsenter', string>
+  private readonly timeoutMs: number
+
+  constructor (opts: IprouteOptions = {}) {
+    this.bin = { ip: opts.ip ?? 'ip', bridge: opts.bridge ?? 'bridge', nsenter: opts.nsenter ?? 'nsenter' }
+    this.timeoutMs = opts.timeoutMs ?? 30_000
+  }
+
+  /** argv of `tool args...` run inside `netns` (undefined = the caller's namespace). */
+  argv (tool: Tool, netns: string | undefined, args: readonly string[]): string[] {
+    if (netns === undefined) return [this.bin[tool], ...args]
+    if (netns.includes('/')) return [this.bin.nsenter, `--net=${netns}`, this.bin[tool], ...args]
+    return [this.bin[tool], '-n', netns, ...args]
+  }
+
+  /** Run a command; never rejects for a non-zero exit (callers decide), only for spawn failures. */
+  run (argv: readonly string[], input?: string): Promise<RunResult> {
+    const [cmd, ...args] = argv
+    if (cmd === undefined) return Promise.reject(new DataplaneError('invalid', 'empty command'))
+    return new Promise((resolve, reject) => {
+      const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+      const out: Buffer[] = []
+      const err: Buffer[] = []
+      const timer = setTimeout(() => { child.kill('SIGKILL') }, this.timeoutMs)
+      child.stdout.on('data', (b: Buffer) => out.push(b))
+      child.stderr.on('data', (b: Buffer) => err.push(b))
+      child.on('error', (e) => {
+        clearTimeout(timer)
+        reject(new DataplaneError('command', `cannot run ${cmd}: ${e.message}`))
+      })
+      child.on('close', (code, signal) => {
+        clearTimeout(timer)
+        const stderr = Buffer.concat(err).toString('utf8')
+        resolve({
+          code: code ?? (signal !== null ? 128 : 1),
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: signal === 'SIGKILL' ? `${stderr}killed after ${this.timeoutMs} ms` : stderr
+        })
+      })
+      // A tool that exits early (bad namespace) closes stdin under us: not an error of ours.
+      child.stdin.on('error', () => {})
+      child.stdin.end(input ?? '')
+    })
+  }
+
+  /** Run `tool args` in `netns` and fail with DataplaneError on a non-zero exit. */
+  async check (tool: Tool, netns: string | undefined, args: readonly string[]): Promise<string> {
+    const r = await this.run(this.argv(tool, netns, args))
+    if (r.code !== 0) throw commandError(`${tool} ${args.join(' ')}`, netns, r.stderr)
+    return r.stdout
+  }
+
+  /** Run `tool -json args` in `netns` and parse the output (empty output = empty list). */
+  async json<T> (tool: Tool, netns: string | undefined, args: readonly string[]): Promise<T[]> {
+    const out = await this.check(tool, netns, ['-json', ...args])
+    const text = out.trim()
+    if (text === '') return []
+    try {
+      const parsed: unknown = JSON.parse(text)
+      return Array.isArray(parsed) ? parsed as T[] : []
+    } catch (e) {
+      throw new DataplaneError('command', `unparsable ${tool} -json output: ${(e as Error).message}`)
+    }
+  }
+
+  /**
+   * Run a batch (`-force` so one failed line does not stop the rest). The caller decides which
+   * failures matter; every line is one netlink request, all in this one process.
+   */
+  async batch (tool: Tool, netns: string | undefined, lines: readonly string[]): Promise<BatchResult> {
+    if (lines.length === 0) return { code: 0, stdout: '', stderr: '', failures: [], aborted: false }
+    const r = await this.run(this.argv(tool, netns, ['-force', '-batch', '-']), lines.join('\n') + '\n')
+    const failures = parseBatchErrors(r.stderr)
+    return { ...r, failures, aborted: r.code !== 0 && failures.length === 0 }
+  }
+}
+
+/**
+ * iproute2 prints the error message(s) of a failed batch line, then "Command failed -:N".
+ * Group the messages with the line they belong to.
+ */
+export function parseBatchErrors (stderr: string): BatchFailure[] {
+  const out: BatchFailure[] = []
+  let pending: string[] = []
+  for (const raw of stderr.split('\n')) {
+    const line = raw.trim()
+    if (line === '') continue
+    const m = /^Command failed .*:(\d+)$/.exec(line)
+    if (m !== null) {
+      out.push({ line: Number(m[1]), message: pending.join('; ') })
+      pending = []
+    } else {
+      pending.push(line)
+    }
+  }
+  return out
+}
+
+export function commandError (what: string, netns: string | undefined, stderr: string): DataplaneError {
+  const msg = stderr.trim()
+  if (/Cannot open network namespace/.test(msg) || /No such file or directory.*netns|nsenter: cannot open/.test(msg)) {
+    return new DataplaneError('no-netns', `network namespace ${netns ?? '(host)'} does not exist`, msg)
+  }
+  return new DataplaneError('command', `${what}${netns === undefined ? '' : ` (netns ${netns})`} failed: ${msg}`, msg)
+}

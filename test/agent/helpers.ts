@@ -1,0 +1,59 @@
+/** Helpers shared by the agent tests. */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url))
+export const OVNET_BIN = join(REPO, 'bin', 'ovnet.js')
+
+/** A private temp directory; `cleanup` removes it (call it from an after hook). */
+export async function tempDir (prefix = 'ovnet-agent-'): Promise<{ dir: string, cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  return { dir, cleanup: async () => { await rm(dir, { recursive: true, force: true }) } }
+}
+
+export interface RunResult { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
+
+/** Run a command to completion, capturing its output. */
+export async function run (cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv, cwd?: string, timeoutMs?: number } = {}): Promise<RunResult> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, opts.timeoutMs ?? 30_000)
+    child.once('error', reject)
+    child.once('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) })
+  })
+}
+
+/** Run the real `ovnet` launcher (bin/ovnet.js) as a child process. */
+export async function ovnet (args: readonly string[], opts: { socket?: string, env?: NodeJS.ProcessEnv, cwd?: string } = {}): Promise<RunResult> {
+  const env = { ...process.env, ...opts.env }
+  delete env.OVNET_SOCKET
+  if (opts.env?.OVNET_SOCKET !== undefined) env.OVNET_SOCKET = opts.env.OVNET_SOCKET
+  const full = opts.socket === undefined ? args : [...args, '--socket', opts.socket]
+  return await run(process.execPath, [OVNET_BIN, ...full], { env, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) })
+}
+
+/** Poll until `pred` holds (for real-time conditions such as a child process being ready). */
+export async function waitFor (pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 25): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!(await pred())) {
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, stepMs))
+  }
+}
+
+/**
+ * Leave a socket file nobody listens on, exactly as a SIGKILLed agent does: a child binds it and
+ * is killed before it can unlink it.
+ */
+export async function makeStaleSocket (path: string): Promise<void> {
+  const script = `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`
+  const r = await run(process.execPath, ['-e', script])
+  if (r.signal !== 'SIGKILL') throw new Error(`stale socket helper did not die as planned: ${r.stderr}`)
+}
