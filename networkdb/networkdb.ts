@@ -231,6 +231,12 @@ export class NetworkDBNode implements NetworkDB {
     await this.store.putNetwork({ nid, ltime })
     this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: true } })
     this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: true })
+    // Our picture of who is in the network may lag (a network event gossiped while our
+    // connection was new is lost until the next push-pull): with nobody known, ask one member.
+    if (this.peers(nid).length <= 1) {
+      const any = shuffle(this.mem.others('alive'), this.random)[0]
+      if (any !== undefined) await this.pushPull(any.id).catch(() => {})
+    }
     // Bulk sync with every peer of the network, concurrently: a late joiner gets the whole table.
     await Promise.all(this.peers(nid).filter(p => p !== this.nodeId).map(async p => await this.sync(p, nid)))
   }

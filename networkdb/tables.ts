@@ -6,7 +6,7 @@
  * what to send; every visible change is reported to the watchers synchronously, in order.
  */
 import type { WireEntry } from '../proto/index.js'
-import { hex32, keyHash, versionHash } from './hash.js'
+import { hex32, versionHash } from './hash.js'
 import type { EntryView, TableEvent, TableStats, Unsubscribe } from './types.js'
 
 export interface Entry {
@@ -105,8 +105,19 @@ export class Tables {
       }
       return 'stale'
     }
-    const [h1, h2] = versionHash(table, key, incoming.owner, incoming.ltime, incoming.deleted)
-    const next: Entry = { ...incoming, hiddenAt: incoming.hidden ? now : 0, kh: cur?.kh ?? keyHash(table, key), h1, h2 }
+    const { kh, h1, h2 } = versionHash(table, key, incoming.owner, incoming.ltime, incoming.deleted)
+    const next: Entry = {
+      owner: incoming.owner,
+      ltime: incoming.ltime,
+      value: incoming.value,
+      deleted: incoming.deleted,
+      reapAt: incoming.reapAt,
+      hidden: incoming.hidden,
+      hiddenAt: incoming.hidden ? now : 0,
+      kh,
+      h1,
+      h2
+    }
     entries.set(key, next)
     const was = visible(cur)
     const is = visible(next)
@@ -150,7 +161,7 @@ export class Tables {
         for (const [key, e] of entries) {
           if (e.owner !== owner || e.deleted) continue
           const wasVisible = visible(e)
-          const [h1, h2] = versionHash(table, key, e.owner, e.ltime, true)
+          const { h1, h2 } = versionHash(table, key, e.owner, e.ltime, true)
           entries.set(key, { ...e, deleted: true, reapAt, hidden: false, hiddenAt: 0, h1, h2 })
           n++
           if (wasVisible) this.emit(table, id, key, 'delete', e.owner, e.value, undefined)

@@ -1,0 +1,110 @@
+/**
+ * A bench worker thread: hosts some of the benchmark's NetworkDB nodes (real libp2p sockets on
+ * 127.0.0.1) and answers the orchestrator's commands. Times are absolute
+ * (performance.timeOrigin + performance.now()), comparable across the threads of the process.
+ */
+import '../proto/polyfill.js'
+import { parentPort, workerData } from 'node:worker_threads'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { Libp2pTransport, NetworkDBNode, silentLogger } from '../networkdb/index.js'
+
+export type Command =
+  | { op: 'start', count: number, first: number }
+  | { op: 'join', seeds: string[] }
+  | { op: 'joinNetwork', nid: string, nodes?: number[] }
+  | { op: 'watch', table: string, nid: string, total: number }
+  | { op: 'create', node: number, table: string, nid: string, key: string }
+  | { op: 'fill', node: number, nid: string, count: number }
+  | { op: 'lateJoin', node: number, nid: string, count: number }
+  | { op: 'waitGone', table: string, nid: string, key: string }
+  | { op: 'close', node?: number }
+  | { op: 'status' }
+
+const now = (): number => performance.timeOrigin + performance.now()
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+const enc = new TextEncoder()
+const { psk } = workerData as { psk: Uint8Array }
+const nodes = new Map<number, NetworkDBNode>()
+
+async function handle (cmd: Command): Promise<unknown> {
+  switch (cmd.op) {
+    case 'start': {
+      for (let i = cmd.first; i < cmd.first + cmd.count; i++) {
+        const transport = new Libp2pTransport({ privateKey: await generateKeyPair('Ed25519'), clusterKey: psk, listen: ['/ip4/127.0.0.1/tcp/0'], logger: silentLogger })
+        const n = new NetworkDBNode({ transport, name: `bench-${i}`, advertiseAddr: '127.0.0.1' })
+        await n.start()
+        nodes.set(i, n)
+      }
+      return Object.fromEntries([...nodes].map(([i, n]) => [i, n.diagnostics().node.addrs]))
+    }
+    case 'join':
+      await Promise.all([...nodes.values()].map(async n => { if (!cmd.seeds.some(s => n.diagnostics().node.addrs.includes(s))) await n.join(cmd.seeds) }))
+      return null
+    case 'joinNetwork':
+      await Promise.all([...nodes].filter(([i]) => cmd.nodes === undefined || cmd.nodes.includes(i)).map(async ([, n]) => { await n.joinNetwork(cmd.nid) }))
+      return null
+    case 'watch': {
+      // report per key when every local node other than the creator holds it
+      const arrivals = new Map<string, { count: number, last: number }>()
+      const local = nodes.size
+      for (const n of nodes.values()) {
+        n.watch(cmd.table, cmd.nid, ev => {
+          if (ev.kind !== 'create') return
+          const t = now()
+          const a = arrivals.get(ev.key) ?? { count: 0, last: 0 }
+          a.count++
+          a.last = Math.max(a.last, t)
+          arrivals.set(ev.key, a)
+          // every local node sees the create, the creator included (its own write)
+          if (a.count === local) {
+            const creatorLocal = [...nodes.values()].some(x => x.nodeId === ev.owner)
+            parentPort!.postMessage({ event: 'arrived', key: ev.key, last: a.last, count: creatorLocal ? local - 1 : local })
+          }
+        })
+      }
+      return null
+    }
+    case 'create': {
+      const t = now()
+      void nodes.get(cmd.node)!.createEntry(cmd.table, cmd.nid, cmd.key, enc.encode(`value-${cmd.key}`))
+      return t
+    }
+    case 'fill': {
+      const n = nodes.get(cmd.node)!
+      await n.joinNetwork(cmd.nid)
+      for (let k = 0; k < cmd.count; k++) await n.createEntry('t', cmd.nid, `e${k}`, enc.encode(`endpoint-value-${k}-xxxxxxxxxxxxxxxx`))
+      return null
+    }
+    case 'lateJoin': {
+      const n = nodes.get(cmd.node)!
+      const t = now()
+      await n.joinNetwork(cmd.nid)
+      while (n.walkTable('t', cmd.nid).length < cmd.count) await sleep(1)
+      return now() - t
+    }
+    case 'waitGone': {
+      for (;;) {
+        if ([...nodes.values()].every(n => n.getEntry(cmd.table, cmd.nid, cmd.key) === undefined)) return now()
+        await sleep(1)
+      }
+    }
+    case 'close':
+      if (cmd.node !== undefined) {
+        await nodes.get(cmd.node)?.close()
+        nodes.delete(cmd.node)
+      } else {
+        await Promise.all([...nodes.values()].map(async n => { await n.close() }))
+        nodes.clear()
+      }
+      return null
+    case 'status':
+      return [...nodes.values()].map(n => ({ alive: n.members().filter(m => m.status === 'alive').length, peers: n.peers('bench').length }))
+  }
+}
+
+parentPort!.on('message', (msg: { id: number, cmd: Command }) => {
+  handle(msg.cmd).then(
+    result => { parentPort!.postMessage({ id: msg.id, result }) },
+    (err: unknown) => { parentPort!.postMessage({ id: msg.id, error: String(err) }) }
+  )
+})
