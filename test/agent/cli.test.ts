@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiServer } from '../../agent/api-server.js'
+import type { AttachResponse, ControlEvent, IpamStatusView, NetworkSummary } from '../../agent/api-types.js'
 import { memoryLogger } from '../../networkdb/logger.js'
 import { FixtureController } from './fixtures/fixture-controller.js'
 import { OVNET_BIN, ovnet, tempDir, waitFor, type RunResult } from './helpers.js'
@@ -17,6 +18,9 @@ function failed (r: RunResult, code: number, stderr: string | RegExp): void {
   else assert.match(r.stderr, stderr)
   assert.equal(r.stderr.trimEnd().split('\n').length, 1, 'one line on stderr')
 }
+
+/** JSON output of the CLI, typed by the contract it is meant to follow. */
+const parse = <T>(text: string): T => JSON.parse(text) as T
 
 function ok (r: RunResult): string {
   assert.equal(r.code, 0, `exit code (stderr: ${r.stderr})`)
@@ -73,9 +77,9 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
       `${id.slice(0, 12)}   red    overlay   global   10.9.0.0/24`,
       ''
     ])
-    assert.deepEqual(JSON.parse(ok(lsJson)).map((n: { Id: string }) => n.Id), [id])
+    assert.deepEqual(parse<NetworkSummary[]>(ok(lsJson)).map(n => n.Id), [id])
 
-    const att = JSON.parse(ok(await ovnet(['attach', 'red', '--netns', 'c1', '--ip', '10.9.0.5', '--json'], { socket })))
+    const att = parse<AttachResponse>(ok(await ovnet(['attach', 'red', '--netns', 'c1', '--ip', '10.9.0.5', '--json'], { socket })))
     assert.deepEqual(Object.keys(att), ['EndpointID', 'IPv4Address', 'MacAddress'])
     assert.equal(att.IPv4Address, '10.9.0.5/24')
     const human = ok(await ovnet(['attach', 'red', '--netns', './ns/c2', '--mac', '02:00:00:00:00:02'], { socket, cwd: dir }))
@@ -113,7 +117,7 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
       ovnet(['ipam', 'reclaim', 'host-2'], { socket })
     ])
     assert.match(ok(table), /^SUBNET +NETWORK +IN USE +AVAILABLE\n10\.9\.0\.0\/24 +red +3 +253\n\nRANGE +SUBNET +OWNER +IN USE\n/)
-    assert.equal(JSON.parse(ok(json)).Pools[0].Subnet, '10.9.0.0/24')
+    assert.equal(parse<IpamStatusView>(ok(json)).Pools[0]?.Subnet, '10.9.0.0/24')
     assert.equal(ok(reclaim), 'reclaimed from host-2: 10.200.0.128/25\n')
   })
 
@@ -132,15 +136,15 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
       ovnet(['attach', 'red', '--netns', 'c1', '--ip', '10.9.0.300'], { socket }),
       ovnet(['ipam', 'reclaim', 'host-1'], { socket })
     ])
-    failed(results[0]!, 1, 'network blue not found')
-    failed(results[1]!, 1, 'network blue not found')
-    failed(results[2]!, 1, 'network blue not found')
-    failed(results[3]!, 1, 'network with name red already exists')
-    failed(results[4]!, 1, 'invalid CIDR address: 10.0.0.0/33')
-    failed(results[5]!, 1, 'Pool overlaps with other one on this address space')
-    failed(results[6]!, 1, 'endpoint ghost not found')
-    failed(results[7]!, 1, 'invalid IP address: 10.9.0.300')
-    failed(results[8]!, 1, /^node host-1 is alive/)
+    failed(results[0], 1, 'network blue not found')
+    failed(results[1], 1, 'network blue not found')
+    failed(results[2], 1, 'network blue not found')
+    failed(results[3], 1, 'network with name red already exists')
+    failed(results[4], 1, 'invalid CIDR address: 10.0.0.0/33')
+    failed(results[5], 1, 'Pool overlaps with other one on this address space')
+    failed(results[6], 1, 'endpoint ghost not found')
+    failed(results[7], 1, 'invalid IP address: 10.9.0.300')
+    failed(results[8], 1, /^node host-1 is alive/)
     assert.equal(JSON.stringify(await ctl.listNetworks()), before)
     assert.equal(ctl.find('red').endpoints.size, 0)
 
@@ -168,8 +172,8 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
       ovnet(['network', 'ls', '--json'], { env: { OVNET_SOCKET: socket } }),
       ovnet(['network', 'ls', '--json', '--socket', socket], { env: { OVNET_SOCKET: join(dir, 'wrong.sock') } })
     ])
-    assert.equal(JSON.parse(ok(env))[0].Name, 'red')
-    assert.equal(JSON.parse(ok(flag))[0].Name, 'red')
+    assert.equal(parse<NetworkSummary[]>(ok(env))[0]?.Name, 'red')
+    assert.equal(parse<NetworkSummary[]>(ok(flag))[0]?.Name, 'red')
   })
 
   it('usage errors exit 2 without calling the agent', async () => {
@@ -182,11 +186,11 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
       ovnet(['frobnicate'], { socket })
     ])
     for (const r of results) assert.equal(r.code, 2, r.stderr)
-    assert.match(results[0]!.stderr, /missing required argument 'name'/)
-    assert.match(results[1]!.stderr, /not a whole number: "abc"/)
-    assert.match(results[2]!.stderr, /--opt takes KEY=VALUE, got "novalue"/)
-    assert.match(results[3]!.stderr, /required option '--netns <name\|path>' not specified/)
-    assert.match(results[4]!.stderr, /unknown option '--bogus'/)
+    assert.match(results[0].stderr, /missing required argument 'name'/)
+    assert.match(results[1].stderr, /not a whole number: "abc"/)
+    assert.match(results[2].stderr, /--opt takes KEY=VALUE, got "novalue"/)
+    assert.match(results[3].stderr, /required option '--netns <name\|path>' not specified/)
+    assert.match(results[4].stderr, /unknown option '--bogus'/)
     assert.equal(ctl.networks.size, 0)
   })
 
@@ -199,7 +203,7 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
       await waitFor(() => ctl.subscribers === 1, 20_000)
       const { Id } = await ctl.createNetwork({ Name: 'red' })
       await waitFor(() => out.includes('\n'))
-      const ev = JSON.parse(out.split('\n')[0]!)
+      const ev = parse<ControlEvent>(out.split('\n')[0]!)
       assert.deepEqual([ev.Type, ev.Action, ev.Actor.ID, ev.Actor.Attributes.name], ['network', 'create', Id, 'red'])
       child.kill('SIGINT')
       assert.equal(await exited, 0)
@@ -249,9 +253,9 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
       ovnet(['agent', '--data-dir', data, '--socket', sock, '--cluster-key', key, '--vxlan-port', '80']),
       ovnet(['agent', '--data-dir', data, '--socket', sock, '--cluster-key', key, '--bind', 'here'])
     ])
-    failed(results[0]!, 2, /^invalid configuration: cluster-key: required/)
-    failed(results[1]!, 2, 'invalid configuration: vxlan-port: must be an integer in 1024-49151, got "80"')
-    failed(results[2]!, 2, 'invalid configuration: bind: expected ADDR:PORT, got "here"')
+    failed(results[0], 2, /^invalid configuration: cluster-key: required/)
+    failed(results[1], 2, 'invalid configuration: vxlan-port: must be an integer in 1024-49151, got "80"')
+    failed(results[2], 2, 'invalid configuration: bind: expected ADDR:PORT, got "here"')
     for (const r of results) assert.equal(r.stdout, '', 'no log line: nothing started')
     await assert.rejects(stat(data), { code: 'ENOENT' })
     await assert.rejects(stat(sock), { code: 'ENOENT' })

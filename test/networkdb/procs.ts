@@ -19,7 +19,7 @@ export class NodeProc {
   async start (): Promise<void> {
     const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, '--data', this.dataDir, '--key', this.keyFile, '--name', this.name, '--port', String(this.port)], { stdio: ['pipe', 'pipe', 'inherit'] })
     this.child = child
-    const lines = createInterface({ input: child.stdout! })
+    const lines = createInterface({ input: child.stdout })
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error(`${this.name} did not start`)) }, 30_000)
       child.once('exit', code => { clearTimeout(timer); reject(new Error(`${this.name} exited with ${code}`)) })
