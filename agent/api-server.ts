@@ -1,0 +1,129 @@
+/**
+ * The control API server: HTTP+JSON on the agent's unix socket. Routes are declared once, here;
+ * request bodies are validated against the zod schemas of api-types.ts before the controller
+ * (`ControlHandlers`) sees them, and every controller error becomes `{error, type}` with the
+ * status of its kind.
+ *
+ *   GET    /v1/ping                        → PingResponse
+ *   GET    /v1/cluster/members             → MemberView[]
+ *   POST   /v1/networks                    NetworkCreateRequest → 201 NetworkCreateResponse
+ *   GET    /v1/networks                    → NetworkSummary[]
+ *   GET    /v1/networks/:network?verbose=1 → NetworkInspect
+ *   DELETE /v1/networks/:network           → 204
+ *   POST   /v1/networks/:network/attach    AttachRequest → AttachResponse
+ *   POST   /v1/networks/:network/detach    DetachRequest → 204
+ *   GET    /v1/ipam                        → IpamStatusView
+ *   POST   /v1/ipam/reclaim                IpamReclaimRequest → IpamReclaimResponse
+ *   GET    /v1/events                      → newline-delimited ControlEvent, until either side closes
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Logger } from '../networkdb/logger.js'
+import {
+  AttachRequest, DetachRequest, IpamReclaimRequest, NetworkCreateRequest,
+  type ControlEvent, type ControlHandlers, type PingResponse
+} from './api-types.js'
+import { Router, sendError } from './router.js'
+import { claimSocketPath, releaseSocketPath, setSocketMode } from './unix-socket.js'
+
+/** An events client this far behind is cut off rather than buffered without bound. */
+const MAX_EVENT_BACKLOG_BYTES = 4 * 1024 * 1024
+
+export interface ApiServerOptions {
+  socketPath: string
+  /** Mode of the socket file (default 0660: root and the socket's group may drive the agent). */
+  socketMode?: number
+  logger: Logger
+  /** What /v1/ping answers: lets `ovnet version` show the agent's version and a client tell agents apart. */
+  info: PingResponse
+}
+
+export function buildRouter (handlers: ControlHandlers, info: PingResponse, streams: Set<ServerResponse>): Router {
+  const verbose = (q: URLSearchParams): boolean => ['1', 'true', 'yes'].includes(q.get('verbose') ?? '')
+  return new Router()
+    .json({ method: 'GET', path: '/v1/ping', handle: async () => info })
+    .json({ method: 'GET', path: '/v1/cluster/members', handle: async () => await handlers.members() })
+    .json({ method: 'POST', path: '/v1/networks', body: NetworkCreateRequest, status: 201, handle: async ({ body }) => await handlers.createNetwork(body) })
+    .json({ method: 'GET', path: '/v1/networks', handle: async () => await handlers.listNetworks() })
+    .json({ method: 'GET', path: '/v1/networks/:network', handle: async ({ params, query }) => await handlers.inspectNetwork(params.network, verbose(query)) })
+    .json({ method: 'DELETE', path: '/v1/networks/:network', handle: async ({ params }) => { await handlers.removeNetwork(params.network) } })
+    .json({ method: 'POST', path: '/v1/networks/:network/attach', body: AttachRequest, handle: async ({ params, body }) => await handlers.attach(params.network, body) })
+    .json({ method: 'POST', path: '/v1/networks/:network/detach', body: DetachRequest, handle: async ({ params, body }) => { await handlers.detach(params.network, body) } })
+    .json({ method: 'GET', path: '/v1/ipam', handle: async () => await handlers.ipamStatus() })
+    .json({ method: 'POST', path: '/v1/ipam/reclaim', body: IpamReclaimRequest, handle: async ({ body }) => await handlers.ipamReclaim(body.Node) })
+    .streaming({
+      method: 'GET',
+      path: '/v1/events',
+      stream: (_ctx, _req, res) => {
+        let unsubscribe: () => void
+        try {
+          unsubscribe = handlers.subscribeEvents((ev: ControlEvent) => {
+            if (res.writableLength > MAX_EVENT_BACKLOG_BYTES) { res.destroy(); return }
+            res.write(JSON.stringify(ev) + '\n')
+          })
+        } catch (err) {
+          sendError(res, err)
+          return
+        }
+        streams.add(res)
+        res.once('close', () => { streams.delete(res); unsubscribe() })
+        res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+        // Send the headers now: the client learns the stream is open before the first event.
+        res.flushHeaders()
+      }
+    })
+}
+
+export class ApiServer {
+  private readonly server: Server
+  private readonly router: Router
+  private readonly streams = new Set<ServerResponse>()
+  private listening = false
+
+  constructor (handlers: ControlHandlers, private readonly opts: ApiServerOptions) {
+    this.router = buildRouter(handlers, opts.info, this.streams)
+    this.server = createServer((req, res) => { this.onRequest(req, res) })
+  }
+
+  get socketPath (): string { return this.opts.socketPath }
+
+  private onRequest (req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now()
+    res.once('finish', () => {
+      this.opts.logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'api request')
+    })
+    this.router.dispatch(req, res).catch((err: unknown) => {
+      // dispatch() turns errors into replies; reaching here means the reply itself failed.
+      this.opts.logger.error({ err, url: req.url }, 'api reply failed')
+      res.destroy()
+    })
+  }
+
+  /** Claim the socket path (removing a stale file, refusing a live agent's) and listen. */
+  async listen (): Promise<void> {
+    const path = this.opts.socketPath
+    await claimSocketPath(path)
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => { reject(err) }
+      this.server.once('error', onError)
+      this.server.listen(path, () => { this.server.off('error', onError); resolve() })
+    })
+    this.listening = true
+    await setSocketMode(path, this.opts.socketMode ?? 0o660)
+    this.opts.logger.info({ socket: path }, 'control API listening')
+  }
+
+  /** Stop accepting, end event streams, drop idle keep-alive connections, remove the socket file. */
+  async close (): Promise<void> {
+    if (!this.listening) return
+    this.listening = false
+    for (const res of this.streams) res.end()
+    const closed = new Promise<void>(resolve => { this.server.close(() => { resolve() }) })
+    this.server.closeIdleConnections()
+    // A keep-alive client (curl, a script) may hold a connection that turns idle only after the
+    // close; give in-flight replies a moment, then cut whatever is left so shutdown cannot hang.
+    const force = setTimeout(() => { this.server.closeAllConnections() }, 2000)
+    await closed
+    clearTimeout(force)
+    await releaseSocketPath(this.opts.socketPath)
+  }
+}

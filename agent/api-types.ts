@@ -1,0 +1,222 @@
+/**
+ * The control API contract: the JSON shapes the agent serves on its unix socket, the request
+ * bodies (validated with zod at the boundary), and `ControlHandlers`, the interface the
+ * controller implements. Field names follow Docker's API (PascalCase) because the CLI's `--json`
+ * output is these objects unchanged, and users script against them.
+ */
+import { z } from 'zod'
+
+// ---- responses ---------------------------------------------------------------------------------
+
+export type MemberStatus = 'alive' | 'suspect' | 'failed' | 'left'
+
+/** One row of `ovnet cluster members --json`. */
+export interface MemberView {
+  Name: string
+  ID: string
+  /** Underlay (advertise) address. */
+  Address: string
+  Status: MemberStatus
+  /** ICMP echo round trip in ms; null when the probe got no answer (or none ran yet). */
+  RTT: number | null
+}
+
+export interface NetworkCreateResponse {
+  Id: string
+}
+
+/** One row of `ovnet network ls --json`. */
+export interface NetworkSummary {
+  Name: string
+  Id: string
+  /** RFC 3339 time of creation. */
+  Created: string
+  Driver: string
+  Scope: string
+  Subnets: string[]
+}
+
+export interface IpamConfigView {
+  Subnet: string
+  IPRange?: string
+  Gateway?: string
+}
+
+/** An endpoint of this host, as in `docker network inspect` "Containers". */
+export interface ContainerView {
+  Name: string
+  EndpointID: string
+  MacAddress: string
+  /** CIDR form, e.g. "10.0.0.2/24". */
+  IPv4Address: string
+  IPv6Address: string
+}
+
+export interface PeerView {
+  Name: string
+  IP: string
+  RTT: number | null
+}
+
+/** An endpoint anywhere in the cluster, decoded from the overlay's table entry. */
+export interface EndpointView {
+  Name: string
+  EndpointID: string
+  EndpointIP: string
+  MacAddress: string
+  /** Name of the node owning the endpoint. */
+  Node: string
+  Info: { 'Host IP': string }
+  /** Whether this host's kernel holds the endpoint's FDB and neighbour entries. */
+  Programmed: boolean
+}
+
+export interface SubnetStatusView {
+  IPsInUse: number
+  DynamicIPsAvailable: number
+}
+
+/** `ovnet network inspect` (shaped like `docker network inspect`); the verbose fields are optional. */
+export interface NetworkInspect {
+  Name: string
+  Id: string
+  Created: string
+  Scope: 'global'
+  Driver: 'overlay'
+  EnableIPv6: boolean
+  IPAM: { Driver: string, Options: Record<string, string>, Config: IpamConfigView[] }
+  Internal: boolean
+  Attachable: boolean
+  /** Endpoints on THIS host, keyed by endpoint id. */
+  Containers: Record<string, ContainerView>
+  /** Includes "com.docker.network.driver.overlay.vxlanid_list". */
+  Options: Record<string, string>
+  Labels: Record<string, string>
+  Peers?: PeerView[]
+  Endpoints?: EndpointView[]
+  Status?: { IPAM: { Subnets: Record<string, SubnetStatusView> } }
+}
+
+export interface AttachResponse {
+  EndpointID: string
+  /** CIDR form. */
+  IPv4Address: string
+  MacAddress: string
+}
+
+/** A contiguous part of a pool held by one node. */
+export interface IpamRangeView {
+  Range: string
+  Owner: string
+  IPsInUse: number
+}
+
+export interface IpamPoolView {
+  /** Name of the network using the pool; "" when none. */
+  Network: string
+  Subnet: string
+  IPsInUse: number
+  DynamicIPsAvailable: number
+  Ranges: IpamRangeView[]
+}
+
+/** `ovnet ipam status --json`. */
+export interface IpamStatusView {
+  Pools: IpamPoolView[]
+}
+
+/** `ovnet ipam reclaim NODE`: the ranges taken back from a dead node. */
+export interface IpamReclaimResponse {
+  Node: string
+  Reclaimed: string[]
+}
+
+export type EventType = 'network' | 'endpoint' | 'peer'
+
+/** One line of `ovnet events --json` (Docker's event shape, without its legacy fields). */
+export interface ControlEvent {
+  Type: EventType
+  /** e.g. create, destroy, attach, detach, join, leave, alive, suspect, failed. */
+  Action: string
+  Actor: { ID: string, Attributes: Record<string, string> }
+  /** RFC 3339 time the agent saw the event. */
+  Time: string
+}
+
+export interface PingResponse {
+  Name: string
+  Version: string
+}
+
+// ---- requests ----------------------------------------------------------------------------------
+
+/*
+ * Address checks happen here, at the boundary, with the texts Go's net package gives for the same
+ * mistakes (libnetwork passes them through), so the CLI shows what Docker would.
+ */
+const cidr = (field: string) => z.string({ error: `${field} must be a string` })
+  .refine(s => z.cidrv4().safeParse(s).success, { error: iss => `invalid CIDR address: ${String(iss.input)}` })
+const ipv4 = (field: string) => z.string({ error: `${field} must be a string` })
+  .refine(s => z.ipv4().safeParse(s).success, { error: iss => `invalid IP address: ${String(iss.input)}` })
+const mac = z.string({ error: 'MAC must be a string' })
+  .refine(s => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), { error: iss => `address ${String(iss.input)}: invalid MAC address` })
+const name = (field: string) => z.string({ error: `${field} must be a string` }).min(1, { error: `invalid name: ${field} is empty` })
+const stringMap = z.record(z.string(), z.string(), { error: 'must be a map of strings' })
+
+/** VNIs below 4096 would collide with 802.1Q ids on Windows hosts; above 2^24-1 do not fit VXLAN. */
+export const MIN_VNI = 4096
+export const MAX_VNI = 16_777_215
+
+export const NetworkCreateRequest = z.strictObject({
+  Name: name('Name'),
+  Subnet: cidr('Subnet').optional(),
+  Gateway: ipv4('Gateway').optional(),
+  IPRange: cidr('IPRange').optional(),
+  VNI: z.number({ error: 'VNI must be a number' }).int({ error: 'VNI must be an integer' })
+    .min(MIN_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` }).max(MAX_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` }).optional(),
+  Options: stringMap.optional(),
+  Labels: stringMap.optional()
+})
+export type NetworkCreateRequest = z.infer<typeof NetworkCreateRequest>
+
+export const AttachRequest = z.strictObject({
+  /** A namespace name (as in /run/netns) or a path to a namespace file. */
+  Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' }),
+  Name: name('Name').optional(),
+  IP: ipv4('IP').optional(),
+  MAC: mac.optional()
+})
+export type AttachRequest = z.infer<typeof AttachRequest>
+
+export const DetachRequest = z.strictObject({
+  Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' })
+})
+export type DetachRequest = z.infer<typeof DetachRequest>
+
+export const IpamReclaimRequest = z.strictObject({
+  Node: name('Node')
+})
+export type IpamReclaimRequest = z.infer<typeof IpamReclaimRequest>
+
+// ---- the controller's side ---------------------------------------------------------------------
+
+export type Unsubscribe = () => void
+
+/**
+ * What the control API asks of the controller. Methods throw the typed errors of agent/errors.ts
+ * (or any error with a `kind`); the API maps them to statuses and `{error, type}` bodies.
+ * `network` arguments are a name, a full id or an unambiguous id prefix, as in Docker.
+ */
+export interface ControlHandlers {
+  members(): Promise<MemberView[]>
+  createNetwork(req: NetworkCreateRequest): Promise<NetworkCreateResponse>
+  listNetworks(): Promise<NetworkSummary[]>
+  inspectNetwork(network: string, verbose: boolean): Promise<NetworkInspect>
+  removeNetwork(network: string): Promise<void>
+  attach(network: string, req: AttachRequest): Promise<AttachResponse>
+  detach(network: string, req: DetachRequest): Promise<void>
+  ipamStatus(): Promise<IpamStatusView>
+  ipamReclaim(node: string): Promise<IpamReclaimResponse>
+  /** Deliver events as they happen until unsubscribed; no replay of past events. */
+  subscribeEvents(listener: (ev: ControlEvent) => void): Unsubscribe
+}
