@@ -28,7 +28,7 @@ import { MemoryStore, type NodeStore } from './store.js'
 import { Tables } from './tables.js'
 import type { Transport } from './transport.js'
 import type {
-  ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, TableEvent, Unsubscribe
+  ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, TableEvent, Unsubscribe, WriteOptions
 } from './types.js'
 import { digestOf } from './hash.js'
 
@@ -289,15 +289,15 @@ export class NetworkDBNode implements NetworkDB {
     await this.persistOwn(this.localWrite(table, nid, key, value, false, this.clock.now()), nid)
   }
 
-  async updateEntry (table: string, nid: string, key: string, value: Uint8Array): Promise<void> {
+  async updateEntry (table: string, nid: string, key: string, value: Uint8Array, opts: WriteOptions = {}): Promise<void> {
     this.checkWrite(table, nid, key, value)
-    this.ownedLive(table, nid, key)
+    this.ownedLive(table, nid, key, opts.takeover === true)
     await this.persistOwn(this.localWrite(table, nid, key, value, false, this.clock.now()), nid)
   }
 
-  async deleteEntry (table: string, nid: string, key: string): Promise<void> {
+  async deleteEntry (table: string, nid: string, key: string, opts: WriteOptions = {}): Promise<void> {
     this.checkWrite(table, nid, key, new Uint8Array(0))
-    const cur = this.ownedLive(table, nid, key)
+    const cur = this.ownedLive(table, nid, key, opts.takeover === true)
     await this.persistOwn(this.localWrite(table, nid, key, cur.value, true, this.clock.now()), nid)
   }
 
@@ -328,10 +328,10 @@ export class NetworkDBNode implements NetworkDB {
     if (!this.joined.has(nid)) throw new NotInNetworkError(nid)
   }
 
-  private ownedLive (table: string, nid: string, key: string): { value: Uint8Array } {
+  private ownedLive (table: string, nid: string, key: string, takeover: boolean): { value: Uint8Array } {
     const cur = this.tables.get(table, nid, key)
     if (cur === undefined || cur.deleted || cur.hidden) throw new EntryNotFoundError(table, nid, key)
-    if (cur.owner !== this.nodeId) throw new NotOwnerError(table, nid, key, cur.owner)
+    if (cur.owner !== this.nodeId && !takeover) throw new NotOwnerError(table, nid, key, cur.owner)
     return cur
   }
 
@@ -542,7 +542,7 @@ export class NetworkDBNode implements NetworkDB {
         this.tables.setOwnerHidden(m.id, true, now)
         break
       case 'left':
-        this.tables.tombstoneOwner(m.id, undefined, now + this.cfg.tombstoneTtlMs)
+        this.tables.tombstoneOwner(m.id, undefined, now + this.cfg.tombstoneTtlMs, 'owner-left')
         void this.transport.disconnect(m.id).catch(() => {})
         break
     }
@@ -572,7 +572,7 @@ export class NetworkDBNode implements NetworkDB {
     }
     const r = this.netNodes.apply(ev)
     if (r !== 'joined' && r !== 'left') return
-    if (r === 'left' && this.joined.has(ev.nid)) this.tables.tombstoneOwner(ev.node, ev.nid, this.clock.now() + this.cfg.tombstoneTtlMs)
+    if (r === 'left' && this.joined.has(ev.nid)) this.tables.tombstoneOwner(ev.node, ev.nid, this.clock.now() + this.cfg.tombstoneTtlMs, 'network-left')
     this.emitCluster({ type: 'network', nid: ev.nid, node: ev.node, joined: r === 'joined' })
   }
 

@@ -7,7 +7,7 @@
  */
 import type { WireEntry } from '../proto/index.js'
 import { hex32, versionHash } from './hash.js'
-import type { EntryView, TableEvent, TableStats, Unsubscribe } from './types.js'
+import type { DeleteReason, EntryView, TableEvent, TableStats, Unsubscribe } from './types.js'
 
 export interface Entry {
   owner: string
@@ -60,7 +60,7 @@ export class Tables {
     if (net === undefined) return
     this.nets.delete(nid)
     for (const [table, entries] of net) {
-      for (const [key, e] of entries) if (visible(e)) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined)
+      for (const [key, e] of entries) if (visible(e)) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined, 'network-left')
     }
   }
 
@@ -122,7 +122,7 @@ export class Tables {
     const was = visible(cur)
     const is = visible(next)
     if (was && is) this.emit(table, nid, key, 'update', next.owner, cur.value, next.value)
-    else if (was) this.emit(table, nid, key, 'delete', cur.owner, cur.value, undefined)
+    else if (was) this.emit(table, nid, key, 'delete', cur.owner, cur.value, undefined, next.hidden ? 'owner-failed' : 'deleted')
     else if (is) this.emit(table, nid, key, 'create', next.owner, undefined, next.value)
     return 'applied'
   }
@@ -138,7 +138,7 @@ export class Tables {
           e.hiddenAt = hidden ? now : 0
           n++
           if (!e.deleted) {
-            if (hidden) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined)
+            if (hidden) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined, 'owner-failed')
             else this.emit(table, nid, key, 'create', e.owner, undefined, e.value)
           }
         }
@@ -151,7 +151,7 @@ export class Tables {
    * The owner left (the cluster, or one network): its entries become tombstones at their own
    * Lamport time, so a stale copy arriving later is a duplicate and cannot resurrect them.
    */
-  tombstoneOwner (owner: string, nid: string | undefined, reapAt: number): number {
+  tombstoneOwner (owner: string, nid: string | undefined, reapAt: number, reason: DeleteReason): number {
     let n = 0
     const nids = nid === undefined ? [...this.nets.keys()] : [nid]
     for (const id of nids) {
@@ -164,7 +164,7 @@ export class Tables {
           const { h1, h2 } = versionHash(table, key, e.owner, e.ltime, true)
           entries.set(key, { ...e, deleted: true, reapAt, hidden: false, hiddenAt: 0, h1, h2 })
           n++
-          if (wasVisible) this.emit(table, id, key, 'delete', e.owner, e.value, undefined)
+          if (wasVisible) this.emit(table, id, key, 'delete', e.owner, e.value, undefined, reason)
         }
       }
     }
@@ -280,9 +280,9 @@ export class Tables {
     return () => { this.watchers.delete(w) }
   }
 
-  private emit (table: string, nid: string, key: string, kind: TableEvent['kind'], owner: string, prev: Uint8Array | undefined, value: Uint8Array | undefined): void {
+  private emit (table: string, nid: string, key: string, kind: TableEvent['kind'], owner: string, prev: Uint8Array | undefined, value: Uint8Array | undefined, reason?: DeleteReason): void {
     if (this.watchers.size === 0) return
-    const ev: TableEvent = { table, nid, key, kind, owner, prev, value }
+    const ev: TableEvent = reason === undefined ? { table, nid, key, kind, owner, prev, value } : { table, nid, key, kind, owner, prev, value, reason }
     for (const w of [...this.watchers]) {
       if (w.table !== table || (w.nid !== undefined && w.nid !== nid)) continue
       try {

@@ -22,6 +22,12 @@ export interface NodeInfo {
 
 export type EventKind = 'create' | 'update' | 'delete'
 
+/**
+ * Why an entry left the view: its owner deleted it, the owner failed (the entry is hidden and may
+ * come back), or the owner left the cluster or the network (or this node left the network).
+ */
+export type DeleteReason = 'deleted' | 'owner-failed' | 'owner-left' | 'network-left'
+
 /** A table change as delivered to watchers. `value` is undefined for deletes, `prev` for creates. */
 export interface TableEvent {
   table: string
@@ -31,7 +37,17 @@ export interface TableEvent {
   owner: string
   prev: Uint8Array | undefined
   value: Uint8Array | undefined
+  /** Set on deletes. */
+  reason?: DeleteReason
 }
+
+/**
+ * Options of a write. `takeover`: replace (update or delete) an entry another node owns with a
+ * version owned by this node — for cluster-wide objects whose lifetime is not one node's (network
+ * definitions). The new version is signed by this node like any other; impersonation stays
+ * impossible.
+ */
+export interface WriteOptions { takeover?: boolean }
 
 export interface EntryView {
   table: string
@@ -99,8 +115,8 @@ export interface NetworkDB {
   member(id: string): NodeInfo | undefined
 
   createEntry(table: string, nid: string, key: string, value: Uint8Array): Promise<void>
-  updateEntry(table: string, nid: string, key: string, value: Uint8Array): Promise<void>
-  deleteEntry(table: string, nid: string, key: string): Promise<void>
+  updateEntry(table: string, nid: string, key: string, value: Uint8Array, opts?: WriteOptions): Promise<void>
+  deleteEntry(table: string, nid: string, key: string, opts?: WriteOptions): Promise<void>
   getEntry(table: string, nid: string, key: string): EntryView | undefined
   /** Visible live entries of a table, of one network or of every network. */
   walkTable(table: string, nid?: string): EntryView[]

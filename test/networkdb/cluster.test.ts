@@ -177,4 +177,23 @@ describe('NetworkDB semantics', function () {
     assert.equal(cl.nodes[2]!.walkTable('t').length, 0)
     assert.equal(cl.nodes[2]!.networks().includes('private'), false)
   })
+
+  it('takeover replaces the entry of another owner under the new owner name; deletes say why', async () => {
+    const cl = await cluster(3)
+    const reasons: string[] = []
+    cl.nodes[2]!.watch('t', 'n', ev => { if (ev.kind === 'delete') reasons.push(`${ev.key}:${ev.reason}`) })
+    await cl.nodes[1]!.createEntry('t', 'n', 'net', enc('def'))
+    await until(cl, () => cl.nodes.every(n => n.getEntry('t', 'n', 'net') !== undefined))
+    await assert.rejects(cl.nodes[0]!.updateEntry('t', 'n', 'net', enc('x')), { name: 'NotOwnerError' })
+    await cl.nodes[0]!.updateEntry('t', 'n', 'net', enc('def2'), { takeover: true })
+    await until(cl, () => cl.nodes.every(n => n.getEntry('t', 'n', 'net')?.owner === cl.ids[0]))
+    assert.equal(table(cl, 2, 't', 'n').net, 'def2')
+    await cl.nodes[1]!.deleteEntry('t', 'n', 'net', { takeover: true })
+    await until(cl, () => cl.nodes.every(n => n.getEntry('t', 'n', 'net') === undefined))
+    await cl.nodes[0]!.createEntry('t', 'n', 'mine', enc('0'))
+    await until(cl, () => cl.nodes[2]!.getEntry('t', 'n', 'mine') !== undefined)
+    await cl.kill(0)
+    await until(cl, () => cl.nodes[2]!.getEntry('t', 'n', 'mine') === undefined, 10_000)
+    assert.deepEqual(reasons, ['net:deleted', 'mine:owner-failed'])
+  })
 })
