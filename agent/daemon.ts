@@ -38,27 +38,11 @@ export interface AgentController extends ControlHandlers {
 
 export type ControllerFactory = (ctx: AgentContext) => Promise<AgentController>
 
-export class ControllerNotWiredError extends Error {
-  constructor () {
-    super('the ovnet controller is not wired into the agent yet (agent/daemon.ts createController)')
-    this.name = 'ControllerNotWiredError'
-  }
-}
 
-// ================================================================================================
-// SEAM — the real controller. The lead builds it here from the context:
-//   1. NetworkDB: NetworkDBNode over the libp2p transport, bound to config.bind, keyed by
-//      loadClusterKey(config.clusterKey), store in config.dataDir, timers config.networkdb,
-//      then start() and join(config.join) (the seeds; empty = first node).
-//   2. IPAM (ipam/) on that NetworkDB; 3. the overlay driver (overlay/) with the Linux
-//      dataplane, VXLAN port config.vxlanPort, VTEP config.advertise; recover leftovers.
-//   4. The controller object implementing ControlHandlers + stop(), which also calls
-//      ctx.health.setPeers(...) when members change.
-// Until then the agent refuses to start with ControllerNotWiredError. Tests pass their own
-// factory through RunAgentOptions.createController (test/agent/fixtures), never this one.
-// ================================================================================================
-export const createController: ControllerFactory = async () => {
-  throw new ControllerNotWiredError()
+/** The real controller: NetworkDB + IPAM + overlay driver (agent/wire.ts). */
+export const createController: ControllerFactory = async (ctx) => {
+  const { createRealController } = await import('./wire.js')
+  return await createRealController(ctx)
 }
 
 export interface RunAgentOptions {

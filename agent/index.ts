@@ -5,7 +5,7 @@ export { ApiServer, type ApiServerOptions } from './api-server.js'
 export { ApiClient, ApiError, AgentUnavailableError, DEFAULT_SOCKET } from './api-client.js'
 export { loadAgentConfig, ConfigError, formatHostPort, parseHostPort, AGENT_DEFAULTS, type AgentConfig, type AgentFlags, type HostPort, type LogLevel } from './config.js'
 export {
-  runAgent, createController, ControllerNotWiredError, AgentInterruptedError,
+  runAgent, createController, AgentInterruptedError,
   type AgentContext, type AgentController, type AgentHandle, type ControllerFactory, type RunAgentOptions
 } from './daemon.js'
 export { IcmpProber, PeerHealthMonitor, type PeerHealth, type Prober, type PeerProbeResult } from './icmp.js'

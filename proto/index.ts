@@ -2,3 +2,4 @@
 export * from './codec.js'
 export * from './networkdb.js'
 export * from './overlay.js'
+export * from './agent.js'

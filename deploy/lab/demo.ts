@@ -3,7 +3,8 @@
  *
  *   1. a netns lab of N hosts (default 3) on one underlay bridge;
  *   2. a cluster key, and one `ovnet agent` per host namespace, every agent seeded with the others;
- *   3. (TODO, lead) a network, two containers per host, the ping matrix, `inspect --verbose`;
+ *   3. a network created on the first host (visible everywhere), two containers attached per host,
+ *      the ping matrix across hosts, and `ovnet network inspect --verbose`;
  *   4. Ctrl-C: agents get SIGTERM (graceful leave), then the lab is removed.
  *      `--keep` leaves everything running; `npm run lab -- down` removes it later.
  *
@@ -18,7 +19,8 @@ import { Command } from 'commander'
 import { ApiClient } from '../../agent/api-client.js'
 import { generateClusterKey } from '../../networkdb/cluster-key.js'
 import { execOk, spawnIn } from './netns.js'
-import { createLab, DEFAULT_PREFIX, destroyLab, labNamespaces, MAX_HOSTS, type Lab, type LabHost } from './topology.js'
+import { formatPingMatrix, pingMatrix, type PingTarget } from './ping-matrix.js'
+import { createContainer, createLab, DEFAULT_PREFIX, destroyLab, labNamespaces, MAX_HOSTS, type Lab, type LabHost } from './topology.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const OVNET_BIN = join(REPO, 'bin', 'ovnet.js')
@@ -44,7 +46,10 @@ function startAgent (lab: Lab, host: LabHost, key: string): RunningAgent {
   const dir = join(lab.stateDir, host.name)
   const socket = join(dir, 'ovnet.sock')
   const log = join(dir, 'agent.log')
-  const seeds = lab.hosts.filter(h => h !== host).map(h => `${h.ip}:${CLUSTER_PORT}`)
+  // The first host founds the cluster (no seeds: it bootstraps the IPAM's address space); the
+  // others join through it.
+  const founder = lab.hosts[0]!
+  const seeds = host === founder ? [] : [`${founder.ip}:${CLUSTER_PORT}`]
   const fd = openSync(log, 'a')
   // `ip netns exec` execs node in place, so child.pid is the agent's own pid (SIGTERM reaches it).
   // Detached with its output in a file: with --keep it outlives the demo.
@@ -61,6 +66,54 @@ function startAgent (lab: Lab, host: LabHost, key: string): RunningAgent {
   closeSync(fd)
   const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
   return { host, child, socket, log, exited }
+}
+
+/** Waits until every agent sees every host alive. */
+async function waitMembers (agents: RunningAgent[], timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const views = await Promise.all(agents.map(async a => await new ApiClient(a.socket).members().catch(() => [])))
+    if (views.every(v => v.filter(m => m.Status === 'alive').length === agents.length)) return
+    if (Date.now() > until) throw new Error(`the agents did not all see each other within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}
+
+/** The demo proper: a network, two containers per host, the ping matrix, inspect --verbose. */
+async function showNetwork (lab: Lab, agents: RunningAgent[]): Promise<void> {
+  await waitMembers(agents)
+  const first = new ApiClient(agents[0]!.socket)
+  const { Id } = await first.createNetwork({ Name: 'demo', Subnet: '10.10.0.0/24' })
+  say(`network demo created on ${agents[0]!.host.name}: ${Id.slice(0, 12)} (10.10.0.0/24)`)
+  const targets: PingTarget[] = []
+  for (const a of agents) {
+    const client = new ApiClient(a.socket)
+    // the definition travels by gossip: wait until this host knows the network
+    const until = Date.now() + 10_000
+    while (!(await client.listNetworks()).some(n => n.Name === 'demo')) {
+      if (Date.now() > until) throw new Error(`${a.host.name} does not know network demo`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    for (const c of ['c1', 'c2']) {
+      const ns = await createContainer(lab.prefix, a.host.name, c)
+      const ep = await client.attach('demo', { Netns: ns, Name: `${a.host.name}-${c}` })
+      say(`  ${a.host.name}/${c}: ${ep.IPv4Address} ${ep.MacAddress}`)
+      targets.push({ name: `${a.host.name}/${c}`, ns, ip: ep.IPv4Address.split('/')[0]! })
+    }
+  }
+  // the peers' FDB entries follow by gossip within milliseconds; allow a moment on a busy machine
+  let matrix = await pingMatrix(targets)
+  for (let i = 0; i < 5 && ![...matrix.values()].every(row => [...row.values()].every(Boolean)); i++) {
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    matrix = await pingMatrix(targets)
+  }
+  say('\nping matrix (rows ping columns):')
+  say(formatPingMatrix(targets, matrix))
+  const ok = [...matrix.values()].every(row => [...row.values()].every(Boolean))
+  say('\nnetwork inspect demo --verbose (on ' + agents[0]!.host.name + '):')
+  say(JSON.stringify([await first.inspectNetwork('demo', true)], null, 2))
+  if (!ok) throw new Error('some containers cannot reach each other (see the matrix)')
+  say('\nall containers reach each other across hosts')
 }
 
 /** Resolves when the agent answers on its socket; rejects with its last log lines if it exits. */
@@ -132,16 +185,7 @@ async function main (): Promise<void> {
     await Promise.all(agents.map(waitReady))
     say(`agents ready: ${agents.map(a => a.host.name).join(', ')}`)
 
-    // TODO(lead): the demo proper, once the controller is wired in (agent/daemon.ts SEAM):
-    //   - `ovnet --socket <h1 socket> network create demo` (a network is visible on every host);
-    //   - two containers per host: createContainer(lab.prefix, h.name, 'c1'|'c2') (./topology.ts),
-    //     then `ovnet --socket <h socket> attach demo --netns <container ns> --json` for each,
-    //     keeping the returned IPv4Address (strip the /len) per container;
-    //   - pingMatrix(containers) + formatPingMatrix (./ping-matrix.ts), print it, fail if
-    //     !allReachable;
-    //   - print `ovnet --socket <h1 socket> network inspect demo --verbose`.
-    // Run the CLI as `node bin/ovnet.js …` with the host's socket; nothing needs `ip netns exec`
-    // because the sockets are files of the shared mount namespace.
+    await showNetwork(lab, agents)
   } catch (err) {
     process.stderr.write(`demo: ${(err as Error).message}\n`)
     await teardown()

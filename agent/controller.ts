@@ -1,0 +1,402 @@
+/**
+ * The controller: libnetwork's model (networks, endpoints, a sandbox per container namespace)
+ * over NetworkDB, the global IPAM and the overlay driver.
+ *
+ * - A network is a cluster object: its definition lives in `network_table` of NetworkDB's
+ *   cluster-wide network, created on any host, visible on every host, removed from any host (a
+ *   takeover delete) once no endpoint remains anywhere. When the node that wrote it fails, the
+ *   live node with the smallest id re-announces it, so a network does not vanish with a host.
+ * - An endpoint is owned by the host that attached it: `endpoint_table` (cluster-wide, for
+ *   inspect and the active-endpoints check) and the overlay's peer table (per network, for the
+ *   data plane). Its local plumbing is remembered in LocalState to be rebuilt after a crash.
+ * - Each host that uses a network holds the network's IPAM pool (the same pool cluster-wide,
+ *   reference counted) and asks the IPAM for its endpoints' addresses.
+ */
+import { randomBytes } from 'node:crypto'
+import {
+  decodeEndpointRecord, decodeNetworkRecord, encodeEndpointRecord, encodeNetworkRecord, endpointKey,
+  ENDPOINT_TABLE, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
+} from '../proto/index.js'
+import type { Logger, NetworkDB, TableEvent, Unsubscribe } from '../networkdb/index.js'
+import {
+  EndpointInterface, EndpointJoinInfo, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST, type OverlayDriver, type TableGlue
+} from '../overlay/index.js'
+import { GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType } from '../ipam/ipamapi.js'
+import type {
+  AttachRequest, AttachResponse, ControlEvent, DetachRequest, IpamReclaimResponse, IpamStatusView, MemberView,
+  NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
+} from './api-types.js'
+import { ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork, NetworkNameError } from './errors.js'
+import { EventHub } from './events.js'
+import { buildInspect, summary } from './inspect.js'
+import type { IpamPort } from './ipam-port.js'
+import type { LocalEndpoint, LocalState } from './local-state.js'
+
+export interface PeerHealth {
+  setPeers(ips: Iterable<string>): void
+  rtt(ip: string): number | null
+}
+
+export interface ControllerOptions {
+  db: NetworkDB
+  driver: OverlayDriver
+  glue: TableGlue
+  ipam: IpamPort
+  state: LocalState
+  health: PeerHealth
+  logger: Logger
+  vtep: string
+}
+
+/** A MAC from the IPv4 address, as Docker generates them: 02:42 + the four address bytes. */
+export function macFromIp (cidr: string): string {
+  const ip = cidr.split('/')[0]!
+  return ['02', '42', ...ip.split('.').map(o => Number(o).toString(16).padStart(2, '0'))].join(':')
+}
+
+const GLOBAL = OVERLAY_GLOBAL_NETWORK
+
+export class Controller {
+  private readonly db: NetworkDB
+  private readonly driver: OverlayDriver
+  private readonly glue: TableGlue
+  private readonly ipam: IpamPort
+  private readonly state: LocalState
+  private readonly health: PeerHealth
+  private readonly log: Logger
+  private readonly vtep: string
+  /** Every network of the cluster, by id. */
+  private readonly networks = new Map<string, NetworkRecord>()
+  /** Networks created in the local driver. */
+  private readonly driverNets = new Set<string>()
+  private readonly events = new EventHub()
+  private readonly unwatch: Unsubscribe[] = []
+  /** Serializes mutations of local state (attach, detach, create, remove, reactions). */
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor (o: ControllerOptions) {
+    this.db = o.db
+    this.driver = o.driver
+    this.glue = o.glue
+    this.ipam = o.ipam
+    this.state = o.state
+    this.health = o.health
+    this.log = o.logger.child({ component: 'controller' })
+    this.vtep = o.vtep
+  }
+
+  private serial<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  /** Join the cluster-wide network, follow the tables, rebuild what this host had attached. */
+  async start (): Promise<void> {
+    await this.db.joinNetwork(GLOBAL)
+    this.unwatch.push(this.db.watch(NETWORK_TABLE, GLOBAL, ev => { this.onNetworkEvent(ev) }))
+    this.unwatch.push(this.db.watch(ENDPOINT_TABLE, GLOBAL, ev => { this.onEndpointEvent(ev) }))
+    this.unwatch.push(this.db.watchCluster(ev => {
+      this.refreshPeers()
+      if (ev.type === 'node' && ev.node.id !== this.db.nodeId && ev.node.status !== ev.prev) {
+        this.events.emit('peer', ev.node.status, ev.node.id, { name: ev.node.name, address: ev.node.advertiseAddr })
+        if (ev.node.status === 'failed') this.adoptNetworksOf(ev.node.id)
+      }
+    }))
+    this.refreshPeers()
+    await this.serial(async () => { await this.restore() })
+  }
+
+  /** Graceful stop: detach every local endpoint (kernel objects go), then the caller leaves. */
+  async stop (): Promise<void> {
+    await this.serial(async () => {
+      for (const ep of [...this.state.endpoints.values()]) {
+        await this.detachLocal(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'detach on stop failed') })
+      }
+    })
+    for (const u of this.unwatch) u()
+    this.unwatch.length = 0
+  }
+
+  // ---- reactions to replicated state --------------------------------------------------------
+
+  private onNetworkEvent (ev: TableEvent): void {
+    if (ev.kind !== 'delete' && ev.value !== undefined) {
+      try {
+        const rec = decodeNetworkRecord(ev.value)
+        const isNew = !this.networks.has(rec.id)
+        this.networks.set(rec.id, rec)
+        if (isNew) this.events.emit('network', 'create', rec.id, { name: rec.name })
+      } catch (err) {
+        this.log.warn({ key: ev.key, err: String(err) }, 'undecodable network record')
+      }
+      return
+    }
+    if (ev.reason === 'owner-failed') {
+      // The writer died; the network lives on. Re-announce it if it falls to us.
+      this.adoptNetworksOf(ev.owner)
+      return
+    }
+    const rec = this.networks.get(ev.key)
+    this.networks.delete(ev.key)
+    if (rec !== undefined) {
+      this.events.emit('network', 'destroy', rec.id, { name: rec.name })
+      void this.serial(async () => { await this.releaseLocalNetwork(rec.id) })
+    }
+  }
+
+  private onEndpointEvent (ev: TableEvent): void {
+    const value = ev.kind === 'delete' ? ev.prev : ev.value
+    if (value === undefined) return
+    try {
+      const r = decodeEndpointRecord(value)
+      if (ev.kind === 'create') this.events.emit('endpoint', 'attach', r.eid, { network: r.nid, name: r.name, node: r.node, ip: r.ip })
+      else if (ev.kind === 'delete') this.events.emit('endpoint', 'detach', r.eid, { network: r.nid, name: r.name, node: r.node, reason: ev.reason ?? 'deleted' })
+    } catch (err) {
+      this.log.warn({ key: ev.key, err: String(err) }, 'undecodable endpoint record')
+    }
+  }
+
+  /** Networks whose writer failed are re-announced by the live node with the smallest id. */
+  private adoptNetworksOf (failed: string): void {
+    const live = this.db.members().filter(m => m.status === 'alive' || m.status === 'suspect').map(m => m.id).sort()
+    if (live[0] !== this.db.nodeId) return
+    for (const rec of this.networks.values()) {
+      if (this.db.getEntry(NETWORK_TABLE, GLOBAL, rec.id) !== undefined) continue
+      this.db.createEntry(NETWORK_TABLE, GLOBAL, rec.id, encodeNetworkRecord(rec))
+        .then(() => { this.log.info({ network: rec.name, from: failed }, 'adopted network definition') })
+        .catch((err: unknown) => { this.log.debug({ err: String(err), network: rec.name }, 'adoption not needed') })
+    }
+  }
+
+  private refreshPeers (): void {
+    this.health.setPeers(this.db.members().filter(m => m.id !== this.db.nodeId && m.status !== 'left').map(m => m.advertiseAddr))
+  }
+
+  // ---- lookups --------------------------------------------------------------------------------
+
+  private resolve (nameOrId: string): NetworkRecord {
+    const byId = this.networks.get(nameOrId)
+    if (byId !== undefined) return byId
+    const byName = [...this.networks.values()].filter(n => n.name === nameOrId)
+    if (byName.length === 1) return byName[0]!
+    const byPrefix = [...this.networks.values()].filter(n => n.id.startsWith(nameOrId))
+    if (nameOrId.length >= 3 && byPrefix.length === 1) return byPrefix[0]!
+    throw new ErrNoSuchNetwork(nameOrId)
+  }
+
+  private endpointsIn (nid: string): EndpointRecord[] {
+    const out: EndpointRecord[] = []
+    for (const e of this.db.walkTable(ENDPOINT_TABLE, GLOBAL)) {
+      if (!e.key.startsWith(`${nid}/`)) continue
+      try { out.push(decodeEndpointRecord(e.value)) } catch { /* counted where decoded first */ }
+    }
+    return out
+  }
+
+  // ---- control API ----------------------------------------------------------------------------
+
+  async members (): Promise<MemberView[]> {
+    return this.db.members()
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map(m => ({ Name: m.name, ID: m.id, Address: m.advertiseAddr, Status: m.status, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr) }))
+  }
+
+  async listNetworks (): Promise<NetworkSummary[]> {
+    return [...this.networks.values()].sort((a, b) => a.name.localeCompare(b.name)).map(summary)
+  }
+
+  async createNetwork (req: NetworkCreateRequest): Promise<NetworkCreateResponse> {
+    return await this.serial(async () => {
+      if ([...this.networks.values()].some(n => n.name === req.Name)) throw new NetworkNameError(req.Name)
+      if (req.Gateway !== undefined && req.Subnet === undefined) throw new BadRequestError('a gateway needs a subnet')
+      if (req.IPRange !== undefined && req.Subnet === undefined) throw new BadRequestError('an ip range needs a subnet')
+      const nid = randomBytes(32).toString('hex')
+      const undo: Array<() => Promise<void>> = []
+      try {
+        const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: req.Subnet, subPool: req.IPRange, options: { [NetworkOption]: nid }, v6: false })
+        undo.push(async () => { await this.ipam.releasePool(pool.poolId) })
+        const gw = await this.ipam.requestAddress(pool.poolId, req.Gateway, { [RequestAddressType]: Gateway })
+        undo.push(async () => { await this.ipam.releaseAddress(pool.poolId, gw.address.split('/')[0]!) })
+        const options: Record<string, string> = { ...req.Options }
+        if (req.VNI !== undefined) options[VXLANID_LIST] = String(req.VNI)
+        const allocated = await this.driver.networkAllocate(nid, options, [{ addressSpace: GlobalDefault, pool: pool.pool, gateway: gw.address }], [])
+        undo.push(async () => { await this.driver.networkFree(nid) })
+        const merged = { ...options, ...allocated }
+        const rec: NetworkRecord = {
+          id: nid,
+          name: req.Name,
+          created: Date.now(),
+          subnet: pool.pool,
+          gateway: gw.address.split('/')[0]!,
+          ipRange: req.IPRange ?? '',
+          vni: Number(merged[VXLANID_LIST]?.split(',')[0] ?? 0),
+          internal: false,
+          attachable: true,
+          options: merged,
+          labels: { ...req.Labels }
+        }
+        this.state.networks.set(nid, { nid, poolId: pool.poolId, gateway: rec.gateway })
+        await this.state.save()
+        undo.push(async () => { this.state.networks.delete(nid); await this.state.save() })
+        await this.db.createEntry(NETWORK_TABLE, GLOBAL, nid, encodeNetworkRecord(rec))
+        this.networks.set(nid, rec)
+        this.log.info({ network: rec.name, id: nid, subnet: rec.subnet, vni: rec.vni }, 'network created')
+        return { Id: nid }
+      } catch (err) {
+        for (const u of undo.reverse()) await u().catch((e: unknown) => { this.log.warn({ err: String(e) }, 'rollback step failed') })
+        throw err
+      }
+    })
+  }
+
+  async removeNetwork (network: string): Promise<void> {
+    await this.serial(async () => {
+      const rec = this.resolve(network)
+      if (this.endpointsIn(rec.id).length > 0 || this.state.endpointsOf(rec.id).length > 0) throw new ActiveEndpointsError(rec.name, rec.id)
+      await this.db.deleteEntry(NETWORK_TABLE, GLOBAL, rec.id, { takeover: true })
+      // every host (this one included, through the watch) releases what it holds
+    })
+  }
+
+  /** Drop what this host holds of a removed network: driver state, gateway, pool reference. */
+  private async releaseLocalNetwork (nid: string): Promise<void> {
+    for (const ep of this.state.endpointsOf(nid)) await this.detachLocal(ep).catch(() => {})
+    if (this.driverNets.delete(nid)) await this.driver.deleteNetwork(nid).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'driver deleteNetwork failed') })
+    await this.driver.networkFree(nid).catch(() => {})
+    const ln = this.state.networks.get(nid)
+    if (ln === undefined) return
+    if (ln.gateway !== '') await this.ipam.releaseAddress(ln.poolId, ln.gateway).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'gateway release failed') })
+    await this.ipam.releasePool(ln.poolId).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'pool release failed') })
+    this.state.networks.delete(nid)
+    await this.state.save()
+  }
+
+  /** The network's pool held here and the network created in the driver (idempotent). */
+  private async ensureLocalNetwork (rec: NetworkRecord): Promise<string> {
+    let ln = this.state.networks.get(rec.id)
+    if (ln === undefined) {
+      const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: rec.subnet, subPool: rec.ipRange === '' ? undefined : rec.ipRange, options: { [NetworkOption]: rec.id }, v6: false })
+      ln = { nid: rec.id, poolId: pool.poolId, gateway: '' }
+      this.state.networks.set(rec.id, ln)
+      await this.state.save()
+    }
+    if (!this.driverNets.has(rec.id)) {
+      const prefix = rec.subnet.split('/')[1]
+      const gateway = rec.gateway === '' ? undefined : `${rec.gateway}/${prefix}`
+      await this.driver.createNetwork(rec.id, { ...rec.options, [VXLANID_LIST]: String(rec.vni) }, this.glue.networkInfo(rec.id), [{ addressSpace: GlobalDefault, pool: rec.subnet, gateway }], [])
+      this.driverNets.add(rec.id)
+    }
+    return ln.poolId
+  }
+
+  async attach (network: string, req: AttachRequest): Promise<AttachResponse> {
+    return await this.serial(async () => {
+      const rec = this.resolve(network)
+      if (this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
+      const poolId = await this.ensureLocalNetwork(rec)
+      const opts: Record<string, string> = req.MAC === undefined ? {} : { [MacAddress]: req.MAC }
+      const addr = await this.ipam.requestAddress(poolId, req.IP, opts)
+      const eid = randomBytes(32).toString('hex')
+      const mac = (req.MAC ?? macFromIp(addr.address)).toLowerCase()
+      const ep: LocalEndpoint = { nid: rec.id, eid, name: req.Name ?? `${rec.name}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac, entries: [] }
+      try {
+        await this.plumb(ep)
+        this.state.endpoints.set(eid, ep)
+        await this.state.save()
+      } catch (err) {
+        await this.unplumb(ep).catch(() => {})
+        await this.ipam.releaseAddress(poolId, addr.address.split('/')[0]!).catch(() => {})
+        throw err
+      }
+      this.log.info({ network: rec.name, eid, ip: ep.address, netns: ep.netns }, 'endpoint attached')
+      return { EndpointID: eid, IPv4Address: ep.address, MacAddress: mac }
+    })
+  }
+
+  /** Driver endpoint + join into the container netns + publication. Idempotent (restore). */
+  private async plumb (ep: LocalEndpoint): Promise<void> {
+    await this.driver.createEndpoint(ep.nid, ep.eid, new EndpointInterface({ address: ep.address, mac: ep.mac }), {})
+    const j = new EndpointJoinInfo()
+    await this.driver.join(ep.nid, ep.eid, ep.netns, j, {}, {})
+    await this.glue.publish(ep.nid, j.tableEntries)
+    ep.entries = j.tableEntries.map(t => ({ table: t.tableName, key: t.key }))
+    const key = endpointKey(ep.nid, ep.eid)
+    const value = encodeEndpointRecord({ nid: ep.nid, eid: ep.eid, name: ep.name, ip: ep.address, mac: ep.mac, node: this.db.nodeName, nodeId: this.db.nodeId, vtep: this.vtep })
+    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) await this.db.updateEntry(ENDPOINT_TABLE, GLOBAL, key, value)
+    else await this.db.createEntry(ENDPOINT_TABLE, GLOBAL, key, value)
+  }
+
+  private async unplumb (ep: LocalEndpoint): Promise<void> {
+    const key = endpointKey(ep.nid, ep.eid)
+    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) await this.db.deleteEntry(ENDPOINT_TABLE, GLOBAL, key)
+    await this.glue.withdraw(ep.nid, ep.entries.map(e => ({ tableName: e.table, key: e.key, value: new Uint8Array(0) })))
+    await this.driver.leave(ep.nid, ep.eid).catch(() => {})
+    await this.driver.deleteEndpoint(ep.nid, ep.eid).catch(() => {})
+  }
+
+  async detach (network: string, req: DetachRequest): Promise<void> {
+    await this.serial(async () => {
+      const rec = this.resolve(network)
+      const ep = this.state.endpointsOf(rec.id).find(e => e.netns === req.Netns)
+      if (ep === undefined) throw new ErrNoSuchEndpoint(`in network ${rec.name} for namespace ${req.Netns}`)
+      await this.detachLocal(ep)
+    })
+  }
+
+  private async detachLocal (ep: LocalEndpoint): Promise<void> {
+    await this.unplumb(ep)
+    const ln = this.state.networks.get(ep.nid)
+    if (ln !== undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed') })
+    this.state.endpoints.delete(ep.eid)
+    await this.state.save()
+    this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')
+  }
+
+  /** After a restart: rebuild the plumbing of every endpoint this host had, then let the driver drop orphans. */
+  private async restore (): Promise<void> {
+    for (const ep of [...this.state.endpoints.values()]) {
+      const rec = this.networks.get(ep.nid)
+      try {
+        if (rec === undefined) throw new ErrNoSuchNetwork(ep.nid)
+        await this.ensureLocalNetwork(rec)
+        await this.plumb(ep)
+        this.log.info({ eid: ep.eid, network: rec.name }, 'endpoint restored')
+      } catch (err) {
+        this.log.warn({ eid: ep.eid, err: String(err) }, 'endpoint could not be restored: detaching it')
+        await this.detachLocal(ep).catch(() => {})
+      }
+    }
+    await this.state.save()
+    await this.driver.restoreComplete()
+  }
+
+  async inspectNetwork (network: string, verbose: boolean): Promise<NetworkInspect> {
+    const rec = this.resolve(network)
+    return buildInspect({
+      rec,
+      verbose,
+      local: this.state.endpointsOf(rec.id),
+      endpoints: this.endpointsIn(rec.id),
+      peers: this.db.peers(rec.id).map(id => this.db.member(id)).filter(m => m !== undefined).map(m => ({ Name: m.name, IP: m.advertiseAddr, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr) })),
+      driver: this.driver.status(),
+      ipam: verbose ? this.ipam.statusView(() => rec.name) : undefined,
+      self: this.db.nodeId
+    })
+  }
+
+  async ipamStatus (): Promise<IpamStatusView> {
+    const names = new Map([...this.networks.values()].map(n => [n.id, n.name]))
+    return this.ipam.statusView(id => names.get(id) ?? '')
+  }
+
+  async ipamReclaim (node: string): Promise<IpamReclaimResponse> {
+    const m = this.db.members().find(x => x.name === node || x.id === node)
+    if (m === undefined) throw new BadRequestError(`unknown node ${node}`)
+    return { Node: m.name, Reclaimed: await this.ipam.reclaim(m.id) }
+  }
+
+  subscribeEvents (listener: (ev: ControlEvent) => void): Unsubscribe {
+    return this.events.subscribe(listener)
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * What this host must remember across a crash that NetworkDB and the IPAM do not keep for it:
+ * the endpoints it attached (to rebuild their kernel plumbing after kill -9) and the IPAM pools
+ * and gateway addresses it holds per network (to release them exactly once).
+ *
+ * One small JSON file in the data dir, replaced atomically (write temp, fsync, rename, fsync dir)
+ * on every change, so a crash leaves either the old or the new state, never a torn one.
+ */
+import { open, readFile, rename } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+
+export interface LocalEndpoint {
+  nid: string
+  eid: string
+  name: string
+  /** The container namespace as given (a name in /run/netns or a path). */
+  netns: string
+  /** CIDR. */
+  address: string
+  mac: string
+  /** NetworkDB table entries the join published: (table, key). */
+  entries: Array<{ table: string, key: string }>
+}
+
+export interface LocalNetwork {
+  nid: string
+  poolId: string
+  /** The gateway address this host allocated for the network (the creator only), else "". */
+  gateway: string
+}
+
+interface StateFile { version: 1, networks: LocalNetwork[], endpoints: LocalEndpoint[] }
+
+export class LocalState {
+  readonly networks = new Map<string, LocalNetwork>()
+  readonly endpoints = new Map<string, LocalEndpoint>()
+  private writing: Promise<void> = Promise.resolve()
+
+  private constructor (private readonly path: string) {}
+
+  static async load (dataDir: string): Promise<LocalState> {
+    const s = new LocalState(join(dataDir, 'agent-state.json'))
+    let text: string
+    try {
+      text = await readFile(s.path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return s
+      throw err
+    }
+    let parsed: StateFile
+    try {
+      parsed = JSON.parse(text) as StateFile
+    } catch (err) {
+      throw new Error(`corrupt agent state ${s.path}: ${(err as Error).message} (move it away to start afresh)`)
+    }
+    if (parsed.version !== 1 || !Array.isArray(parsed.networks) || !Array.isArray(parsed.endpoints)) {
+      throw new Error(`agent state ${s.path} has an unknown format`)
+    }
+    for (const n of parsed.networks) s.networks.set(n.nid, n)
+    for (const e of parsed.endpoints) s.endpoints.set(e.eid, e)
+    return s
+  }
+
+  endpointsOf (nid: string): LocalEndpoint[] {
+    return [...this.endpoints.values()].filter(e => e.nid === nid)
+  }
+
+  /** Persist the current maps; writes are serialized, each one complete before the next. */
+  async save (): Promise<void> {
+    const snapshot: StateFile = { version: 1, networks: [...this.networks.values()], endpoints: [...this.endpoints.values()] }
+    const text = JSON.stringify(snapshot, null, 1)
+    const run = async (): Promise<void> => {
+      const tmp = `${this.path}.tmp`
+      const fh = await open(tmp, 'w', 0o600)
+      try {
+        await fh.writeFile(text)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      await rename(tmp, this.path)
+      const dir = await open(dirname(this.path), 'r')
+      try { await dir.sync() } finally { await dir.close() }
+    }
+    this.writing = this.writing.then(run, run)
+    await this.writing
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Builds the real controller from the agent's configuration: NetworkDB over libp2p (identity and
+ * store in the data dir), the global IPAM on it, the overlay driver with the Linux data plane,
+ * and the controller on top. `stop()` takes them down in reverse: endpoints detached, IPAM ranges
+ * handed over, a graceful NetworkDB leave, sandboxes removed, stores closed.
+ */
+import { networkInterfaces } from 'node:os'
+import { ClusterIpam, LmdbIpamStore, type IpamStatus } from '../ipam/index.js'
+import {
+  Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode, type Logger, type Metrics
+} from '../networkdb/index.js'
+import { LinuxDataplane, OverlayDriver, TableGlue } from '../overlay/index.js'
+import type { IpamPoolView, IpamStatusView } from './api-types.js'
+import type { HostPort } from './config.js'
+import { Controller } from './controller.js'
+import type { AgentContext, AgentController } from './daemon.js'
+import type { IpamPort } from './ipam-port.js'
+import { LocalState } from './local-state.js'
+
+/** The advertise address: as configured, else the bind host, else the first non-loopback IPv4. */
+export function deriveAdvertise (advertise: string | undefined, bind: HostPort): string {
+  if (advertise !== undefined) return advertise
+  if (bind.host !== '0.0.0.0' && bind.host !== '::') return bind.host
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  throw new Error('cannot derive the advertise address: no non-loopback IPv4 address; set --advertise')
+}
+
+/** The IPAM layer's status, shaped for the control API. */
+export function ipamView (s: IpamStatus, networkName: (nid: string) => string): IpamStatusView {
+  const pools: IpamPoolView[] = s.pools.map(p => ({
+    Network: p.network === '' ? '' : (networkName(p.network) || p.network),
+    Subnet: p.pool,
+    IPsInUse: p.inUse,
+    DynamicIPsAvailable: p.available,
+    Ranges: p.ranges.map(r => ({ Range: r.range, Owner: r.owner, IPsInUse: r.inUse ?? 0 }))
+  }))
+  return { Pools: pools }
+}
+
+/** The IPAM layer behind the controller's port (plain delegation). */
+function ipamPort (ipam: ClusterIpam): IpamPort {
+  return {
+    getDefaultAddressSpaces: async () => await ipam.getDefaultAddressSpaces(),
+    requestPool: async (req) => await ipam.requestPool(req),
+    releasePool: async (id) => { await ipam.releasePool(id) },
+    requestAddress: async (id, ip, opts) => await ipam.requestAddress(id, ip, opts),
+    releaseAddress: async (id, ip) => { await ipam.releaseAddress(id, ip) },
+    isBuiltIn: () => ipam.isBuiltIn(),
+    capabilities: () => ipam.capabilities(),
+    statusView: (name) => ipamView(ipam.status(), name),
+    reclaim: async (node) => await ipam.reclaim(node)
+  }
+}
+
+export async function createRealController (ctx: AgentContext): Promise<AgentController> {
+  const { config, logger, metrics } = ctx
+  const log: Logger = logger
+  const advertise = deriveAdvertise(config.advertise, config.bind)
+  const undo: Array<() => Promise<void>> = []
+  const unwind = async (): Promise<void> => { for (const u of undo.reverse()) await u().catch(() => {}) }
+  try {
+    const transport = new Libp2pTransport({
+      privateKey: await loadOrCreateIdentity(config.dataDir),
+      clusterKey: await loadClusterKey(config.clusterKey),
+      listen: [`/ip4/${config.bind.host}/tcp/${config.bind.port}`],
+      announce: [`/ip4/${advertise}/tcp/${config.bind.port}`],
+      logger: log,
+      metrics
+    })
+    const ndbStore = new LmdbStore(config.dataDir)
+    const db = new NetworkDBNode({ transport, name: config.name, advertiseAddr: advertise, logger: log, metrics, store: ndbStore, config: config.networkdb })
+    await db.start()
+    undo.push(async () => { await db.close() })
+    if (config.join.length > 0) {
+      // Not joining is no reason to stay down: NetworkDB keeps knocking on the seeds.
+      await db.join(config.join.map(hp => `${hp.host}:${hp.port}`), 10_000)
+        .catch((err: unknown) => { log.warn({ err: String(err) }, 'no seed answered yet; retrying in the background') })
+    }
+    const ipamStore = new LmdbIpamStore(config.dataDir)
+    // The node started without seeds founded the cluster: it alone creates the address space
+    // (joiners learn it), so a new cluster never splits its space twice.
+    const ipam = new ClusterIpam({ db, store: ipamStore, logger: log, metrics: metrics as Metrics, config: { bootstrap: config.join.length === 0 } })
+    await ipam.start()
+    undo.push(async () => { await ipam.close(); await ipamStore.close() })
+    const driver = new OverlayDriver({ dataplane: new LinuxDataplane({}), nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, logger: log, metrics })
+    await driver.start()
+    undo.push(async () => { await driver.stop({ keepDataplane: true }) })
+    const glue = new TableGlue(db, driver, log)
+    const state = await LocalState.load(config.dataDir)
+    const controller = new Controller({ db, driver, glue, ipam: ipamPort(ipam), state, health: ctx.health, logger: log, vtep: advertise })
+    await controller.start()
+    log.info({ name: config.name, id: db.nodeId, advertise, addrs: transport.addresses() }, 'controller ready')
+    const detachAll = controller.stop.bind(controller)
+    return Object.assign(controller, {
+      stop: async () => {
+        await detachAll()
+        await ipam.leave().catch((err: unknown) => { log.warn({ err: String(err) }, 'IPAM handover failed') })
+        await ipam.close()
+        await ipamStore.close()
+        await db.leave()
+        await driver.stop()
+      }
+    }) as AgentController
+  } catch (err) {
+    await unwind()
+    throw err
+  }
+}

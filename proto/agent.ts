@@ -1,0 +1,92 @@
+/**
+ * The controller's replicated records, in NetworkDB's cluster-wide network:
+ * - `network_table`, key = network id: a network's definition (a cluster object: created on any
+ *   host, visible on every host; adopted by a live node when its writer fails).
+ * - `endpoint_table`, key = `<nid>/<eid>`: one endpoint, owned by the host that attached it.
+ */
+import { decodeEnvelope, encodeEnvelope, bool, rec, str, uint, optStr, WireError, isRecord } from './codec.js'
+
+export const NETWORK_TABLE = 'network_table'
+export const ENDPOINT_TABLE = 'endpoint_table'
+
+export interface NetworkRecord {
+  id: string
+  name: string
+  /** Unix ms. */
+  created: number
+  /** IPv4 CIDR of the network. */
+  subnet: string
+  /** Gateway IP (no prefix), "" when the network has none. */
+  gateway: string
+  /** Sub-range for dynamic addresses (CIDR), "" for the whole subnet. */
+  ipRange: string
+  vni: number
+  internal: boolean
+  attachable: boolean
+  options: Record<string, string>
+  labels: Record<string, string>
+}
+
+export interface EndpointRecord {
+  nid: string
+  eid: string
+  name: string
+  /** CIDR, e.g. "10.0.0.5/24". */
+  ip: string
+  mac: string
+  /** Name and id of the hosting node; its VTEP. */
+  node: string
+  nodeId: string
+  vtep: string
+}
+
+const TYPES_N: ReadonlySet<'network'> = new Set(['network'])
+const TYPES_E: ReadonlySet<'endpoint'> = new Set(['endpoint'])
+
+function stringMap (o: Record<string, unknown>, k: string): Record<string, string> {
+  const v = o[k]
+  if (!isRecord(v)) throw new WireError('shape', `bad field ${k}`)
+  const out: Record<string, string> = {}
+  for (const [mk, mv] of Object.entries(v)) {
+    if (typeof mv !== 'string' || mk.length > 256 || mv.length > 4096) throw new WireError('shape', `bad field ${k}.${mk}`)
+    out[mk] = mv
+  }
+  return out
+}
+
+export function encodeNetworkRecord (r: NetworkRecord): Uint8Array { return encodeEnvelope('network', r) }
+
+export function decodeNetworkRecord (data: Uint8Array): NetworkRecord {
+  const o = rec(decodeEnvelope(data, TYPES_N).b, 'network')
+  return {
+    id: str(o, 'id', 128),
+    name: str(o, 'name', 256),
+    created: uint(o, 'created'),
+    subnet: str(o, 'subnet', 64),
+    gateway: optStr(o, 'gateway', 64) ?? '',
+    ipRange: optStr(o, 'ipRange', 64) ?? '',
+    vni: uint(o, 'vni'),
+    internal: bool(o, 'internal'),
+    attachable: bool(o, 'attachable'),
+    options: stringMap(o, 'options'),
+    labels: stringMap(o, 'labels')
+  }
+}
+
+export function encodeEndpointRecord (r: EndpointRecord): Uint8Array { return encodeEnvelope('endpoint', r) }
+
+export function decodeEndpointRecord (data: Uint8Array): EndpointRecord {
+  const o = rec(decodeEnvelope(data, TYPES_E).b, 'endpoint')
+  return {
+    nid: str(o, 'nid', 128),
+    eid: str(o, 'eid', 128),
+    name: str(o, 'name', 256),
+    ip: str(o, 'ip', 64),
+    mac: str(o, 'mac', 32),
+    node: str(o, 'node', 256),
+    nodeId: str(o, 'nodeId', 256),
+    vtep: str(o, 'vtep', 64)
+  }
+}
+
+export const endpointKey = (nid: string, eid: string): string => `${nid}/${eid}`
