@@ -7,7 +7,7 @@
 import { networkInterfaces } from 'node:os'
 import { ClusterIpam, LmdbIpamStore, type IpamStatus } from '../ipam/index.js'
 import {
-  Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode, type Logger, type Metrics
+  Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode, type Logger
 } from '../networkdb/index.js'
 import { LinuxDataplane, OverlayDriver, TableGlue } from '../overlay/index.js'
 import type { IpamPoolView, IpamStatusView } from './api-types.js'
@@ -81,7 +81,7 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     const ipamStore = new LmdbIpamStore(config.dataDir)
     // The node started without seeds founded the cluster: it alone creates the address space
     // (joiners learn it), so a new cluster never splits its space twice.
-    const ipam = new ClusterIpam({ db, store: ipamStore, logger: log, metrics: metrics as Metrics, config: { bootstrap: config.join.length === 0 } })
+    const ipam = new ClusterIpam({ db, store: ipamStore, logger: log, metrics: metrics, config: { bootstrap: config.join.length === 0 } })
     await ipam.start()
     undo.push(async () => { await ipam.close(); await ipamStore.close() })
     const driver = new OverlayDriver({ dataplane: new LinuxDataplane({}), nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, logger: log, metrics })
@@ -102,7 +102,7 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
         await db.leave()
         await driver.stop()
       }
-    }) as AgentController
+    })
   } catch (err) {
     await unwind()
     throw err
