@@ -81,9 +81,14 @@ export async function execIn (ns: string, cmd: string, args: readonly string[] =
   return await exec('ip', ['netns', 'exec', ns, cmd, ...args], input)
 }
 
-/** Start a long-running command inside a namespace (an agent, a server). */
+/**
+ * Start a long-running command inside a namespace (an agent, a server). `nsenter --net` enters
+ * only the network namespace: unlike `ip netns exec` it keeps the root mount namespace, so the
+ * namespaces the command creates (an agent's sandboxes, bind-mounted in /run/netns) are visible
+ * to everyone and outlive the process — as on a real host, which kill -9 tests depend on.
+ */
 export function spawnIn (ns: string, cmd: string, args: readonly string[], opts: SpawnOptions = {}): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, cmd, ...args], opts)
+  return spawn('nsenter', [`--net=/run/netns/${ns}`, '--', cmd, ...args], opts)
 }
 
 /** Names of the links of a namespace (or the root namespace). */

@@ -1,0 +1,135 @@
+/**
+ * End to end on real namespaces: agents as processes in a netns lab, real NetworkDB over sockets,
+ * real VXLAN, real pings. Root only (the CI machine is root); everything is torn down in `after`.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { ApiError } from '../../agent/api-client.js'
+import type { NetworkInspect } from '../../agent/api-types.js'
+import { LabAgents } from '../../deploy/lab/agents.js'
+import { pingMatrix, type PingTarget } from '../../deploy/lab/ping-matrix.js'
+import { createContainer, createLab, destroyLab, type Lab } from '../../deploy/lab/topology.js'
+
+const run = promisify(execFile)
+
+async function until (what: string, fn: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await fn().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}
+
+const allOk = (m: Map<string, Map<string, boolean>>): boolean => [...m.values()].every(r => [...r.values()].every(Boolean))
+const noneOk = (m: Map<string, Map<string, boolean>>, a: Set<string>, b: Set<string>): boolean =>
+  [...m].every(([from, row]) => [...row].every(([to, ok]) => !ok || !((a.has(from) && b.has(to)) || (b.has(from) && a.has(to)))))
+
+async function links (ns: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-n', ns, '-o', 'link', 'show'])
+  return stdout.trim().split('\n').map(l => l.split(':')[1]!.trim().split('@')[0]!)
+}
+
+describe('agents end to end on a 4-host netns lab', function () {
+  this.timeout(400_000)
+  let lab: Lab | undefined
+  let agents: LabAgents | undefined
+  const prefix = `e2e${randomBytes(2).toString('hex')}`
+
+  before(async () => {
+    lab = await createLab({ hosts: 4, prefix })
+    agents = new LabAgents(lab)
+    await agents.start()
+    await agents.waitMembers(4)
+  })
+
+  after(async () => {
+    await agents?.stopAll().catch(() => {})
+    await destroyLab(prefix)
+  })
+
+  it('two networks: full matrix inside each, nothing across; same view everywhere; detach and rm rules', async () => {
+    const a = agents!
+    const c0 = a.client(0)
+    await c0.createNetwork({ Name: 'red', Subnet: '10.20.0.0/24' })
+    await a.client(1).createNetwork({ Name: 'blue', Subnet: '10.30.0.0/24' })
+    // duplicate name (once the definition has reached the host), overlapping subnet: errors, nothing changed
+    await until('red known on host 2', async () => (await a.client(2).listNetworks()).some(n => n.Name === 'red'))
+    await assert.rejects(a.client(2).createNetwork({ Name: 'red', Subnet: '10.40.0.0/24' }), (e: unknown) => e instanceof ApiError && e.type === 'NetworkNameError')
+    await assert.rejects(c0.createNetwork({ Name: 'green', Subnet: '10.20.0.128/25' }), (e: unknown) => e instanceof ApiError && /overlap/i.test(e.message))
+    for (let i = 0; i < 4; i++) await until(`host ${i} knows both networks`, async () => (await a.client(i).listNetworks()).length === 2)
+
+    const targets: Record<string, PingTarget[]> = { red: [], blue: [] }
+    for (let i = 0; i < 4; i++) {
+      for (const net of ['red', 'blue']) {
+        const ns = await createContainer(prefix, lab!.hosts[i]!.name, net)
+        const ep = await a.client(i).attach(net, { Netns: ns, Name: `${net}-${i}` })
+        targets[net]!.push({ name: `${net}-${i}`, ns, ip: ep.IPv4Address.split('/')[0]! })
+      }
+    }
+    const all = [...targets.red!, ...targets.blue!]
+    assert.equal(new Set(all.map(t => t.ip)).size, 8, 'distinct addresses')
+
+    // every host lists the same Peers and Endpoints, all programmed
+    const views = async (net: string): Promise<NetworkInspect[]> => await Promise.all([0, 1, 2, 3].map(async i => await a.client(i).inspectNetwork(net, true)))
+    for (const net of ['red', 'blue']) {
+      await until(`${net} endpoints programmed everywhere`, async () => (await views(net)).every(v => v.Endpoints?.length === 4 && v.Endpoints.every(e => e.Programmed)))
+      const vs = await views(net)
+      const norm = (v: NetworkInspect): string => JSON.stringify({ p: v.Peers!.map(p => [p.Name, p.IP]), e: v.Endpoints!.map(e => [e.EndpointID, e.EndpointIP, e.MacAddress, e.Node, e.Info['Host IP']]) })
+      assert.equal(new Set(vs.map(norm)).size, 1, `${net}: identical Peers and Endpoints on every host`)
+      assert.equal(vs[0]!.Peers!.length, 4)
+      for (const v of vs) assert.equal(Object.keys(v.Containers).length, 1, 'Containers lists this host only')
+    }
+
+    let m = await pingMatrix(all, { timeoutS: 1 })
+    for (let i = 0; i < 3 && !(allOk(new Map([...m].filter(([k]) => k.startsWith('red')).map(([k, r]) => [k, new Map([...r].filter(([t]) => t.startsWith('red')))]))) && allOk(new Map([...m].filter(([k]) => k.startsWith('blue')).map(([k, r]) => [k, new Map([...r].filter(([t]) => t.startsWith('blue')))])))); i++) m = await pingMatrix(all, { timeoutS: 1 })
+    for (const [from, row] of m) {
+      for (const [to, ok] of row) {
+        const same = from.split('-')[0] === to.split('-')[0]
+        assert.equal(ok, same, `${from} -> ${to} should ${same ? '' : 'NOT '}answer`)
+      }
+    }
+    assert.ok(noneOk(m, new Set(targets.red!.map(t => t.name)), new Set(targets.blue!.map(t => t.name))))
+
+    // rm with endpoints left -> ActiveEndpointsError, nothing changed
+    await assert.rejects(a.client(3).removeNetwork('red'), (e: unknown) => e instanceof ApiError && e.type === 'ActiveEndpointsError')
+    // detach of an unknown endpoint
+    await assert.rejects(a.client(0).detach('red', { Netns: 'nope' }), (e: unknown) => e instanceof ApiError && e.type === 'ErrNoSuchEndpoint')
+
+    // detach on host 1 -> gone everywhere
+    const gone = targets.red![1]!
+    await a.client(1).detach('red', { Netns: gone.ns })
+    for (let i = 0; i < 4; i++) await until(`host ${i} forgot the detached endpoint`, async () => !(await a.client(i).inspectNetwork('red', true)).Endpoints!.some(e => e.EndpointIP === gone.ip))
+
+    // detach the rest of red, then rm from a host that never created it -> gone everywhere
+    for (const i of [0, 2, 3]) await a.client(i).detach('red', { Netns: targets.red![i]!.ns })
+    await until('red endpoints gone', async () => (await a.client(3).inspectNetwork('red', true)).Endpoints!.length === 0)
+    await a.client(3).removeNetwork('red')
+    for (let i = 0; i < 4; i++) await until(`host ${i} no longer has red`, async () => !(await a.client(i).listNetworks()).some(n => n.Name === 'red'))
+    const ipam = await a.client(0).ipamStatus()
+    assert.ok(!ipam.Pools.some(p => p.Subnet === '10.20.0.0/24' && p.IPsInUse > 1), 'red addresses released')
+  })
+
+  it('kill -9 an agent and restart it: connectivity comes back, no duplicate devices, no leak', async () => {
+    const a = agents!
+    const blue = await a.client(0).inspectNetwork('blue', true)
+    const sandbox = `ovnet-${lab!.hosts[2]!.ns}-${blue.Id.slice(0, 12)}`
+    const before = (await links(sandbox)).sort()
+    const targets = blue.Endpoints!.map(e => ({ name: e.Name, ns: `${prefix}-${lab!.hosts[Number(e.Name.split('-')[1])]!.name}-blue`, ip: e.EndpointIP }))
+    await a.kill(2)
+    // its endpoint leaves the other views within the failure timeout
+    await until('killed host purged', async () => (await a.client(0).inspectNetwork('blue', true)).Endpoints!.length === 3, 15_000)
+    await a.restart(2)
+    await a.waitMembers(4)
+    await until('restarted host endpoint back everywhere', async () => {
+      const vs = await Promise.all([0, 1, 2, 3].map(async i => await a.client(i).inspectNetwork('blue', true)))
+      return vs.every(v => v.Endpoints!.length === 4 && v.Endpoints!.every(e => e.Programmed))
+    }, 30_000)
+    let m = await pingMatrix(targets, { timeoutS: 1 })
+    for (let i = 0; i < 5 && !allOk(m); i++) { await new Promise(resolve => setTimeout(resolve, 1000)); m = await pingMatrix(targets, { timeoutS: 1 }) }
+    assert.ok(allOk(m), 'full matrix after the restart')
+    assert.deepEqual((await links(sandbox)).sort(), before, 'the same devices in the sandbox, none duplicated')
+  })
+})
