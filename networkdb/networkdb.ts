@@ -31,9 +31,10 @@ import type {
   ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, TableEvent, Unsubscribe, WriteOptions
 } from './types.js'
 import { digestOf } from './hash.js'
+import { authenticate, checkName, CLUSTER_TOPIC, networkTopic } from './validate.js'
+import { Periodic } from './periodic.js'
 
-export const CLUSTER_TOPIC = 'ovnet/1/cluster'
-export const networkTopic = (nid: string): string => `ovnet/1/net/${nid}`
+export { CLUSTER_TOPIC, networkTopic }
 
 export interface NetworkDBOptions {
   transport: Transport
@@ -66,7 +67,7 @@ export class NetworkDBNode implements NetworkDB {
   private networkClock = 0
   private running = false
   private fd: FailureDetector | undefined
-  private readonly timers = new Set<TimerHandle>()
+  private readonly timers: Periodic
   private readonly suspicion = new Map<string, TimerHandle>()
   private readonly reconnecting = new Set<string>()
   /** Seeds of the last join: retried in the background while this node sees no live member. */
@@ -87,6 +88,7 @@ export class NetworkDBNode implements NetworkDB {
     this.cfg = resolveConfig(opts.config)
     this.m = new NetworkDBMetrics(opts.metrics ?? noopMetrics)
     this.tables = new Tables((err, table) => { this.log.error({ err: String(err), table }, 'table watcher threw') })
+    this.timers = new Periodic(this.clock, (err) => { this.log.error({ err: String(err) }, 'periodic task failed') })
     this.gossipQueue = new GossipQueue(this.clock, this.cfg.gossipFlushMs, (nid, entries) => { this.publish(networkTopic(nid), { t: 'tables', b: { nid, entries } }) })
   }
 
@@ -135,10 +137,10 @@ export class NetworkDBNode implements NetworkDB {
       onUnreachable: (id) => { this.suspect(id) }
     })
     this.fd.start()
-    this.every(this.cfg.reconnectIntervalMs, () => { this.reconnectFailed() })
-    this.every(this.cfg.pushPullIntervalMs, () => { this.pushPullRandom() })
-    this.every(this.cfg.bulkSyncIntervalMs, () => { this.syncRandom() })
-    this.every(this.cfg.reapIntervalMs, () => { void this.reap() })
+    this.timers.every(this.cfg.reconnectIntervalMs, () => { this.reconnectFailed() })
+    this.timers.every(this.cfg.pushPullIntervalMs, () => { this.pushPullRandom() })
+    this.timers.every(this.cfg.bulkSyncIntervalMs, () => { this.syncRandom() })
+    this.timers.every(this.cfg.reapIntervalMs, () => { void this.reap() })
     this.updateMemberGauges()
     this.log.info({ id: this.nodeId, inc, networks: state.networks.length, entries: state.entries.length }, 'networkdb started')
   }
@@ -188,27 +190,13 @@ export class NetworkDBNode implements NetworkDB {
     if (!this.running) return
     this.running = false
     this.fd?.stop()
-    for (const t of this.timers) this.clock.clearTimeout(t)
+    this.timers.stopAll()
     for (const t of this.suspicion.values()) this.clock.clearTimeout(t)
     this.gossipQueue.cancel()
-    this.timers.clear()
     this.suspicion.clear()
     await this.persistMeta().catch(() => {})
     await this.transport.stop()
     await this.store.close()
-  }
-
-  private every (ms: number, fn: () => void): void {
-    const arm = (): void => {
-      const h = this.clock.setTimeout(() => {
-        this.timers.delete(h)
-        if (!this.running) return
-        try { fn() } catch (err) { this.log.error({ err: String(err) }, 'periodic task failed') }
-        arm()
-      }, ms)
-      this.timers.add(h)
-    }
-    arm()
   }
 
   private requireRunning (): void {
@@ -662,26 +650,4 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   stats (): NetworkDBStats { return { ...this.counts } }
-}
-
-function checkName (what: string, s: string, max: number): void {
-  if (typeof s !== 'string' || s.length === 0 || s.length > max) throw new InvalidArgumentError(`${what} must be a non-empty string of at most ${max} characters`)
-}
-
-/**
- * Origin rules for gossip, whose `from` the transport authenticated (gossipsub strict signing):
- * a node announces its own alive/left and its own network membership; suspect/failed come from
- * whoever detected them; table entries come from their owner, on their network's topic.
- * Returns the violation, if any.
- */
-function authenticate (topic: string, from: string, msg: GossipMessage): string | undefined {
-  switch (msg.t) {
-    case 'node':
-      return (msg.b.kind === 'alive' || msg.b.kind === 'left') && msg.b.node !== from ? 'node-event-not-from-node' : undefined
-    case 'net':
-      return msg.b.node !== from ? 'network-event-not-from-node' : undefined
-    case 'tables':
-      if (topic !== networkTopic(msg.b.nid)) return 'wrong-topic'
-      return msg.b.entries.some(e => e.owner !== from) ? 'not-owner' : undefined
-  }
 }
