@@ -112,6 +112,28 @@ describe('agents end to end on a 4-host netns lab', function () {
     assert.ok(!ipam.Pools.some(p => p.Subnet === '10.20.0.0/24' && p.IPsInUse > 1), 'red addresses released')
   })
 
+  it('an exhausted pool is a clear error; freeing an address makes room again', async () => {
+    const a = agents!
+    await a.client(0).createNetwork({ Name: 'tiny', Subnet: '10.60.0.0/30' })
+    await until('tiny known on host 2', async () => (await a.client(2).listNetworks()).some(n => n.Name === 'tiny'))
+    const n1 = await createContainer(prefix, lab!.hosts[2]!.name, 'tiny1')
+    const n2 = await createContainer(prefix, lab!.hosts[3]!.name, 'tiny2')
+    const ep = await a.client(2).attach('tiny', { Netns: n1 })
+    assert.equal(ep.IPv4Address, '10.60.0.2/30', 'a /30 has one address besides the gateway')
+    await assert.rejects(a.client(3).attach('tiny', { Netns: n2 }), (e: unknown) => e instanceof ApiError && e.message === 'no available addresses on this pool')
+    await a.client(2).detach('tiny', { Netns: n1 })
+    // the address is free again once the release is known to the other host (space is donated
+    // by the owner that holds it)
+    let again: { IPv4Address: string } | undefined
+    await until('the freed address can be had on another host', async () => {
+      again = await a.client(3).attach('tiny', { Netns: n2 })
+      return true
+    }, 15_000)
+    assert.equal(again?.IPv4Address, '10.60.0.2/30')
+    await a.client(3).detach('tiny', { Netns: n2 })
+    await a.client(1).removeNetwork('tiny')
+  })
+
   it('kill -9 an agent and restart it: connectivity comes back, no duplicate devices, no leak', async () => {
     const a = agents!
     const blue = await a.client(0).inspectNetwork('blue', true)
