@@ -1,0 +1,172 @@
+/**
+ * This node's knowledge of every ownership ring, and the one rule that keeps it safe:
+ * **ownership is published only once it is durable.** A grant is joined into the view (so this
+ * node stops using the range at once), written to the store, and only when that write resolved is
+ * the ring record that tells the receiver published. A crash in between loses nothing anyone saw.
+ *
+ * Views only grow (join is monotone): an entry that disappears from NetworkDB (its writer failed or
+ * left) does not take back what it said, and the views are persisted, so a restart remembers the
+ * facts of nodes that are down.
+ */
+import type { RingRecord } from '../proto/ipam.js'
+import type { Family } from './addr.js'
+import { cover, grantFacts, join, ownedBy, subsumes, type RingView, type Segment } from './ring.js'
+import type { Interval } from './ranges.js'
+import type { PendingGrant, StoredRing } from './store.js'
+
+export interface PeerRing { segs: Segment[], used: number, free: bigint }
+
+export interface RingState {
+  id: string
+  genesis: string
+  family: Family
+  view: Segment[]
+  pending: PendingGrant[]
+  /** Latest record of every writer (this node excluded). */
+  peers: Map<string, PeerRing>
+  /** Facts seen that tied with another owner at one version (operator mistakes; see ring.ts). */
+  conflicts: number
+  seq: number
+  persisted: number
+}
+
+export interface RingBookDeps {
+  me: string
+  putRing(r: StoredRing): Promise<void>
+  deleteRing(id: string): Promise<void>
+  /** The view changed (what this node owns may have). Called synchronously. */
+  changed(id: string): void
+  /** The latest state of the ring is durable: publish our record. */
+  publish(id: string): void
+}
+
+export class RingBook {
+  private readonly rings = new Map<string, RingState>()
+
+  constructor (private readonly d: RingBookDeps) {}
+
+  get (id: string): RingState | undefined { return this.rings.get(id) }
+
+  all (): IterableIterator<RingState> { return this.rings.values() }
+
+  has (id: string): boolean { return this.rings.has(id) }
+
+  /** Restore from the store (no persist, no publish). */
+  restore (r: StoredRing): RingState {
+    const st: RingState = { id: r.ring, genesis: r.genesis, family: r.family, view: r.view, pending: r.pending, peers: new Map(), conflicts: 0, seq: 0, persisted: 0 }
+    this.rings.set(r.ring, st)
+    return st
+  }
+
+  /** A ring this node starts knowing, with its first facts (the genesis, or nothing yet). */
+  create (id: string, genesis: string, family: Family, facts: Segment[]): RingState {
+    const existing = this.rings.get(id)
+    if (existing !== undefined) return existing
+    const st: RingState = { id, genesis, family, view: join([], facts).view, pending: [], peers: new Map(), conflicts: 0, seq: 0, persisted: 0 }
+    this.rings.set(id, st)
+    void this.persist(id).catch(() => {})
+    this.d.changed(id)
+    return st
+  }
+
+  owned (id: string): Interval[] {
+    const r = this.rings.get(id)
+    return r === undefined ? [] : ownedBy(r.view, this.d.me)
+  }
+
+  /** Join facts; persists (then publishes) when anything changed. Returns whether it did. */
+  apply (id: string, facts: readonly Segment[]): boolean {
+    const r = this.rings.get(id)
+    if (r === undefined || facts.length === 0) return false
+    const j = join(r.view, facts)
+    r.conflicts += j.conflicts
+    if (!j.changed) return false
+    r.view = j.view
+    this.d.changed(id)
+    void this.persist(id).catch(() => {})
+    return true
+  }
+
+  /** A peer's record: remember its usage, join its facts, retire our grants it now confirms. */
+  applyRecord (writer: string, rec: RingRecord): void {
+    const r = this.rings.get(rec.ring)
+    if (r === undefined || rec.genesis !== r.genesis || writer === this.d.me) return
+    r.peers.set(writer, { segs: rec.segs, used: rec.used, free: rec.free })
+    const changed = this.apply(rec.ring, rec.segs)
+    const confirmed = this.confirm(r, writer, rec.segs)
+    if (confirmed && !changed) void this.persist(rec.ring).catch(() => {})
+  }
+
+  /**
+   * Drop pending grants to `writer` that its own record now states, and any grant that newer facts
+   * have replaced (the receiver gave the range on; its record no longer shows it).
+   */
+  private confirm (r: RingState, writer: string, segs: readonly Segment[]): boolean {
+    const before = r.pending.length
+    const theirs = join([], segs).view
+    r.pending = r.pending.filter(g => !((g.to === writer && subsumes(theirs, g.segs)) || superseded(r.view, g.segs)))
+    return r.pending.length !== before
+  }
+
+  /**
+   * Give the parts of `range` this node owns to `to` (version + bump). Synchronous: from this
+   * call on this node no longer owns them. The caller awaits `persist` before telling anyone.
+   */
+  grant (id: string, range: Interval, to: string, bump = 1): Segment[] {
+    const r = this.rings.get(id)
+    if (r === undefined) return []
+    const facts = grantFacts(r.view, range, this.d.me, to, bump)
+    if (facts.length === 0) return []
+    r.view = join(r.view, facts).view
+    r.pending.push({ to, segs: facts })
+    this.d.changed(id)
+    return facts
+  }
+
+  /** Take over what `from` owns in the ring (operator reclaim): facts at version + bump. */
+  seize (id: string, from: string, bump: number): Segment[] {
+    const r = this.rings.get(id)
+    if (r === undefined) return []
+    const facts = r.view.filter(x => x.o === from).map(x => ({ ...x, v: x.v + bump, o: this.d.me }))
+    if (facts.length === 0) return []
+    r.view = join(r.view, facts).view
+    r.peers.delete(from)
+    this.d.changed(id)
+    return facts
+  }
+
+  /** Write the current state; resolves when durable, then publishes if nothing newer is pending. */
+  async persist (id: string): Promise<void> {
+    const r = this.rings.get(id)
+    if (r === undefined) return
+    const seq = ++r.seq
+    await this.d.putRing({ ring: r.id, genesis: r.genesis, family: r.family, view: r.view.map(x => ({ ...x })), pending: r.pending.map(g => ({ to: g.to, segs: g.segs.map(x => ({ ...x })) })) })
+    if (seq > r.persisted) r.persisted = seq
+    if (r.persisted === r.seq && this.rings.get(id) === r) this.d.publish(id)
+  }
+
+  /** Whether the state we would publish now is durable. */
+  durable (id: string): boolean {
+    const r = this.rings.get(id)
+    return r !== undefined && r.persisted === r.seq
+  }
+
+  /** Our record of a ring: the segments we own plus grants not yet confirmed by their receiver. */
+  record (id: string, used: number, free: bigint): RingRecord | undefined {
+    const r = this.rings.get(id)
+    if (r === undefined) return undefined
+    const segs: Segment[] = r.view.filter(x => x.o === this.d.me)
+    for (const g of r.pending) segs.push(...g.segs)
+    return { ring: r.id, genesis: r.genesis, family: r.family, segs, used, free }
+  }
+
+  async drop (id: string): Promise<void> {
+    if (!this.rings.delete(id)) return
+    await this.d.deleteRing(id)
+  }
+}
+
+/** Is every address of `facts` known in `view` at a strictly higher version? */
+function superseded (view: RingView, facts: readonly Segment[]): boolean {
+  return facts.every(f => cover(view, f.s, f.e).every(x => x.o !== undefined && x.v > f.v))
+}

@@ -1,0 +1,207 @@
+/**
+ * Persistence port of the IPAM: what a node must not lose on kill -9 — its ring views (what it
+ * owns and has given away), the pools it knows and holds, and every address it handed out.
+ *
+ * Contract: writes take effect in the order they are issued, and a write's promise resolves once
+ * it is durable. The IPAM relies on both: an allocation is returned only after its write resolved,
+ * and ownership is published to the cluster only after the view that grants it is durable.
+ */
+import { open, type RootDatabase } from 'lmdb'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { PoolRecord } from '../proto/ipam.js'
+import type { Segment } from './ring.js'
+
+export interface PendingGrant { to: string, segs: Segment[] }
+
+export interface StoredRing {
+  ring: string
+  genesis: string
+  family: 4 | 6
+  view: Segment[]
+  /** Grants published but not yet confirmed by the receiver (kept in our ring record until then). */
+  pending: PendingGrant[]
+}
+
+export interface StoredPool {
+  record: PoolRecord
+  /** The node whose record this is (the owner of the pool's space). */
+  owner: string
+  /** This node's references (requestPool calls not yet released). */
+  refs: number
+  /** This node uses the pool's shared gateway (handed out by a gateway request here). */
+  gwHeld: boolean
+}
+
+export interface StoredAllocation { instance: string, value: bigint, seq: number, mac?: string }
+
+export interface IpamMeta {
+  /** Genesis of the cluster's pool-space rings, once known. */
+  genesis: string | undefined
+  /** Source of unique ids (pool instances, requests); never reused across restarts. */
+  counter: number
+}
+
+export interface IpamSnapshot {
+  meta: IpamMeta | undefined
+  rings: StoredRing[]
+  pools: StoredPool[]
+  allocations: StoredAllocation[]
+}
+
+export interface IpamStore {
+  load(): Promise<IpamSnapshot>
+  putMeta(meta: IpamMeta): Promise<void>
+  putRing(ring: StoredRing): Promise<void>
+  deleteRing(ring: string): Promise<void>
+  putPool(pool: StoredPool): Promise<void>
+  deletePool(instance: string): Promise<void>
+  putAllocation(a: StoredAllocation): Promise<void>
+  deleteAllocation(instance: string, value: bigint): Promise<void>
+  /** Every allocation of a pool instance (the pool was released). */
+  deleteAllocations(instance: string): Promise<void>
+  close(): Promise<void>
+}
+
+const allocKey = (instance: string, value: bigint): string => `a\u0000${instance}\u0000${value.toString(16)}`
+const clone = <T>(x: T): T => structuredClone(x)
+
+/** In memory; survives a simulated restart when the same object is handed to the next instance. */
+export class MemoryIpamStore implements IpamStore {
+  private meta: IpamMeta | undefined
+  private readonly rings = new Map<string, StoredRing>()
+  private readonly pools = new Map<string, StoredPool>()
+  private readonly allocs = new Map<string, StoredAllocation>()
+  writes = 0
+
+  async load (): Promise<IpamSnapshot> {
+    return {
+      meta: clone(this.meta),
+      rings: [...this.rings.values()].map(clone),
+      pools: [...this.pools.values()].map(clone),
+      allocations: [...this.allocs.values()].map(clone)
+    }
+  }
+
+  async putMeta (meta: IpamMeta): Promise<void> { this.writes++; this.meta = clone(meta) }
+  async putRing (ring: StoredRing): Promise<void> { this.writes++; this.rings.set(ring.ring, clone(ring)) }
+  async deleteRing (ring: string): Promise<void> { this.writes++; this.rings.delete(ring) }
+  async putPool (pool: StoredPool): Promise<void> { this.writes++; this.pools.set(pool.record.instance, clone(pool)) }
+  async deletePool (instance: string): Promise<void> { this.writes++; this.pools.delete(instance) }
+  async putAllocation (a: StoredAllocation): Promise<void> { this.writes++; this.allocs.set(allocKey(a.instance, a.value), { ...a }) }
+  async deleteAllocation (instance: string, value: bigint): Promise<void> { this.writes++; this.allocs.delete(allocKey(instance, value)) }
+  async deleteAllocations (instance: string): Promise<void> {
+    this.writes++
+    for (const [k, a] of this.allocs) if (a.instance === instance) this.allocs.delete(k)
+  }
+
+  async close (): Promise<void> {}
+}
+
+// ---- LMDB --------------------------------------------------------------------------------------
+
+interface WireSeg { s: string, e: string, v: number, o: string }
+const toWire = (x: Segment): WireSeg => ({ s: x.s.toString(16), e: x.e.toString(16), v: x.v, o: x.o })
+const fromWire = (x: WireSeg): Segment => ({ s: BigInt(`0x${x.s}`), e: BigInt(`0x${x.e}`), v: x.v, o: x.o })
+
+interface LmdbRing { ring: string, genesis: string, family: 4 | 6, view: WireSeg[], pending: Array<{ to: string, segs: WireSeg[] }> }
+
+/**
+ * LMDB in `<dataDir>/ipam`. Writes issued in one event-loop turn are applied, in order, in one
+ * transaction, and each write's promise resolves once that transaction committed (durably, with
+ * LMDB's default sync). One promise per turn instead of one per write is what lets a burst of
+ * allocations reach LMDB's batch rate.
+ */
+export class LmdbIpamStore implements IpamStore {
+  private readonly db: RootDatabase<unknown, string>
+  private queue: Array<() => void> = []
+  private flushing: Promise<void> | undefined
+
+  constructor (dataDir: string) {
+    const path = join(dataDir, 'ipam')
+    mkdirSync(path, { recursive: true, mode: 0o700 })
+    this.db = open<unknown, string>({ path, compression: false })
+  }
+
+  async load (): Promise<IpamSnapshot> {
+    await this.flushing
+    const meta = this.db.get('m') as IpamMeta | undefined
+    const rings: StoredRing[] = []
+    for (const { value } of this.db.getRange({ start: 'r\u0000', end: 'r\u0001' })) {
+      const r = value as LmdbRing
+      rings.push({ ring: r.ring, genesis: r.genesis, family: r.family, view: r.view.map(fromWire), pending: r.pending.map(p => ({ to: p.to, segs: p.segs.map(fromWire) })) })
+    }
+    const pools: StoredPool[] = []
+    for (const { value } of this.db.getRange({ start: 'p\u0000', end: 'p\u0001' })) pools.push(value as StoredPool)
+    const allocations: StoredAllocation[] = []
+    for (const { key, value } of this.db.getRange({ start: 'a\u0000', end: 'a\u0001' })) {
+      const sep = key.lastIndexOf('\u0000')
+      const v = value as { q: number, m?: string }
+      const a: StoredAllocation = { instance: key.slice(2, sep), value: BigInt(`0x${key.slice(sep + 1)}`), seq: v.q }
+      if (v.m !== undefined) a.mac = v.m
+      allocations.push(a)
+    }
+    return { meta: meta === undefined ? undefined : { genesis: meta.genesis ?? undefined, counter: meta.counter }, rings, pools: pools.map(normalizePool), allocations }
+  }
+
+  /**
+   * Queue a write for this turn's transaction. The promise resolves when it is committed: LMDB
+   * (overlappingSync, its Linux default) has then written it to the file, which survives kill -9.
+   * `sync` also waits until the disk has it (fsync), for what must survive a power loss too.
+   */
+  private write (op: () => void, sync = false): Promise<void> {
+    this.queue.push(op)
+    this.flushing ??= new Promise<void>(resolve => { setImmediate(resolve) }).then(async () => {
+      const batch = this.queue
+      this.queue = []
+      this.flushing = undefined
+      await this.db.transaction(() => { for (const w of batch) w() })
+    })
+    return sync ? this.flushing.then(async () => { await this.db.flushed }) : this.flushing
+  }
+
+  async putMeta (meta: IpamMeta): Promise<void> { await this.write(() => { void this.db.put('m', { genesis: meta.genesis ?? null, counter: meta.counter }) }, true) }
+
+  async putRing (r: StoredRing): Promise<void> {
+    const v: LmdbRing = { ring: r.ring, genesis: r.genesis, family: r.family, view: r.view.map(toWire), pending: r.pending.map(p => ({ to: p.to, segs: p.segs.map(toWire) })) }
+    // Ownership is published once this resolves: it must outlive a power loss, not only kill -9.
+    await this.write(() => { void this.db.put(`r\u0000${r.ring}`, v) }, true)
+  }
+
+  async deleteRing (ring: string): Promise<void> { await this.write(() => { void this.db.remove(`r\u0000${ring}`) }, true) }
+
+  async putPool (p: StoredPool): Promise<void> {
+    const v = { ...p, record: { ...p.record, holders: [...p.record.holders], sub: p.record.sub ?? null, network: p.record.network ?? null, gw: p.record.gw ?? null } }
+    await this.write(() => { void this.db.put(`p\u0000${p.record.instance}`, v) }, true)
+  }
+
+  async deletePool (instance: string): Promise<void> { await this.write(() => { void this.db.remove(`p\u0000${instance}`) }) }
+
+  putAllocation (a: StoredAllocation): Promise<void> {
+    const key = allocKey(a.instance, a.value)
+    const v = a.mac === undefined ? { q: a.seq } : { q: a.seq, m: a.mac }
+    return this.write(() => { void this.db.put(key, v) })
+  }
+
+  async deleteAllocation (instance: string, value: bigint): Promise<void> {
+    const key = allocKey(instance, value)
+    await this.write(() => { void this.db.remove(key) })
+  }
+
+  async deleteAllocations (instance: string): Promise<void> {
+    await this.write(() => {
+      for (const key of this.db.getKeys({ start: `a\u0000${instance}\u0000`, end: `a\u0000${instance}\u0001` })) void this.db.remove(key)
+    })
+  }
+
+  async close (): Promise<void> {
+    await this.flushing
+    await this.db.close()
+  }
+}
+
+/** Stored nulls back to undefined (msgpack has no undefined). */
+function normalizePool (p: StoredPool): StoredPool {
+  const r = p.record
+  return { ...p, record: { ...r, sub: r.sub ?? undefined, network: r.network ?? undefined, gw: r.gw ?? undefined } }
+}
