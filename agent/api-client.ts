@@ -7,7 +7,7 @@
 import { request, type IncomingMessage } from 'node:http'
 import { createInterface } from 'node:readline'
 import type {
-  AttachRequest, AttachResponse, ControlEvent, DetachRequest, IpamReclaimResponse, IpamStatusView,
+  AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView,
   MemberView, NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary, PingResponse
 } from './api-types.js'
 
@@ -74,6 +74,7 @@ export class ApiClient {
 
   ipamStatus (): Promise<IpamStatusView> { return this.call('GET', '/v1/ipam') }
   ipamReclaim (node: string): Promise<IpamReclaimResponse> { return this.call('POST', '/v1/ipam/reclaim', { Node: node }) }
+  diagnostics (): Promise<DiagnosticsView> { return this.call('GET', '/v1/diagnostics') }
 
   /**
    * Stream events until `signal` aborts (the iterator then ends) or the agent closes the stream

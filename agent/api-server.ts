@@ -15,6 +15,7 @@
  *   GET    /v1/ipam                        → IpamStatusView
  *   POST   /v1/ipam/reclaim                IpamReclaimRequest → IpamReclaimResponse
  *   GET    /v1/events                      → newline-delimited ControlEvent, until either side closes
+ *   GET    /v1/diagnostics                 → DiagnosticsView (NetworkDB's digests, for checks)
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Logger } from '../networkdb/logger.js'
@@ -22,6 +23,7 @@ import {
   AttachRequest, DetachRequest, IpamReclaimRequest, NetworkCreateRequest,
   type ControlEvent, type ControlHandlers, type PingResponse
 } from './api-types.js'
+import { NotImplementedError } from './errors.js'
 import { Router, sendError } from './router.js'
 import { claimSocketPath, releaseSocketPath, setSocketMode } from './unix-socket.js'
 
@@ -50,6 +52,14 @@ export function buildRouter (handlers: ControlHandlers, info: PingResponse, stre
     .json({ method: 'POST', path: '/v1/networks/:network/detach', body: DetachRequest, handle: async ({ params, body }) => { await handlers.detach(params.network, body) } })
     .json({ method: 'GET', path: '/v1/ipam', handle: async () => await handlers.ipamStatus() })
     .json({ method: 'POST', path: '/v1/ipam/reclaim', body: IpamReclaimRequest, handle: async ({ body }) => await handlers.ipamReclaim(body.Node) })
+    .json({
+      method: 'GET',
+      path: '/v1/diagnostics',
+      handle: async () => {
+        if (handlers.diagnostics === undefined) throw new NotImplementedError('diagnostics are not available from this agent')
+        return await handlers.diagnostics()
+      }
+    })
     .streaming({
       method: 'GET',
       path: '/v1/events',

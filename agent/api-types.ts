@@ -5,6 +5,7 @@
  * output is these objects unchanged, and users script against them.
  */
 import { z } from 'zod'
+import type { Diagnostics } from '../networkdb/types.js'
 
 // ---- responses ---------------------------------------------------------------------------------
 
@@ -143,6 +144,13 @@ export interface ControlEvent {
   Time: string
 }
 
+/**
+ * `GET /v1/diagnostics`: NetworkDB's own diagnostics, unchanged (camelCase, as the library names
+ * them): members as this node sees them, and per network its peers, table counts and the digest of
+ * its visible entries. Equal digests on two nodes mean equal views; the chaos kit compares them.
+ */
+export type DiagnosticsView = Diagnostics
+
 export interface PingResponse {
   Name: string
   Version: string
@@ -219,4 +227,6 @@ export interface ControlHandlers {
   ipamReclaim(node: string): Promise<IpamReclaimResponse>
   /** Deliver events as they happen until unsubscribed; no replay of past events. */
   subscribeEvents(listener: (ev: ControlEvent) => void): Unsubscribe
+  /** NetworkDB diagnostics (read-only). Optional: a controller without it answers 501. */
+  diagnostics?(): Promise<DiagnosticsView>
 }

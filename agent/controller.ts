@@ -23,7 +23,7 @@ import {
 } from '../overlay/index.js'
 import { GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType } from '../ipam/ipamapi.js'
 import type {
-  AttachRequest, AttachResponse, ControlEvent, DetachRequest, IpamReclaimResponse, IpamStatusView, MemberView,
+  AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
 } from './api-types.js'
 import { ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork, NetworkNameError } from './errors.js'
@@ -100,7 +100,7 @@ export class Controller {
       this.refreshPeers()
       if (ev.type === 'node' && ev.node.id !== this.db.nodeId && ev.node.status !== ev.prev) {
         this.events.emit('peer', ev.node.status, ev.node.id, { name: ev.node.name, address: ev.node.advertiseAddr })
-        if (ev.node.status === 'failed') this.adoptNetworksOf(ev.node.id)
+        if (ev.node.status === 'failed' || ev.node.status === 'left') this.adoptNetworksOf(ev.node.id)
       }
     }))
     this.refreshPeers()
@@ -132,8 +132,8 @@ export class Controller {
       }
       return
     }
-    if (ev.reason === 'owner-failed') {
-      // The writer died; the network lives on. Re-announce it if it falls to us.
+    if (ev.reason === 'owner-failed' || ev.reason === 'owner-left') {
+      // The writer died or left the cluster; the network lives on. Re-announce it if it falls to us.
       this.adoptNetworksOf(ev.owner)
       return
     }
@@ -398,5 +398,9 @@ export class Controller {
 
   subscribeEvents (listener: (ev: ControlEvent) => void): Unsubscribe {
     return this.events.subscribe(listener)
+  }
+
+  async diagnostics (): Promise<DiagnosticsView> {
+    return this.db.diagnostics()
   }
 }

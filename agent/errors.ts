@@ -96,6 +96,11 @@ export class NetworkTypeError extends ControllerError {
   constructor (readonly driver: string) { super(`unknown driver "${driver}"`) }
 }
 
+/** A route this agent's controller does not provide (types.NotImplementedError). */
+export class NotImplementedError extends ControllerError {
+  override readonly kind = 'notImplemented'
+}
+
 /** The body of every non-2xx control API reply. */
 export interface ApiErrorBody {
   /** libnetwork's error text; the CLI prints exactly this. */

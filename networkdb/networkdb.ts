@@ -171,15 +171,17 @@ export class NetworkDBNode implements NetworkDB {
     }
   }
 
+  /**
+   * Graceful leave. Peers learn `left` and tombstone every entry of ours themselves (watchers see
+   * reason 'owner-left', which lets owners of cluster-wide objects hand them over); the news goes
+   * by gossip and, so that stopping right after cannot lose it, by a push-pull to every live member.
+   */
   async leave (): Promise<void> {
     if (!this.running) return
-    const now = this.clock.now()
-    for (const { nid, table, key, e } of this.tables.ownedBy(this.nodeId)) {
-      if (!e.deleted) this.localWrite(table, nid, key, e.value, true, now)
-    }
     this.gossipQueue.flush()
     this.mem.self.status = 'left'
     this.broadcastNode(this.mem.event(this.mem.self, 'left'))
+    await Promise.all(this.mem.others('alive', 'suspect').map(async m => { await this.pushPull(m.id, this.cfg.probeIntervalMs * 2).catch(() => {}) }))
     for (const nid of [...this.joined]) await this.store.deleteNetwork(nid)
     await this.persistMeta()
     this.log.info({}, 'left cluster')
@@ -464,8 +466,8 @@ export class NetworkDBNode implements NetworkDB {
     for (const n of s.networks) this.onNetworkEvent(n)
   }
 
-  private async pushPull (peer: string): Promise<void> {
-    const frames = await this.transport.request(peer, encodeRequest({ t: 'pushpull', b: this.clusterState() }), this.cfg.requestTimeoutMs)
+  private async pushPull (peer: string, timeoutMs = this.cfg.requestTimeoutMs): Promise<void> {
+    const frames = await this.transport.request(peer, encodeRequest({ t: 'pushpull', b: this.clusterState() }), timeoutMs)
     const res = frames[0] === undefined ? undefined : decodeResponse(frames[0])
     if (res?.t !== 'pushpull') throw new Error(`bad push-pull answer from ${peer}`)
     this.applyClusterState(res.b)

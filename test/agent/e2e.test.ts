@@ -108,8 +108,8 @@ describe('agents end to end on a 4-host netns lab', function () {
     await until('red endpoints gone', async () => (await a.client(3).inspectNetwork('red', true)).Endpoints!.length === 0)
     await a.client(3).removeNetwork('red')
     for (let i = 0; i < 4; i++) await until(`host ${i} no longer has red`, async () => !(await a.client(i).listNetworks()).some(n => n.Name === 'red'))
-    const ipam = await a.client(0).ipamStatus()
-    assert.ok(!ipam.Pools.some(p => p.Subnet === '10.20.0.0/24' && p.IPsInUse > 1), 'red addresses released')
+    // usage is published by each node; the releases arrive by gossip
+    await until('red addresses released', async () => !(await a.client(0).ipamStatus()).Pools.some(p => p.Subnet === '10.20.0.0/24' && p.IPsInUse > 1))
   })
 
   it('an exhausted pool is a clear error; freeing an address makes room again', async () => {
@@ -153,5 +153,21 @@ describe('agents end to end on a 4-host netns lab', function () {
     for (let i = 0; i < 5 && !allOk(m); i++) { await new Promise(resolve => setTimeout(resolve, 1000)); m = await pingMatrix(targets, { timeoutS: 1 }) }
     assert.ok(allOk(m), 'full matrix after the restart')
     assert.deepEqual((await links(sandbox)).sort(), before, 'the same devices in the sandbox, none duplicated')
+  })
+
+  it('a graceful stop of the host that created a network: its endpoints go, the network stays', async () => {
+    const a = agents!
+    // blue was created on host 1
+    await a.stop(1)
+    for (const i of [0, 2, 3]) {
+      await until(`host ${i} dropped host 1's endpoint`, async () => (await a.client(i).inspectNetwork('blue', true)).Endpoints!.length === 3, 15_000)
+    }
+    await new Promise(resolve => setTimeout(resolve, 2000))
+    for (const i of [0, 2, 3]) assert.ok((await a.client(i).listNetworks()).some(n => n.Name === 'blue'), `host ${i} still has blue`)
+    const members = await a.client(0).members()
+    assert.equal(members.find(m => m.Name === lab!.hosts[1]!.ns)?.Status, 'left')
+    // host 1 forgot its own copy when it left: coming back, it learns blue from whoever adopted it
+    await a.restart(1)
+    await until('host 1 learns blue again from the cluster', async () => (await a.client(1).listNetworks()).some(n => n.Name === 'blue'), 20_000)
   })
 })

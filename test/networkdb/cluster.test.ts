@@ -131,7 +131,7 @@ describe('NetworkDB semantics', function () {
     const cl = await cluster(4)
     await cl.nodes[3]!.createEntry('t', 'n', 'x', enc('3'))
     await until(cl, () => cl.nodes.every(n => n.getEntry('t', 'n', 'x') !== undefined))
-    await cl.nodes[3]!.leave()
+    await driven(cl.clock, async () => { await cl.nodes[3]!.leave() })
     await cl.kill(3)
     await cl.advance(100)
     for (const i of live(cl)) {
