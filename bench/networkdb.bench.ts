@@ -98,7 +98,7 @@ async function main (): Promise<void> {
     await Promise.all(hosts.map(async h => { await h.call({ op: 'join', seeds }) }))
     await Promise.all(hosts.map(async h => { await h.call({ op: 'joinNetwork', nid: 'bench' }) }))
     const status = async (): Promise<Array<{ alive: number, peers: number }>> => (await Promise.all(hosts.map(async h => await h.call<Array<{ alive: number, peers: number }>>({ op: 'status' })))).flat()
-    await waitFor(async () => (await status()).every(s => s.alive === NODES && s.peers === NODES), 60_000, 'membership')
+    await waitFor(async () => (await status()).every(s => s.alive === NODES && s.peers === NODES), 180_000, 'membership')
     console.log(`cluster of ${NODES} nodes on ${WORKERS} worker threads formed in ${Date.now() - t0} ms`)
     await sleep(1500)
 
@@ -135,8 +135,8 @@ async function main (): Promise<void> {
     console.log(`propagation: N=${NODES}, ${RATE} entries/s for ${SECONDS} s (${total} entries), time until ALL other nodes hold an entry: p50 ${fmt(pct(lat, 50))}, p99 ${fmt(pct(lat, 99))}, max ${fmt(Math.max(...lat))}`)
 
     // 2. late joiner: node 1 fills a network of its own, node 2 joins it
-    for (const count of [1000, BIG]) {
-      const nid = `big-${count}`
+    for (const [round, count] of [1000, BIG].entries()) {
+      const nid = `big-${round}-${count}`
       await hostOf.get(1)!.call({ op: 'fill', node: 1, nid, count })
       await sleep(300)
       const took = await hostOf.get(2)!.call<number>({ op: 'lateJoin', node: 2, nid, count })
