@@ -152,19 +152,9 @@ export class NetworkDBNode implements NetworkDB {
     const deadline = this.clock.now() + timeoutMs
     let lastErr = 'no seed given'
     for (;;) {
-      for (const seed of seeds) {
-        try {
-          const peer = await this.transport.dial(seed, Math.min(this.cfg.requestTimeoutMs, Math.max(1, deadline - this.clock.now())))
-          if (peer === this.nodeId) continue
-          await this.pushPull(peer)
-          this.broadcastNode(this.mem.event(this.mem.self))
-          this.connectAll()
-          this.log.info({ seed, peer }, 'joined cluster')
-          return
-        } catch (err) {
-          lastErr = `${seed}: ${(err as Error).message}`
-        }
-      }
+      const r = await this.joinThrough(seeds, Math.min(this.cfg.requestTimeoutMs, Math.max(1, deadline - this.clock.now())))
+      if (r === undefined) return
+      lastErr = r
       if (!this.running) throw new JoinError('networkdb stopped while joining')
       if (this.clock.now() >= deadline) throw new JoinError(`could not join cluster through ${seeds.join(', ')} (${lastErr})`)
       await new Promise<void>(resolve => { this.clock.setTimeout(resolve, this.cfg.joinRetryMs) })
@@ -602,19 +592,26 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   private async rejoinSeeds (): Promise<void> {
-    for (const seed of this.seeds) {
+    await this.joinThrough(this.seeds, this.cfg.probeIntervalMs)
+  }
+
+  /** One pass over the seeds: the first that answers gives us the cluster. Returns the last error. */
+  private async joinThrough (seeds: readonly string[], dialTimeoutMs: number): Promise<string | undefined> {
+    let lastErr = 'no seed answered'
+    for (const seed of seeds) {
       try {
-        const peer = await this.transport.dial(seed, this.cfg.probeIntervalMs)
+        const peer = await this.transport.dial(seed, dialTimeoutMs)
         if (peer === this.nodeId) continue
         await this.pushPull(peer)
         this.broadcastNode(this.mem.event(this.mem.self))
         this.connectAll()
-        this.log.info({ seed, peer }, 'rejoined cluster')
-        return
-      } catch {
-        // next seed
+        this.log.info({ seed, peer }, 'joined cluster')
+        return undefined
+      } catch (err) {
+        lastErr = `${seed}: ${(err as Error).message}`
       }
     }
+    return lastErr
   }
 
   private async reap (): Promise<void> {

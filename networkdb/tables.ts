@@ -120,16 +120,17 @@ export class Tables {
     }
     entries.set(key, next)
     const hiddenLive = cur !== undefined && cur.hidden && !cur.deleted ? cur : undefined
+    const tombstone = next.deleted
     const was = visible(cur)
     const is = visible(next)
     if (was && is) this.emit(table, nid, key, 'update', next.owner, cur.value, next.value)
     // A tombstone is a deletion even when its writer is failed here: only a live copy is hidden.
-    else if (was) this.emit(table, nid, key, 'delete', cur.owner, cur.value, undefined, next.hidden && !next.deleted ? 'owner-failed' : 'deleted')
+    else if (was) this.emit(table, nid, key, 'delete', cur.owner, cur.value, undefined, next.hidden && !tombstone ? 'owner-failed' : 'deleted')
     else if (is) this.emit(table, nid, key, 'create', next.owner, undefined, next.value)
     // Watchers were told a hidden entry might come back ('owner-failed'); a tombstone replacing
     // it says it will not. Without this they keep it forever (the chaos kit found a network
     // deleted during a partition still listed by the partitioned node).
-    else if (hiddenLive !== undefined && next.deleted) this.emit(table, nid, key, 'delete', hiddenLive.owner, hiddenLive.value, undefined, 'deleted')
+    else if (hiddenLive !== undefined && tombstone) this.emit(table, nid, key, 'delete', hiddenLive.owner, hiddenLive.value, undefined, 'deleted')
     return 'applied'
   }
 
