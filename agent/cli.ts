@@ -225,7 +225,7 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--vxlan-port <n>', 'VXLAN UDP port, the same on every host (default 4789)')
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
-    .option('--docker-plugin <path>', 'serve the Docker remote network/IPAM plugin on this socket')
+    .option('--docker-plugin [path]', 'serve the Docker remote network/IPAM plugin on this socket (default /run/docker/plugins/ovnet.sock)')
     .action(async (o: AgentFlags) => {
       const config = await loadAgentConfig(o, { cwd: io.cwd })
       let handle

@@ -15,6 +15,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { z } from 'zod'
 import { defaultConfig, resolveConfig, type NetworkDBConfig } from '../networkdb/config.js'
 import { ClusterKeyError, loadClusterKey } from '../networkdb/cluster-key.js'
+import { DEFAULT_PLUGIN_SOCKET } from './docker-plugin/protocol.js'
 import { MAX_SOCKET_PATH_BYTES } from './unix-socket.js'
 
 export interface HostPort { host: string, port: number }
@@ -63,7 +64,8 @@ export interface AgentFlags {
   vxlanPort?: string
   metrics?: string
   logLevel?: string
-  dockerPlugin?: string
+  /** `true`: the flag without a path (the default socket). */
+  dockerPlugin?: string | true
 }
 
 export const AGENT_DEFAULTS = Object.freeze({
@@ -148,7 +150,8 @@ function schema (cwd: string) {
     vxlanPort: integer(VXLAN_PORT_RANGE[0], VXLAN_PORT_RANGE[1]),
     metrics: hostPort({ allowHostname: true, allowPortZero: true }).optional(),
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
-    dockerPlugin: absPath(cwd, MAX_SOCKET_PATH_BYTES).optional(),
+    // `--docker-plugin` alone (or `docker-plugin: true` in the file): Docker's default plugin path.
+    dockerPlugin: z.union([z.literal(true).transform(() => DEFAULT_PLUGIN_SOCKET), absPath(cwd, MAX_SOCKET_PATH_BYTES)], { error: 'must be a socket path or true' }).optional(),
     networkdb: z.record(z.string(), z.unknown(), { error: 'must be a mapping of NetworkDB settings' }).optional()
   })
 }

@@ -19,7 +19,7 @@ import {
 } from '../proto/index.js'
 import type { Logger, NetworkDB, TableEvent, Unsubscribe } from '../networkdb/index.js'
 import {
-  EndpointInterface, EndpointJoinInfo, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST, type OverlayDriver, type TableGlue
+  EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST, type OverlayDriver, type TableGlue
 } from '../overlay/index.js'
 import { GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType } from '../ipam/ipamapi.js'
 import type {
@@ -46,6 +46,8 @@ export interface ControllerOptions {
   health: PeerHealth
   logger: Logger
   vtep: string
+  /** How long endpoints of the previous run wait for their network's definition (default 30 s, below the driver's orphan grace). */
+  restoreGraceMs?: number
 }
 
 /** A MAC from the IPv4 address, as Docker generates them: 02:42 + the four address bytes. */
@@ -73,6 +75,10 @@ export class Controller {
   private readonly unwatch: Unsubscribe[] = []
   /** Serializes mutations of local state (attach, detach, create, remove, reactions). */
   private queue: Promise<unknown> = Promise.resolve()
+  /** Endpoints of the previous run whose network is not known yet (see restore). */
+  private readonly pendingRestore = new Map<string, LocalEndpoint>()
+  private restoreTimer: NodeJS.Timeout | undefined
+  private readonly restoreGraceMs: number
 
   constructor (o: ControllerOptions) {
     this.db = o.db
@@ -83,6 +89,7 @@ export class Controller {
     this.health = o.health
     this.log = o.logger.child({ component: 'controller' })
     this.vtep = o.vtep
+    this.restoreGraceMs = o.restoreGraceMs ?? 30_000
   }
 
   private serial<T> (fn: () => Promise<T>): Promise<T> {
@@ -109,6 +116,8 @@ export class Controller {
 
   /** Graceful stop: detach every local endpoint (kernel objects go), then the caller leaves. */
   async stop (): Promise<void> {
+    clearTimeout(this.restoreTimer)
+    this.restoreTimer = undefined
     await this.serial(async () => {
       for (const ep of [...this.state.endpoints.values()]) {
         await this.detachLocal(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'detach on stop failed') })
@@ -127,6 +136,7 @@ export class Controller {
         const isNew = !this.networks.has(rec.id)
         this.networks.set(rec.id, rec)
         if (isNew) this.events.emit('network', 'create', rec.id, { name: rec.name })
+        if ([...this.pendingRestore.values()].some(e => e.nid === rec.id)) void this.serial(async () => { await this.resumeRestore(rec.id) })
       } catch (err) {
         this.log.warn({ key: ev.key, err: String(err) }, 'undecodable network record')
       }
@@ -206,7 +216,10 @@ export class Controller {
     return [...this.networks.values()].sort((a, b) => a.name.localeCompare(b.name)).map(summary)
   }
 
-  async createNetwork (req: NetworkCreateRequest): Promise<NetworkCreateResponse> {
+  /**
+   * `exclude`: prefixes a dynamic pool must not overlap (Docker's host routes, see the plugin).
+   */
+  async createNetwork (req: NetworkCreateRequest, opts: { exclude?: string[] } = {}): Promise<NetworkCreateResponse> {
     return await this.serial(async () => {
       if ([...this.networks.values()].some(n => n.name === req.Name)) throw new NetworkNameError(req.Name)
       if (req.Gateway !== undefined && req.Subnet === undefined) throw new BadRequestError('a gateway needs a subnet')
@@ -214,7 +227,7 @@ export class Controller {
       const nid = randomBytes(32).toString('hex')
       const undo: Array<() => Promise<void>> = []
       try {
-        const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: req.Subnet, subPool: req.IPRange, options: { [NetworkOption]: nid }, v6: false })
+        const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: req.Subnet, subPool: req.IPRange, options: { [NetworkOption]: nid }, v6: false, exclude: opts.exclude })
         undo.push(async () => { await this.ipam.releasePool(pool.poolId) })
         const gw = await this.ipam.requestAddress(pool.poolId, req.Gateway, { [RequestAddressType]: Gateway })
         undo.push(async () => { await this.ipam.releaseAddress(pool.poolId, gw.address.split('/')[0]!) })
@@ -318,7 +331,7 @@ export class Controller {
   private async plumb (ep: LocalEndpoint): Promise<void> {
     await this.driver.createEndpoint(ep.nid, ep.eid, new EndpointInterface({ address: ep.address, mac: ep.mac }), {})
     const j = new EndpointJoinInfo()
-    await this.driver.join(ep.nid, ep.eid, ep.netns, j, {}, {})
+    await this.driver.join(ep.nid, ep.eid, ep.netns, j, ep.handoff === undefined ? {} : { [HANDOFF_OPTION]: ep.handoff }, {})
     await this.glue.publish(ep.nid, j.tableEntries)
     ep.entries = j.tableEntries.map(t => ({ table: t.tableName, key: t.key }))
     const key = endpointKey(ep.nid, ep.eid)
@@ -345,30 +358,135 @@ export class Controller {
   }
 
   private async detachLocal (ep: LocalEndpoint): Promise<void> {
+    this.pendingRestore.delete(ep.eid)
     await this.unplumb(ep)
     const ln = this.state.networks.get(ep.nid)
-    if (ln !== undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed') })
+    // A handed-off endpoint's address belongs to the runtime that requested it.
+    if (ln !== undefined && ep.handoff === undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed') })
     this.state.endpoints.delete(ep.eid)
     await this.state.save()
     this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')
   }
 
-  /** After a restart: rebuild the plumbing of every endpoint this host had, then let the driver drop orphans. */
+  /**
+   * After a restart: rebuild the plumbing of every endpoint this host had, then let the driver
+   * drop orphans. An endpoint whose network this host has not heard of yet waits for it (up to
+   * `restoreGraceMs`): a node restarting without seeds (the founder) learns the cluster's
+   * networks only once a peer rejoins it, and detaching at once would cut its containers off.
+   */
   private async restore (): Promise<void> {
-    for (const ep of [...this.state.endpoints.values()]) {
-      const rec = this.networks.get(ep.nid)
-      try {
-        if (rec === undefined) throw new ErrNoSuchNetwork(ep.nid)
-        await this.ensureLocalNetwork(rec)
-        await this.plumb(ep)
-        this.log.info({ eid: ep.eid, network: rec.name }, 'endpoint restored')
-      } catch (err) {
-        this.log.warn({ eid: ep.eid, err: String(err) }, 'endpoint could not be restored: detaching it')
-        await this.detachLocal(ep).catch(() => {})
-      }
+    // All pending first: a definition arriving meanwhile schedules its endpoints (resumeRestore).
+    for (const ep of this.state.endpoints.values()) this.pendingRestore.set(ep.eid, ep)
+    for (const ep of [...this.pendingRestore.values()]) if (this.networks.has(ep.nid)) await this.restoreEndpoint(ep)
+    await this.state.save()
+    if (this.pendingRestore.size === 0) {
+      await this.driver.restoreComplete()
+      return
     }
+    this.log.info({ endpoints: this.pendingRestore.size }, 'waiting for the definitions of networks to restore endpoints of')
+    this.restoreTimer = setTimeout(() => { void this.serial(async () => { await this.finishRestore() }) }, this.restoreGraceMs)
+    this.restoreTimer.unref()
+  }
+
+  private async restoreEndpoint (ep: LocalEndpoint): Promise<void> {
+    this.pendingRestore.delete(ep.eid)
+    const rec = this.networks.get(ep.nid)
+    try {
+      if (rec === undefined) throw new ErrNoSuchNetwork(ep.nid)
+      await this.ensureLocalNetwork(rec)
+      await this.plumb(ep)
+      this.log.info({ eid: ep.eid, network: rec.name }, 'endpoint restored')
+    } catch (err) {
+      this.log.warn({ eid: ep.eid, err: String(err) }, 'endpoint could not be restored: detaching it')
+      await this.detachLocal(ep).catch(() => {})
+    }
+  }
+
+  /** A network definition arrived: restore the endpoints that waited for it. */
+  private async resumeRestore (nid: string): Promise<void> {
+    for (const ep of [...this.pendingRestore.values()].filter(e => e.nid === nid)) await this.restoreEndpoint(ep)
+    await this.state.save()
+    if (this.pendingRestore.size === 0 && this.restoreTimer !== undefined) await this.finishRestore()
+  }
+
+  /** The grace is over (or nothing waits any more): what still waits belonged to removed networks. */
+  private async finishRestore (): Promise<void> {
+    clearTimeout(this.restoreTimer)
+    this.restoreTimer = undefined
+    for (const ep of [...this.pendingRestore.values()]) await this.restoreEndpoint(ep)
     await this.state.save()
     await this.driver.restoreComplete()
+  }
+
+  // ---- endpoints another runtime configures (Docker's remote plugin, agent/docker-plugin) -------
+
+  /** The network with this exact name or id, if this host knows it. */
+  findNetwork (nameOrId: string): NetworkRecord | undefined {
+    const byId = this.networks.get(nameOrId)
+    if (byId !== undefined) return byId
+    const byName = [...this.networks.values()].filter(n => n.name === nameOrId)
+    if (byName.length > 1) throw new BadRequestError(`network name ${nameOrId} is ambiguous: ${byName.map(n => n.id.slice(0, 12)).join(', ')}`)
+    return byName[0]
+  }
+
+  /** This host's endpoint with this id, if any. */
+  localEndpoint (eid: string): LocalEndpoint | undefined {
+    return this.state.endpoints.get(eid)
+  }
+
+  /** An address of the network for an endpoint the runtime will create (the network's pool is held here from now on). */
+  async requestAddress (nid: string, ip: string | undefined, options: Record<string, string>): Promise<string> {
+    return await this.serial(async () => {
+      const rec = this.networks.get(nid)
+      if (rec === undefined) throw new ErrNoSuchNetwork(nid)
+      const poolId = await this.ensureLocalNetwork(rec)
+      return (await this.ipam.requestAddress(poolId, ip, options)).address
+    })
+  }
+
+  /** Give back an address from `requestAddress`; refused while an endpoint of this host uses it. */
+  async releaseAddress (nid: string, ip: string): Promise<void> {
+    await this.serial(async () => {
+      const ln = this.state.networks.get(nid)
+      if (ln === undefined) throw new ErrNoSuchNetwork(nid)
+      const user = this.state.endpointsOf(nid).find(e => e.address.split('/')[0] === ip)
+      if (user !== undefined) throw new BadRequestError(`address ${ip} is in use by endpoint ${user.eid.slice(0, 12)}`)
+      await this.ipam.releaseAddress(ln.poolId, ip)
+    })
+  }
+
+  /**
+   * Plumb and publish an endpoint whose id, address and MAC the runtime chose, leaving its
+   * container side in this namespace as `handoff` for the runtime to move (Docker's Join).
+   * Published like `attach`'s, so inspect shows it everywhere. Returns the network's gateway.
+   */
+  async attachHandoff (nid: string, req: { eid: string, name: string, address: string, mac: string, handoff: string }): Promise<{ gateway: string }> {
+    return await this.serial(async () => {
+      const rec = this.networks.get(nid)
+      if (rec === undefined) throw new ErrNoSuchNetwork(nid)
+      if (this.state.endpoints.has(req.eid)) throw new ErrInvalidJoin()
+      await this.ensureLocalNetwork(rec)
+      const ep: LocalEndpoint = { nid, eid: req.eid, name: req.name, netns: '', address: req.address, mac: req.mac.toLowerCase(), entries: [], handoff: req.handoff }
+      try {
+        await this.plumb(ep)
+        this.state.endpoints.set(ep.eid, ep)
+        await this.state.save()
+      } catch (err) {
+        await this.unplumb(ep).catch(() => {})
+        throw err
+      }
+      this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, handoff: ep.handoff }, 'endpoint joined (handed off)')
+      return { gateway: rec.gateway }
+    })
+  }
+
+  /** Undo `attachHandoff` (Docker's Leave); the address stays with the runtime. */
+  async detachHandoff (eid: string): Promise<void> {
+    await this.serial(async () => {
+      const ep = this.state.endpoints.get(eid)
+      if (ep?.handoff === undefined) throw new ErrNoSuchEndpoint(eid)
+      await this.detachLocal(ep)
+    })
   }
 
   async inspectNetwork (network: string, verbose: boolean): Promise<NetworkInspect> {

@@ -20,6 +20,12 @@ export interface LocalEndpoint {
   mac: string
   /** NetworkDB table entries the join published: (table, key). */
   entries: Array<{ table: string, key: string }>
+  /**
+   * Set for an endpoint whose interface another runtime (Docker) moves into its container: the
+   * name the container side was handed over under. That runtime also owns the address (it
+   * requested it and releases it), so detaching does not release it. `netns` is "" then.
+   */
+  handoff?: string
 }
 
 export interface LocalNetwork {

@@ -13,6 +13,7 @@ import { LinuxDataplane, OverlayDriver, TableGlue } from '../overlay/index.js'
 import type { IpamPoolView, IpamStatusView } from './api-types.js'
 import type { HostPort } from './config.js'
 import { Controller } from './controller.js'
+import { startDockerPlugin } from './docker-plugin/index.js'
 import type { AgentContext, AgentController } from './daemon.js'
 import type { IpamPort } from './ipam-port.js'
 import { LocalState } from './local-state.js'
@@ -89,12 +90,19 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     undo.push(async () => { await driver.stop({ keepDataplane: true }) })
     const glue = new TableGlue(db, driver, log)
     const state = await LocalState.load(config.dataDir)
-    const controller = new Controller({ db, driver, glue, ipam: ipamPort(ipam), state, health: ctx.health, logger: log, vtep: advertise })
+    const port = ipamPort(ipam)
+    const controller = new Controller({ db, driver, glue, ipam: port, state, health: ctx.health, logger: log, vtep: advertise })
     await controller.start()
-    log.info({ name: config.name, id: db.nodeId, advertise, addrs: transport.addresses() }, 'controller ready')
+    // Docker's remote plugin: after the controller is up (dockerd may call at once), closed first.
+    const plugin = config.dockerPlugin === undefined
+      ? undefined
+      : await startDockerPlugin({ socketPath: config.dockerPlugin, dataDir: config.dataDir, controller, ipam: port, logger: log })
+    undo.push(async () => { await plugin?.close() })
+    log.info({ name: config.name, id: db.nodeId, advertise, addrs: transport.addresses(), dockerPlugin: config.dockerPlugin }, 'controller ready')
     const detachAll = controller.stop.bind(controller)
     return Object.assign(controller, {
       stop: async () => {
+        await plugin?.close().catch((err: unknown) => { log.warn({ err: String(err) }, 'docker plugin close failed') })
         await detachAll()
         await ipam.leave().catch((err: unknown) => { log.warn({ err: String(err) }, 'IPAM handover failed') })
         await ipam.close()

@@ -9,7 +9,7 @@ import {
   ErrPoolNotFound, Gateway, MacAddress, RequestAddressType
 } from './ipamapi.js'
 import { ownerAt } from './ring.js'
-import { addrRingId, isActive, poolIdOf, type PoolSlot } from './slot.js'
+import { addrRingId, isActive, poolIdOf, setRecord, type PoolSlot } from './slot.js'
 import type { Space } from './space.js'
 
 const MAX_ATTEMPTS = 8
@@ -40,23 +40,40 @@ export class Addresses {
       want = a.value
     }
     if (options[RequestAddressType] === Gateway) {
-      const gw = slot.record.gw === undefined ? undefined : parseAddress(slot.record.gw)?.value
-      // The gateway is the network's, not an endpoint's: every host of an overlay uses it.
-      if (gw !== undefined && (want === undefined || want === gw)) {
-        if (slot.gwHeld) throw new ErrIPAlreadyAllocated()
-        slot.gwHeld = true
-        await this.s.persistPool(slot)
-        return gw
-      }
+      const shared = await this.sharedGateway(slot, want)
+      if (shared !== undefined) return shared
       want ??= firstUsable(slot.prefix)
-      const v = await this.allocateAt(slot, want, mac)
+      let v: bigint
+      try {
+        v = await this.allocateAt(slot, want, mac)
+      } catch (err) {
+        // The owner may just have taken it as the gateway: its record is on the way.
+        if (!(err instanceof ErrIPAlreadyAllocated) || slot.owner === this.s.me) throw err
+        await this.s.waitChange(this.s.d.cfg.requestTimeoutMs / 4)
+        const late = await this.sharedGateway(slot, want)
+        if (late === undefined) throw err
+        return late
+      }
       slot.gwHeld = true
-      if (slot.owner === this.s.me) slot.record = { ...slot.record, gw: formatAddress(slot.prefix.family, v) }
+      if (slot.owner === this.s.me) setRecord(slot, { ...slot.record, gw: formatAddress(slot.prefix.family, v) })
       await this.s.persistPool(slot)
       return v
     }
     if (want !== undefined) return await this.allocateAt(slot, want, mac)
     return await this.allocateDynamic(slot, options[AllocSerialPrefix] === 'true', mac)
+  }
+
+  /**
+   * The network's gateway, when the pool record has one (and it is the one asked for): every host
+   * of an overlay puts it on its bridge, so it is handed to each host once, not allocated again.
+   */
+  private async sharedGateway (slot: PoolSlot, want: bigint | undefined): Promise<bigint | undefined> {
+    const gw = slot.record.gw === undefined ? undefined : parseAddress(slot.record.gw)?.value
+    if (gw === undefined || (want !== undefined && want !== gw)) return undefined
+    if (slot.gwHeld) throw new ErrIPAlreadyAllocated()
+    slot.gwHeld = true
+    await this.s.persistPool(slot)
+    return gw
   }
 
   private async allocateAt (slot: PoolSlot, v: bigint, mac: string | undefined): Promise<bigint> {
@@ -128,7 +145,7 @@ export class Addresses {
     const gw = slot.record.gw === undefined ? undefined : parseAddress(slot.record.gw)?.value
     if (gw === a.value && slot.gwHeld) {
       slot.gwHeld = false
-      if (slot.owner === this.s.me) slot.record = { ...slot.record, gw: undefined }
+      if (slot.owner === this.s.me) setRecord(slot, { ...slot.record, gw: undefined })
       await this.s.persistPool(slot)
     }
     if (!slot.alloc.release(a.value)) return

@@ -28,6 +28,8 @@ export class AddressAllocator {
   private readonly allocated = new Map<bigint, number>()
   private readonly macOf = new Map<bigint, string>()
   private readonly byMac = new Map<string, bigint>()
+  /** The pool's gateway, shared by every host of the network: never handed out as an endpoint's. */
+  private gateway: bigint | undefined
   private hint = 0n
   private cursor: bigint | undefined
   private cursorSeq = -1
@@ -41,7 +43,7 @@ export class AddressAllocator {
   /** Replace the owned part of the pool (after a ring change). */
   setOwned (owned: readonly Interval[]): void {
     this.owned = intersect(normalize(owned), [{ s: this.pool.first, e: this.pool.last }])
-    const reserved = normalize(this.reserved.map(r => ({ s: r, e: r })))
+    const reserved = this.reservedIntervals()
     this.dyn = subtract(intersect(this.owned, [this.dynRange]), reserved)
     this.hint = this.dyn[0]?.s ?? 0n
     this.inDyn = 0
@@ -49,6 +51,18 @@ export class AddressAllocator {
   }
 
   ownedIntervals (): readonly Interval[] { return this.owned }
+
+  /** The network's gateway (from the pool record): reserved here unless this node allocated it. */
+  setGateway (gw: bigint | undefined): void {
+    if (gw === this.gateway) return
+    this.gateway = gw
+    this.setOwned(this.owned)
+  }
+
+  private reservedIntervals (): Interval[] {
+    const r = this.gateway === undefined ? this.reserved : [...this.reserved, this.gateway]
+    return normalize(r.map(v => ({ s: v, e: v })))
+  }
 
   isOwned (v: bigint): boolean { return has(this.owned, v) }
 
@@ -116,6 +130,7 @@ export class AddressAllocator {
     if (this.reserved.includes(v)) return 'reserved'
     if (!has(this.owned, v)) return 'not-owned'
     if (this.allocated.has(v)) return 'in-use'
+    if (v === this.gateway) return 'reserved'
     return 'ok'
   }
 
@@ -156,8 +171,8 @@ export class AddressAllocator {
 
   /** Owned addresses with no allocation and not reserved: what can be given away. */
   freeIntervals (): Interval[] {
-    const taken = normalize([...this.allocated.keys(), ...this.reserved].map(v => ({ s: v, e: v })))
-    return subtract(this.owned, taken)
+    const taken = normalize([...this.allocated.keys()].map(v => ({ s: v, e: v })))
+    return subtract(subtract(this.owned, this.reservedIntervals()), taken)
   }
 
   /** Free dynamic intervals: what donations are cut from (so a donation is usable by the receiver). */

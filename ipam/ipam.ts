@@ -162,11 +162,14 @@ export class ClusterIpam implements Ipam {
       const slot = inst === undefined ? undefined : space?.pools.get(inst)
       if (inst !== undefined && (slot === undefined || !isActive(slot))) await (space ?? global).rings.drop(r.id)
     }
+    const orphans = new Set<string>()
     for (const a of snap.allocations) {
       const slot = spaceOfPool.get(a.instance)?.pools.get(a.instance)
-      if (slot === undefined) { this.log.warn({ instance: a.instance }, 'allocation of an unknown pool kept in store, ignored'); continue }
+      if (slot === undefined) { orphans.add(a.instance); continue }
       slot.alloc.restore(a.value, a.mac === undefined ? { seq: a.seq } : { seq: a.seq, mac: a.mac })
     }
+    // Addresses of a pool freed just before a crash: the pool is gone, so are they.
+    for (const inst of orphans) await this.store.deleteAllocations(inst)
     if (!local.rings.has(spaceRingId(LOCAL, 4))) local.bootstrap('local')
     if (this.meta.genesis !== undefined && global.rings.has(spaceRingId(GLOBAL, 4))) global.genesis = this.meta.genesis
     else if (this.config.bootstrap) {
@@ -182,14 +185,18 @@ export class ClusterIpam implements Ipam {
     this.running = true
     await this.link.start({
       record: (writer, key, rec) => { this.onRecord(writer, key, rec) },
-      removed: (writer, key, kind) => { if (kind === 'req') this.responder?.onRequestRemoved(writer, key.slice(`req/${writer}/`.length)) }
+      removed: (writer, key, kind) => {
+        const rest = key.slice(`${kind}/${writer}/`.length)
+        if (kind === 'req') this.responder?.onRequestRemoved(writer, rest)
+        else if (kind === 'pool') global.onPoolRemoved(writer, rest)
+      }
     })
     // Requests of a previous run have nobody waiting for them any more.
     for (const e of this.link.own('req/')) await this.link.remove(e.key)
     for (const e of this.link.own('ring/')) if (!global.rings.has(e.key.slice(`ring/${me}/`.length))) await this.link.remove(e.key)
     for (const e of this.link.own('pool/')) if (!global.pools.has(e.key.slice(`pool/${me}/`.length))) await this.link.remove(e.key)
     for (const r of [...global.rings.all()]) global.publishRing(r.id)
-    for (const slot of global.pools.values()) if (slot.owner === me) await global.persistPool(slot)
+    await Promise.all([...global.pools.values()].filter(slot => slot.owner === me).map(async slot => { await global.persistPool(slot) }))
     this.arm()
     this.log.info({ pools: global.pools.size + local.pools.size, allocations: snap.allocations.length }, 'ipam started')
   }
@@ -384,6 +391,15 @@ export class ClusterIpam implements Ipam {
         if (!isActive(slot) || slot.alloc.used() === 0) continue
         out.set(slot.record.instance, { pool: slot.record.pool, addresses: [...slot.alloc.allocations()] })
       }
+    }
+    return out
+  }
+
+  /** Pools this node holds (refs > 0), with the state of their record: a held pool must be active. */
+  heldPools (): Array<{ instance: string, pool: string, refs: number, state: string }> {
+    const out: Array<{ instance: string, pool: string, refs: number, state: string }> = []
+    for (const space of [this.global, this.local]) {
+      for (const slot of space?.pools.values() ?? []) if (slot.refs > 0) out.push({ instance: slot.record.instance, pool: slot.record.pool, refs: slot.refs, state: slot.record.state })
     }
     return out
   }

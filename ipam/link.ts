@@ -4,7 +4,7 @@
  * with `ans/<peer>/<me>/<id>`. No other channel exists, so everything the IPAM says is replicated,
  * ordered per key and owner-checked by NetworkDB, and survives the writer's restart with it.
  */
-import { decodeIpamRecord, encodeIpamRecord, keyKind, reqKey, type AnswerRecord, type IpamRecord, type RequestRecord } from '../proto/ipam.js'
+import { decodeIpamRecord, encodeIpamRecord, keyKind, reqKey, type AnswerRecord, type IpamRecord, type RequestRecord, type RingRecord } from '../proto/ipam.js'
 import type { Clock, TimerHandle } from '../networkdb/clock.js'
 import type { Logger } from '../networkdb/logger.js'
 import type { EntryView, NetworkDB, TableEvent, Unsubscribe } from '../networkdb/types.js'
@@ -114,6 +114,22 @@ export class ClusterLink {
   /** Our own entries (e.g. requests left over from before a restart). */
   own (prefix: string): EntryView[] {
     return this.db.walkTable(this.cfg.table, this.cfg.nid).filter(e => e.owner === this.me && e.key.startsWith(prefix))
+  }
+
+  /** The current (visible) records of one ring, every writer's. */
+  ringRecords (ring: string): Array<{ writer: string, rec: RingRecord }> {
+    const out: Array<{ writer: string, rec: RingRecord }> = []
+    for (const e of this.db.walkTable(this.cfg.table, this.cfg.nid)) {
+      const k = keyKind(e.key)
+      if (k?.kind !== 'ring' || k.rest !== ring || k.writer !== e.owner) continue
+      try {
+        const r = decodeIpamRecord(e.value)
+        if (r.t === 'ring') out.push({ writer: k.writer, rec: r.b })
+      } catch {
+        // counted when it was delivered
+      }
+    }
+    return out
   }
 
   entry (key: string): EntryView | undefined {

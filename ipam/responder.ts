@@ -11,7 +11,7 @@ import type { ClusterLink } from './link.js'
 import { pickPoolDonation } from './pools.js'
 import { pickAlignedBlock, sizeOf } from './ranges.js'
 import { cover, type Segment } from './ring.js'
-import { instanceOfRing, isActive, overlapsSlot, spaceRingId } from './slot.js'
+import { instanceOfRing, isActive, overlapsSlot, setRecord, spaceRingId } from './slot.js'
 import type { Space } from './space.js'
 
 type Answer = Omit<AnswerRecord, 'id' | 'instance' | 'segs'> & Partial<AnswerRecord>
@@ -133,7 +133,7 @@ export class Responder {
     const slot = req.instance === undefined ? undefined : this.space.pools.get(req.instance)
     if (slot === undefined || !isActive(slot)) return { code: 'gone', detail: 'no such pool' }
     if (slot.owner !== this.space.me) return { code: 'not-owner', detail: `owned by ${slot.owner}` }
-    if (!slot.record.holders.includes(from)) slot.record = { ...slot.record, holders: [...slot.record.holders, from].sort() }
+    if (!slot.record.holders.includes(from)) setRecord(slot, { ...slot.record, holders: [...slot.record.holders, from].sort() })
     await this.space.persistPool(slot)
     return { code: 'ok', detail: '' }
   }
@@ -142,7 +142,7 @@ export class Responder {
     const slot = req.instance === undefined ? undefined : this.space.pools.get(req.instance)
     if (slot === undefined || !isActive(slot)) return { code: 'ok', detail: 'no such pool' }
     if (slot.owner !== this.space.me) return { code: 'not-owner', detail: `owned by ${slot.owner}` }
-    slot.record = { ...slot.record, holders: slot.record.holders.filter(h => h !== from) }
+    setRecord(slot, { ...slot.record, holders: slot.record.holders.filter(h => h !== from) })
     await this.space.settlePool(slot)
     return { code: 'ok', detail: '' }
   }
@@ -157,7 +157,7 @@ export class Responder {
     if (!s.rings.has(req.ring)) {
       const slot = inst === undefined ? undefined : s.pools.get(inst)
       if (inst === undefined || slot === undefined) return { code: 'refused', detail: `ring ${req.ring} unknown here` }
-      s.rings.create(req.ring, inst, slot.prefix.family, [])
+      s.learnRing(req.ring, inst, slot.prefix.family)
     }
     if (req.segs.some(x => x.o !== s.me)) return { code: 'refused', detail: 'handover names another receiver' }
     s.rings.apply(req.ring, req.segs)

@@ -3,7 +3,7 @@
  * references and its allocator over the part of the pool it owns.
  */
 import type { PoolRecord } from '../proto/ipam.js'
-import { parsePrefix, prefixesOverlap, type ParsedPrefix } from './addr.js'
+import { parseAddress, parsePrefix, prefixesOverlap, type ParsedPrefix } from './addr.js'
 import { AddressAllocator } from './allocator.js'
 import { formatPoolId } from './pools.js'
 import type { StoredPool } from './store.js'
@@ -25,7 +25,16 @@ export function makeSlot (record: PoolRecord, owner: string, refs: number, gwHel
   const prefix = parsePrefix(record.pool)
   const sub = record.sub === undefined ? undefined : parsePrefix(record.sub)
   if (prefix === undefined || prefix.hostBits || (record.sub !== undefined && sub === undefined)) throw new RangeError(`pool record ${record.instance} has a bad prefix ${record.pool}`)
-  return { poolId: formatPoolId(record.space, record.pool, record.sub), record, owner, refs, gwHeld, prefix, sub, alloc: new AddressAllocator(prefix, sub) }
+  const slot: PoolSlot = { poolId: formatPoolId(record.space, record.pool, record.sub), record, owner, refs, gwHeld, prefix, sub, alloc: new AddressAllocator(prefix, sub) }
+  setRecord(slot, record)
+  return slot
+}
+
+/** Replace the record, keeping the allocator's view of the shared gateway in step. */
+export function setRecord (slot: PoolSlot, record: PoolRecord): void {
+  slot.record = record
+  const gw = record.gw === undefined ? undefined : parseAddress(record.gw)
+  slot.alloc.setGateway(gw !== undefined && gw.family === slot.prefix.family ? gw.value : undefined)
 }
 
 export const addrRingId = (instance: string): string => `addr/${instance}`

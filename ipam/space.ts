@@ -1,8 +1,8 @@
 /**
  * One address space (GlobalDefault shared through the cluster, or LocalDefault kept on this host):
- * its pool-space rings (one per family), its pools and their address rings, and the requests of
- * the Ipam contract against them. Answering peers lives in responder.ts, leave and reclaim in
- * handover.ts; both work on this state.
+ * its pool-space rings (one per family), its pools and their address rings, pool requests, and
+ * the replication of all this through NetworkDB records. Address requests live in addresses.ts,
+ * answering peers in responder.ts, leave and reclaim in handover.ts; all work on this state.
  *
  * Safety rests on two local rules, both enforced synchronously (no await between check and use):
  *   - a pool is cut, and an address handed out, only from space this node owns in its view;
@@ -19,9 +19,9 @@ import type { ClusterLink } from './link.js'
 import { RingBook } from './ownership.js'
 import { findFreePool, freePoolCount, type ResolvedPool } from './pools.js'
 import { covers, normalize, type Interval } from './ranges.js'
-import { cover, type Segment } from './ring.js'
+import { cover } from './ring.js'
 import {
-  addrRingId, instanceOfRing, isActive, makeSlot, overlapsSlot, spaceRingId, storedOf, supersedes, type PoolSlot
+  addrRingId, instanceOfRing, isActive, makeSlot, overlapsSlot, setRecord, spaceRingId, storedOf, supersedes, type PoolSlot
 } from './slot.js'
 import type { IpamStore } from './store.js'
 
@@ -65,7 +65,9 @@ export class Space {
   private lastHeld: PoolSlot | undefined
   /** Pool instances with a join (count) or a leave in flight. */
   private readonly joining = new Map<string, number>()
-  private readonly leaving = new Set<string>()
+  private readonly leaving = new Map<string, Promise<void>>()
+  /** Pools of others whose record was not visible at the last reconcile. */
+  private readonly missing = new Set<string>()
   closed = false
 
   constructor (readonly d: SpaceDeps) {
@@ -110,6 +112,18 @@ export class Space {
       queueMicrotask(() => { this.adoptQueued = false; this.adoptPools() })
     }
     this.wake()
+  }
+
+  /**
+   * Start knowing an address ring: with what every writer currently publishes about it, not only
+   * what arrives from now on (a ring forgotten and learnt again would otherwise miss facts).
+   */
+  learnRing (id: string, genesis: string, family: Family): void {
+    if (this.rings.has(id)) return
+    this.rings.create(id, genesis, family, [])
+    for (const { writer, rec } of this.d.link?.ringRecords(id) ?? []) {
+      if (rec.genesis === genesis && writer !== this.me) this.rings.applyRecord(writer, rec)
+    }
   }
 
   /** Resolve every waitChange(). */
@@ -263,6 +277,10 @@ export class Space {
     }
     const owner = slot.owner
     const instance = slot.record.instance
+    // Our own leave must reach the owner first, or it would undo this join (and the owner could
+    // free a pool we hold). Once it is answered, the caller looks at the pool again.
+    const leave = this.leaving.get(instance)
+    if (leave !== undefined) { await leave; return undefined }
     if (!this.reachable(owner)) throw new ErrIpamUnavailable(`${owner}, which owns pool ${slot.record.pool}, is unreachable`)
     // While the join is in flight the owner's record may already list us: that is not a leftover.
     this.joining.set(instance, (this.joining.get(instance) ?? 0) + 1)
@@ -279,12 +297,12 @@ export class Space {
       case 'ok':
         if (cur === undefined) return undefined
         cur.refs++
-        if (!this.rings.has(addrRingId(cur.record.instance))) this.rings.create(addrRingId(cur.record.instance), cur.record.instance, cur.prefix.family, [])
+        this.learnRing(addrRingId(cur.record.instance), cur.record.instance, cur.prefix.family)
         cur.alloc.setOwned(this.rings.owned(addrRingId(cur.record.instance)))
         await this.persistPool(cur)
         return cur
       case 'gone':
-        if (cur !== undefined && cur.owner === owner && cur.refs === 0) cur.record = { ...cur.record, state: 'freed' }
+        if (cur !== undefined && cur.owner === owner && cur.refs === 0) setRecord(cur, { ...cur.record, state: 'freed' })
         return undefined
       case 'not-owner':
         await this.waitChange(this.d.cfg.requestTimeoutMs / 4)
@@ -318,18 +336,16 @@ export class Space {
   async leavePool (slot: PoolSlot): Promise<void> {
     const instance = slot.record.instance
     if (this.leaving.has(instance) || this.joining.has(instance) || slot.refs > 0 || slot.owner === this.me || !this.reachable(slot.owner)) return
-    this.leaving.add(instance)
-    try {
-      const a = await this.ask(slot.owner, { kind: 'leave', ring: addrRingId(instance), instance })
+    const p = this.ask(slot.owner, { kind: 'leave', ring: addrRingId(instance), instance }).then(a => {
       if (a !== undefined && a.code !== 'ok') this.d.log.debug({ pool: slot.record.pool, code: a.code }, 'pool leave answered')
-    } finally {
-      this.leaving.delete(instance)
-    }
+    }).finally(() => { this.leaving.delete(instance) })
+    this.leaving.set(instance, p)
+    await p
   }
 
   /** The owner frees a pool nobody holds: a freed record (higher epoch) tells everyone. */
   async freePool (slot: PoolSlot): Promise<void> {
-    slot.record = { ...slot.record, state: 'freed', epoch: slot.record.epoch + 1, holders: [], gw: undefined }
+    setRecord(slot, { ...slot.record, state: 'freed', epoch: slot.record.epoch + 1, holders: [], gw: undefined })
     slot.refs = 0
     await this.persistPool(slot)
     await this.dropRing(addrRingId(slot.record.instance))
@@ -441,7 +457,7 @@ export class Space {
     } else {
       const slot = this.pools.get(inst)
       if (slot !== undefined && !isActive(slot)) return
-      if (!this.rings.has(rec.ring)) this.rings.create(rec.ring, inst, rec.family, [])
+      this.learnRing(rec.ring, inst, rec.family)
     }
     this.rings.applyRecord(writer, rec)
   }
@@ -458,7 +474,7 @@ export class Space {
     if (cur !== undefined) {
       // Updated in place: requests in flight hold this object and its allocator.
       if (cur.owner === this.me) this.d.log.error({ pool: rec.pool, by: writer }, 'a pool this node owned was taken over (reclaim while this node was alive)')
-      cur.record = rec
+      setRecord(cur, rec)
       cur.owner = writer
       slot = cur
     } else {
@@ -486,7 +502,7 @@ export class Space {
   forget (dead: string): void {
     for (const slot of this.pools.values()) {
       if (slot.owner !== this.me || !isActive(slot) || !slot.record.holders.includes(dead)) continue
-      slot.record = { ...slot.record, holders: slot.record.holders.filter(h => h !== dead) }
+      setRecord(slot, { ...slot.record, holders: slot.record.holders.filter(h => h !== dead) })
       void this.settlePool(slot)
     }
   }
@@ -509,17 +525,39 @@ export class Space {
       if (!covers(owned, slot.prefix.first, slot.prefix.last)) continue
       const prev = slot.owner
       slot.owner = this.me
-      slot.record = { ...slot.record, epoch: slot.record.epoch + 1, holders: slot.record.holders.filter(h => h !== this.me && h !== prev) }
+      setRecord(slot, { ...slot.record, epoch: slot.record.epoch + 1, holders: slot.record.holders.filter(h => h !== this.me && h !== prev) })
       this.d.log.info({ pool: slot.record.pool, from: prev }, 'adopted pool')
       void this.settlePool(slot).catch(() => {})
     }
   }
 
-  /** Periodic: retry leaves the owner has not confirmed. */
+  /**
+   * Periodic: retry leaves the owner has not confirmed, and forget pools whose live owner no longer
+   * publishes them (it freed them and dropped the record while we were cut off).
+   */
   reconcile (): void {
-    for (const slot of this.pools.values()) {
+    for (const slot of [...this.pools.values()]) {
       if (isActive(slot) && slot.refs === 0 && slot.owner !== this.me && slot.record.holders.includes(this.me)) void this.leavePool(slot)
+      // Missing on two rounds in a row: not a record still on its way after a restart or a heal.
+      const inst = slot.record.instance
+      if (slot.owner === this.me || this.d.link?.entry(poolKey(slot.owner, inst)) !== undefined) { this.missing.delete(inst); continue }
+      if (this.missing.has(inst)) { this.missing.delete(inst); this.onPoolRemoved(slot.owner, inst) } else this.missing.add(inst)
     }
+  }
+
+  /**
+   * A pool record went away. Only its live writer's word counts: a failed writer's records are
+   * hidden, not withdrawn, and we keep what they said. A pool held here is never forgotten.
+   * Forgetting another node's pool is safe: overlap is decided by the owner of the space, our copy
+   * only lets us answer sooner.
+   */
+  onPoolRemoved (writer: string, instance: string): void {
+    const slot = this.pools.get(instance)
+    if (slot === undefined || slot.owner !== writer || writer === this.me || slot.refs > 0 || !this.reachable(writer)) return
+    this.pools.delete(instance)
+    void this.d.store.deletePool(instance).catch(() => {})
+    void this.dropRing(addrRingId(instance)).catch(() => {})
+    this.wake()
   }
 
   close (): void {
@@ -534,4 +572,3 @@ function sharesPool (slot: PoolSlot, p: ParsedPrefix, sub: ParsedPrefix | undefi
   return network !== undefined && slot.record.network === network && slot.prefix.cidr === p.cidr && slot.sub?.cidr === sub?.cidr
 }
 
-export type { Segment }

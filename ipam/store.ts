@@ -136,9 +136,10 @@ export class LmdbIpamStore implements IpamStore {
     const allocations: StoredAllocation[] = []
     for (const { key, value } of this.db.getRange({ start: 'a\u0000', end: 'a\u0001' })) {
       const sep = key.lastIndexOf('\u0000')
-      const v = value as { q: number, m?: string }
-      const a: StoredAllocation = { instance: key.slice(2, sep), value: BigInt(`0x${key.slice(sep + 1)}`), seq: v.q }
-      if (v.m !== undefined) a.mac = v.m
+      // A bare number is the seq; with a MAC the value is {q, m}.
+      const v = value as number | { q: number, m?: string }
+      const a: StoredAllocation = { instance: key.slice(2, sep), value: BigInt(`0x${key.slice(sep + 1)}`), seq: typeof v === 'number' ? v : v.q }
+      if (typeof v !== 'number' && v.m !== undefined) a.mac = v.m
       allocations.push(a)
     }
     return { meta: meta === undefined ? undefined : { genesis: meta.genesis ?? undefined, counter: meta.counter }, rings, pools: pools.map(normalizePool), allocations }
@@ -179,7 +180,7 @@ export class LmdbIpamStore implements IpamStore {
 
   putAllocation (a: StoredAllocation): Promise<void> {
     const key = allocKey(a.instance, a.value)
-    const v = a.mac === undefined ? { q: a.seq } : { q: a.seq, m: a.mac }
+    const v = a.mac === undefined ? a.seq : { q: a.seq, m: a.mac }
     return this.write(() => { void this.db.put(key, v) })
   }
 

@@ -163,7 +163,6 @@ export class LinuxDataplane implements Dataplane {
 
   async addEndpoint (spec: EndpointSpec): Promise<void> {
     const sb = netns(spec.sandbox)
-    const ctr = netns(spec.containerNetns)
     const dev = ifname(spec.ifName)
     const m = mtu(spec.mtu)
     mac(spec.mac)
@@ -172,6 +171,11 @@ export class LinuxDataplane implements Dataplane {
     const key = endpointKey(spec.eid)
     ifname(`${HOST_PREFIX}${key}`)
     const hostIf = `${HOST_PREFIX}${key}`
+    if (spec.handoff === true) {
+      await this.addHandoffEndpoint(sb, hostIf, dev, m, spec.mac)
+      return
+    }
+    const ctr = netns(spec.containerNetns)
     const peerIf = `${PEER_PREFIX}${key}`
 
     // REPLACE semantics: an existing pair (an earlier attempt, a previous run) is rebuilt.
@@ -200,6 +204,42 @@ export class LinuxDataplane implements Dataplane {
     const c = await this.ipr.batch('ip', ctr, ctrLines)
     try {
       requireOk(c, ctrLines, 'container interface setup', ctr)
+    } catch (e) {
+      await this.ipr.batch('ip', sb, [`link del ${hostIf}`])
+      throw e
+    }
+  }
+
+  /**
+   * The pair for a runtime that moves the container side itself (Docker): created in the agent's
+   * namespace as `dev` (MAC and MTU set, down, no address) with its peer straight in the sandbox.
+   * Nothing is ever deleted in the agent's namespace: a leftover pair goes with its sandbox side,
+   * and a foreign device of that name makes the create fail rather than disappear.
+   */
+  private async addHandoffEndpoint (sb: string, hostIf: string, dev: string, m: number, address: string): Promise<void> {
+    let links: LinkJson[]
+    try {
+      links = await this.readLinks(sb)
+    } catch (e) {
+      throw e instanceof DataplaneError ? this.noSandboxOr(sb, e) : e
+    }
+    const have = links.find(l => l.ifname === hostIf)
+    if (have?.master === BR) {
+      // Adopt: the container side may already be inside a container.
+      const lines = [`link set ${hostIf} mtu ${m}`, `link set ${hostIf} up`]
+      requireOk(await this.ipr.batch('ip', sb, lines), lines, 'endpoint adoption', sb)
+      return
+    }
+    if (have !== undefined) {
+      const del = [`link del ${hostIf}`]
+      requireOk(await this.ipr.batch('ip', sb, del), del, 'endpoint cleanup', sb, isDelete)
+    }
+    const add = [`link add ${dev} mtu ${m} address ${address} type veth peer name ${hostIf} mtu ${m} netns ${sb}`]
+    requireOk(await this.ipr.batch('ip', this.host, add), add, 'endpoint setup', this.host)
+    const sbLines = [`link set ${hostIf} master ${BR}`, `link set ${hostIf} up`]
+    const r = await this.ipr.batch('ip', sb, sbLines)
+    try {
+      requireOk(r, sbLines, 'endpoint setup', sb)
     } catch (e) {
       await this.ipr.batch('ip', sb, [`link del ${hostIf}`])
       throw e

@@ -86,7 +86,8 @@ export class MemoryDataplane implements Dataplane {
   async addEndpoint (spec: EndpointSpec): Promise<void> {
     this.enter('addEndpoint')
     const b = this.box(spec.sandbox)
-    if (this.containers !== undefined && !this.containers.has(spec.containerNetns)) {
+    // A handed-off endpoint stays in the agent's namespace: no container namespace to check.
+    if (spec.handoff !== true && this.containers !== undefined && !this.containers.has(spec.containerNetns)) {
       throw new DataplaneError('no-netns', `container namespace ${spec.containerNetns} does not exist`)
     }
     b.endpoints.set(endpointKey(spec.eid), { ...spec })

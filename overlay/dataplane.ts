@@ -44,10 +44,18 @@ export interface EndpointSpec {
   /** Sandbox (netns) the endpoint's bridge side lives in. */
   sandbox: string
   eid: string
-  /** The container's network namespace: a name (in /run/netns) or a path. */
+  /** The container's network namespace: a name (in /run/netns) or a path. Unused with `handoff`. */
   containerNetns: string
-  /** Interface name inside the container, e.g. "eth0". */
+  /** Interface name inside the container, e.g. "eth0"; with `handoff`, its name in the agent's namespace. */
   ifName: string
+  /**
+   * Docker's way (libnetwork's Join hands the driver's `SrcName` to the runtime): leave the
+   * container side in the agent's own (host) namespace as `ifName`, with the endpoint's MAC and
+   * MTU and nothing else; the runtime moves it into the container, renames it and gives it its
+   * address and routes. A host side already on the bridge is kept rather than rebuilt: after an
+   * agent restart its peer is inside a running container, and rebuilding would cut it off.
+   */
+  handoff?: boolean
   mac: string
   /** CIDR, e.g. "10.0.0.5/24". */
   address: string
@@ -90,7 +98,7 @@ export interface Dataplane {
   ensureSandbox(spec: SandboxSpec): Promise<void>
   /** Delete the sandbox and everything in it; absent is fine. */
   removeSandbox(name: string): Promise<void>
-  /** Create (or re-create) the endpoint's veth pair and configure the container side. */
+  /** Create (or re-create) the endpoint's veth pair and configure the container side (or hand it off). */
   addEndpoint(spec: EndpointSpec): Promise<void>
   /** Remove the endpoint's veth pair; absent is fine. */
   removeEndpoint(sandbox: string, eid: string): Promise<void>

@@ -37,6 +37,12 @@ import { parseVxlanIdList, VniAllocator, VXLANID_LIST, type VniAllocatorOptions 
 export const OVERLAY_DRIVER_TYPE = 'overlay'
 /** Endpoint option naming the interface inside the container (default "eth0"). */
 export const IFNAME_OPTION = 'ovnet.ifname'
+/**
+ * Endpoint option for runtimes that move the interface themselves (Docker's remote driver
+ * protocol): its value names the container side, left unconfigured in the agent's namespace and
+ * reported as the join's source name (destination prefix "eth"); the sandbox key is not used.
+ */
+export const HANDOFF_OPTION = 'ovnet.handoff'
 
 export interface OverlayDriverOptions {
   dataplane: Dataplane
@@ -275,8 +281,10 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     const n = this.net(nid)
     const ep = this.endpoint(n, eid)
     if (ep.state !== 'created') throw new InvalidJoinError(eid)
-    if (sboxKey === '') throw new InvalidParameterError('empty sandbox key')
-    const ifName = optionValue(epOpts, IFNAME_OPTION) ?? 'eth0'
+    const handoff = optionValue(epOpts, HANDOFF_OPTION)
+    if (handoff === '') throw new InvalidParameterError(`empty ${HANDOFF_OPTION} interface name`)
+    if (sboxKey === '' && handoff === undefined) throw new InvalidParameterError('empty sandbox key')
+    const ifName = handoff ?? optionValue(epOpts, IFNAME_OPTION) ?? 'eth0'
     const gatewayIp = n.gateway?.split('/')[0]
     ep.state = 'joining'
     try {
@@ -284,7 +292,8 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
         await this.ensureSandboxLocked(n)
         try {
           await this.dp.addEndpoint({
-            sandbox: n.sandbox, eid, containerNetns: sboxKey, ifName, mac: ep.mac, address: ep.address, gateway: gatewayIp, mtu: (n.spec as SandboxSpec).mtu
+            sandbox: n.sandbox, eid, containerNetns: sboxKey, ifName, mac: ep.mac, address: ep.address, gateway: gatewayIp, mtu: (n.spec as SandboxSpec).mtu,
+            ...(handoff === undefined ? {} : { handoff: true })
           })
         } catch (e) {
           this.m.errors.inc({ op: 'addEndpoint' })
@@ -297,10 +306,12 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       throw e
     }
     ep.state = 'joined'
-    ep.containerNetns = sboxKey
+    ep.containerNetns = sboxKey === '' ? undefined : sboxKey
     this.peerDb(nid).addLocal(eid, { ip: ep.ip, mac: ep.mac })
     this.schedule(n)
-    jinfo.interfaceName()?.setNames(`ve-${endpointKey(eid)}`, 'eth', ifName)
+    // Handed off: the runtime moves `ifName` and names it "eth<n>"; else it is in place already.
+    if (handoff !== undefined) jinfo.interfaceName()?.setNames(handoff, 'eth', '')
+    else jinfo.interfaceName()?.setNames(`ve-${endpointKey(eid)}`, 'eth', ifName)
     if (gatewayIp !== undefined) jinfo.setGateway(gatewayIp)
     jinfo.addTableEntry(PEER_TABLE, eid, encodePeerRecord({ endpointIP: ep.address, endpointMAC: ep.mac, tunnelEndpointIP: this.vtep }))
   }

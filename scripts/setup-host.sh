@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Checks, and installs when missing, the Debian packages ovnet needs on a host:
-#   iproute2 (ip, bridge), iptables, iputils-ping (ping), util-linux (nsenter, unshare).
+#   iproute2 (ip, bridge), iptables, iputils-ping (ping), util-linux (nsenter, unshare), and for
+#   the deploy kit's checks systemd (systemd-analyze) and cloud-init (its schema checker), and for
+#   the Docker plugin's tests docker.io (dockerd, with containerd and runc) and busybox-static.
 # Idempotent: does nothing when every tool is already present. Needs root to install.
 set -euo pipefail
 
@@ -10,17 +12,27 @@ declare -A pkg_of=(
   [iptables]=iptables
   [ping]=iputils-ping
   [nsenter]=util-linux
+  # CI checks of the deploy kit (test/deploy): `systemd-analyze verify` of the unit and
+  # `cloud-init schema` of the user-data.
+  [systemd-analyze]=systemd
+  [cloud-init]=cloud-init
+  # Docker remote plugin tests (test/docker-plugin): a real dockerd per lab host, and a tiny
+  # image imported from a busybox-static tree. `dockerd`, not `docker`: a docker CLI alone may
+  # already be on the machine without the daemon.
+  [dockerd]=docker.io
+  [busybox]=busybox-static
 )
 
 missing=()
 for tool in "${!pkg_of[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg_of[$tool]}")
+  # sbin may be missing from a non-login PATH: look there too, or dockerd would reinstall each run.
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || [ -x "/sbin/$tool" ] || missing+=("${pkg_of[$tool]}")
 done
 # de-duplicate
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux)"
+  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux, systemd, cloud-init, docker.io, busybox-static)"
   exit 0
 fi
 
@@ -32,6 +44,18 @@ fi
 
 echo "setup-host: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+# cloud-init is installed for its schema checker only: the marker file keeps it from running at
+# the next boot and reconfiguring this machine. Set only when cloud-init is new here, so a host
+# that already uses cloud-init is left alone.
+if printf '%s\n' "${missing[@]}" | grep -qx cloud-init && [ ! -e /usr/bin/cloud-init ]; then
+  mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
+fi
+# Quiet: package scripts chatter on stderr (debconf, "Created symlink"); show it only on failure.
+apt_log="$(mktemp)"
+trap 'rm -f "$apt_log"' EXIT
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}"; } >"$apt_log" 2>&1; then
+  cat "$apt_log" >&2
+  echo "setup-host: installing ${missing[*]} failed" >&2
+  exit 1
+fi
 echo "setup-host: installed ${missing[*]}"

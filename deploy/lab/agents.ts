@@ -29,8 +29,11 @@ export interface RunningAgent {
 }
 
 export interface LabAgentsOptions {
-  /** Extra `ovnet agent` flags for every agent (e.g. ['--log-level', 'debug']). */
-  extraArgs?: string[]
+  /**
+   * Extra `ovnet agent` flags for every agent (e.g. ['--log-level', 'debug']), or per host (e.g.
+   * a Docker plugin socket of its own: `h => ['--docker-plugin', pathFor(h)]`).
+   */
+  extraArgs?: string[] | ((host: LabHost) => string[])
 }
 
 export class LabAgents {
@@ -72,7 +75,7 @@ export class LabAgents {
       '--cluster-key', this.key,
       '--data-dir', join(dir, 'data'),
       '--socket', socket,
-      ...(this.opts.extraArgs ?? [])
+      ...(typeof this.opts.extraArgs === 'function' ? this.opts.extraArgs(host) : this.opts.extraArgs ?? [])
     ], { cwd: REPO, detached: true, stdio: ['ignore', fd, fd] })
     closeSync(fd)
     const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))

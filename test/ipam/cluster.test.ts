@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { ClusterIpam, ErrIPAlreadyAllocated, ErrIpamUnavailable, ErrPoolOverlap, ErrReclaimRefused, GlobalDefault, MemoryIpamStore, NetworkOption } from '../../ipam/index.js'
+import { ClusterIpam, ErrIPAlreadyAllocated, ErrIpamUnavailable, ErrNoAvailableIPs, ErrPoolOverlap, ErrReclaimRefused, Gateway, GlobalDefault, MemoryIpamStore, NetworkOption, RequestAddressType } from '../../ipam/index.js'
 import { ipamCluster, type IpamCluster } from './helpers.js'
 
 const net = (name: string): Record<string, string> => ({ [NetworkOption]: name })
@@ -88,6 +88,31 @@ describe('ipam cluster', function () {
     const got = await cl.run(async () => await cl.ipam(1).requestAddress(p.poolId, '10.30.0.11', {}))
     assert.equal(got.address, '10.30.0.11/24')
     await assert.rejects(cl.run(async () => await cl.ipam(0).requestAddress(p.poolId, '10.30.0.11', {})), ErrIPAlreadyAllocated)
+  })
+
+  it('the gateway is the network\'s: every holder gets it, none hands it out while the pool is held', async () => {
+    k = await ipamCluster(2)
+    const cl = k
+    const gw = { [RequestAddressType]: Gateway }
+    const p = await cl.run(async () => await cl.ipam(0).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.50.0.0/29', options: net('g') }))
+    assert.equal((await cl.run(async () => await cl.ipam(0).requestAddress(p.poolId, undefined, gw))).address, '10.50.0.1/29')
+    await cl.c.advance(500)
+    await cl.run(async () => await cl.ipam(1).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.50.0.0/29', options: net('g') }))
+    assert.equal((await cl.run(async () => await cl.ipam(1).requestAddress(p.poolId, undefined, gw))).address, '10.50.0.1/29')
+    // the creator's host drops the network; the other host still uses it, gateway included
+    await cl.run(async () => { await cl.ipam(0).releasePool(p.poolId) })
+    await cl.c.advance(1000)
+    const got: string[] = []
+    for (;;) {
+      try {
+        got.push((await cl.run(async () => await cl.ipam(1).requestAddress(p.poolId, undefined, {}))).address)
+      } catch (err) {
+        assert.ok(err instanceof ErrNoAvailableIPs, String(err))
+        break
+      }
+    }
+    assert.deepEqual(got.sort(), ['10.50.0.2/29', '10.50.0.3/29', '10.50.0.4/29', '10.50.0.5/29', '10.50.0.6/29'])
+    await assert.rejects(cl.run(async () => await cl.ipam(1).requestAddress(p.poolId, '10.50.0.1', {})), ErrIPAlreadyAllocated)
   })
 
   it('fails clearly, instead of guessing, when the owner of the needed space is unreachable', async () => {

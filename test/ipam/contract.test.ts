@@ -219,7 +219,7 @@ describe('ipam persistence in LMDB', function () {
     await cl.ipam(0).close()
     const open = async (): Promise<{ ipam: ClusterIpam, store: LmdbIpamStore }> => {
       const store = new LmdbIpamStore(dir!)
-      const ipam = new ClusterIpam({ db: cl.c.nodes[0]!, store, clock: cl.c.clock, config: { bootstrap: true } })
+      const ipam = new ClusterIpam({ db: cl.c.nodes[0]!, store, clock: cl.c.clock, config: { bootstrap: true, requiresMACAddress: true } })
       await cl.run(async () => { await ipam.start() })
       return { ipam, store }
     }
@@ -227,6 +227,8 @@ describe('ipam persistence in LMDB', function () {
     const p = await first.ipam.requestPool({ addressSpace: GlobalDefault, v6: false })
     const got = await Promise.all(Array.from({ length: 50 }, async () => (await first.ipam.requestAddress(p.poolId, undefined, {})).address))
     await first.ipam.releaseAddress(p.poolId, '10.0.0.7')
+    const mac = { [MacAddress]: '02:42:0a:00:00:33' }
+    const withMac = await first.ipam.requestAddress(p.poolId, '10.0.0.200', mac)
     await first.ipam.close()
     await first.store.close()
     const second = await open()
@@ -236,7 +238,8 @@ describe('ipam persistence in LMDB', function () {
       assert.equal((await second.ipam.requestAddress(p.poolId, undefined, {})).address, '10.0.0.7/24')
       assert.equal((await second.ipam.requestAddress(p.poolId, undefined, {})).address, '10.0.0.51/24')
       await assert.rejects(second.ipam.requestAddress(p.poolId, '10.0.0.20', {}), ErrIPAlreadyAllocated)
-      assert.equal(second.ipam.status().pools[0]?.inUse, 51)
+      assert.equal((await second.ipam.requestAddress(p.poolId, undefined, mac)).address, withMac.address)
+      assert.equal(second.ipam.status().pools[0]?.inUse, 52)
     } finally {
       await second.ipam.close()
       await second.store.close()

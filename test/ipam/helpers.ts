@@ -60,7 +60,7 @@ export interface IpamCluster {
   run<T>(fn: () => Promise<T>, maxMs?: number): Promise<T>
   /** Crash node i: its IPAM stops writing, its NetworkDB stops without a word. */
   kill(i: number): Promise<void>
-  /** Start node i again with the same stores. */
+  /** Start node i again with the same stores (a running node is crashed first). */
   restart(i: number): Promise<ClusterIpam>
   ipam(i: number): ClusterIpam
   close(): Promise<void>
@@ -102,6 +102,7 @@ export async function ipamCluster (n: number, opts: IpamClusterOptions = {}): Pr
       await c.kill(i)
     },
     async restart (i) {
+      slow[i]?.crash()
       await ipams[i]?.close()
       await run(async () => { await c.restart(i) })
       return await make(i)

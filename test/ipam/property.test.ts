@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { formatAddress, parsePrefix, prefixesOverlap } from '../../ipam/addr.js'
-import { GlobalDefault, NetworkOption, type ClusterIpam } from '../../ipam/index.js'
+import { Gateway, GlobalDefault, NetworkOption, RequestAddressType, type ClusterIpam } from '../../ipam/index.js'
 import { ipamCluster, type IpamCluster } from './helpers.js'
 
-const N = 3
+const N = Number(process.env.IPAM_PROPERTY_NODES ?? 3)
 const STATIC = ['10.0.0.0/28', '10.0.0.16/28', '10.0.0.32/27', '10.0.0.0/26', '10.0.1.0/29', '10.0.1.8/30']
 /** Errors an operation may legitimately end with under partitions and crashes. */
 const EXPECTED = new Set([
@@ -20,6 +20,7 @@ const EXPECTED = new Set([
 type Action =
   | { t: 'pool', node: number, net: number, stat: number | undefined }
   | { t: 'addr', node: number, pick: number, preferred: number | undefined, serial: boolean, count: number }
+  | { t: 'gw', node: number, pick: number }
   | { t: 'relAddr', node: number, pick: number }
   | { t: 'relPool', node: number, pick: number }
   | { t: 'advance', ms: number }
@@ -32,6 +33,7 @@ const node = fc.integer({ min: 0, max: N - 1 })
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ t: fc.constant('pool' as const), node, net: fc.constantFrom(0, 1, 1, 2, 2, 3), stat: fc.option(fc.integer({ min: 0, max: STATIC.length - 1 }), { nil: undefined }) }) },
   { weight: 12, arbitrary: fc.record({ t: fc.constant('addr' as const), node, pick: fc.nat(), preferred: fc.option(fc.integer({ min: 0, max: 20 }), { nil: undefined }), serial: fc.boolean(), count: fc.integer({ min: 1, max: 8 }) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('gw' as const), node, pick: fc.nat() }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('relAddr' as const), node, pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('relPool' as const), node, pick: fc.nat() }) },
   { weight: 6, arbitrary: fc.record({ t: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 1500 }) }) },
@@ -49,6 +51,8 @@ class Ledger {
   /** `${instance}|${address}` -> node */
   readonly addrs = new Map<string, number>()
   readonly mine: Array<Array<{ poolId: string, addr: string }>> = Array.from({ length: N }, () => [])
+  /** instance -> node -> the gateway address it was given (shared by the hosts of a network) */
+  readonly gws = new Map<string, Map<number, string>>()
   ops = 0
   unexpected: string[] = []
 
@@ -68,11 +72,21 @@ class Ledger {
     if (h === undefined) return
     if (--h.refs > 0) return
     this.pools[i]!.delete(poolId)
+    this.gws.get(h.instance)?.delete(i)
     for (const [k, n] of [...this.addrs]) if (n === i && k.startsWith(`${h.instance}|`)) this.addrs.delete(k)
     this.mine[i] = this.mine[i]!.filter(a => a.poolId !== poolId)
   }
 
+  gwTaken (i: number, instance: string, addr: string): void {
+    const held = this.gws.get(instance) ?? new Map<number, string>()
+    for (const [n, a] of held) assert.equal(a, addr, `nodes ${n} and ${i} were given different gateways of ${instance}`)
+    assert.equal(this.addrs.get(`${instance}|${addr}`), undefined, `gateway ${addr} of ${instance} is an endpoint's address`)
+    held.set(i, addr)
+    this.gws.set(instance, held)
+  }
+
   addrTaken (i: number, poolId: string, instance: string, addr: string): void {
+    for (const [n, a] of this.gws.get(instance) ?? []) assert.notEqual(a, addr, `address ${addr} handed to node ${i} is the gateway node ${n} uses`)
     const k = `${instance}|${addr}`
     const prev = this.addrs.get(k)
     assert.equal(prev, undefined, `address ${addr} of ${poolId} handed to node ${i} while node ${prev} holds it`)
@@ -120,6 +134,7 @@ function checkState (k: IpamCluster): void {
   const seen = new Map<string, number>()
   k.ipams.forEach((ipam, i) => {
     if (ipam === undefined) return
+    for (const h of ipam.heldPools()) assert.equal(h.state, 'active', `node ${i} holds ${h.pool} (${h.instance}), which its owner freed`)
     const owned = ipam.ownedRanges()
     for (const [inst, { addresses }] of ipam.allocations()) {
       const mine = owned.get(`addr/${inst}`) ?? []
@@ -201,6 +216,16 @@ async function runSchedule (seed: number, actions: Action[]): Promise<void> {
           }
           break
         }
+        case 'gw': {
+          const ipam = up(a.node)
+          const held = [...led.pools[a.node]!.values()]
+          if (ipam === undefined || held.length === 0) break
+          const h = held[a.pick % held.length]!
+          track(a.node, 'gateway', ipam.requestAddress(h.poolId, undefined, { [RequestAddressType]: Gateway }).then(r => {
+            led.gwTaken(a.node, h.instance, r.address.split('/')[0]!)
+          }))
+          break
+        }
         case 'relAddr': {
           const ipam = up(a.node)
           const mine = led.mine[a.node]!
@@ -256,7 +281,12 @@ describe('ipam cluster property', function () {
   it('no address twice in a pool, no overlapping pools, at every step; agreement after heal', async () => {
     await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), fc.array(action, { minLength: 10, maxLength: 80 }), async (seed, actions) => {
       await runSchedule(seed, actions)
-    }), { numRuns: Number(process.env.IPAM_PROPERTY_RUNS ?? 25), endOnFailure: true })
+    }), {
+      numRuns: Number(process.env.IPAM_PROPERTY_RUNS ?? 25),
+      endOnFailure: true,
+      // replay a reported failure: IPAM_PROPERTY_SEED=<seed> IPAM_PROPERTY_PATH=<path>
+      ...(process.env.IPAM_PROPERTY_SEED === undefined ? {} : { seed: Number(process.env.IPAM_PROPERTY_SEED), path: process.env.IPAM_PROPERTY_PATH })
+    })
     if (process.env.IPAM_PROPERTY_STATS !== undefined) console.log([...stats].sort().map(([k, v]) => `${k}: ${v}`).join('\n'))
   })
 })

@@ -1,0 +1,95 @@
+/**
+ * What the plugin must remember across an agent restart, because dockerd does not replay it
+ * (a local-scope remote network is created once and its ids are kept in Docker's own store):
+ * the pools handed to Docker for cluster networks, Docker's network ids mapped to ovnet's
+ * cluster networks, and the endpoints Docker created but may not have joined yet.
+ *
+ * One JSON file in the agent's data dir, replaced atomically on every change (write a temp
+ * file, fsync, rename, fsync the directory), so a crash leaves the old or the new state.
+ */
+import { open, readFile, rename } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+
+/** A pool of a cluster network handed to Docker by RequestPool (its PoolID is the key). */
+export interface PoolHold {
+  poolId: string
+  /** Cluster network id and name. */
+  nid: string
+  name: string
+  /** The network's subnet when handed out. */
+  pool: string
+  /** This request created the cluster network (a retry may re-create it elsewhere). */
+  created: boolean
+  /** Docker has created a network on it (CreateNetwork); before that, a second dynamic request means the pool overlapped its routes. */
+  bound: boolean
+  /** Replaced by a later pool after an overlap: its release changes nothing more. */
+  superseded: boolean
+}
+
+/** A Docker network (local scope, this host) and the cluster network it stands for. */
+export interface DockerNetwork { id: string, nid: string, name: string }
+
+/** A Docker endpoint: created by CreateEndpoint, plumbed by the controller at Join. */
+export interface DockerEndpoint { eid: string, network: string, nid: string, address: string, mac: string }
+
+interface StateFile { version: 1, pools: PoolHold[], networks: DockerNetwork[], endpoints: DockerEndpoint[] }
+
+export const PLUGIN_STATE_FILE = 'docker-plugin-state.json'
+
+export class PluginState {
+  readonly pools = new Map<string, PoolHold>()
+  readonly networks = new Map<string, DockerNetwork>()
+  readonly endpoints = new Map<string, DockerEndpoint>()
+  private writing: Promise<void> = Promise.resolve()
+
+  private constructor (private readonly path: string) {}
+
+  static async load (dataDir: string): Promise<PluginState> {
+    const s = new PluginState(join(dataDir, PLUGIN_STATE_FILE))
+    let text: string
+    try {
+      text = await readFile(s.path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return s
+      throw err
+    }
+    let parsed: StateFile
+    try {
+      parsed = JSON.parse(text) as StateFile
+    } catch (err) {
+      throw new Error(`corrupt docker plugin state ${s.path}: ${(err as Error).message} (move it away to start afresh)`)
+    }
+    if (parsed.version !== 1 || !Array.isArray(parsed.pools) || !Array.isArray(parsed.networks) || !Array.isArray(parsed.endpoints)) {
+      throw new Error(`docker plugin state ${s.path} has an unknown format`)
+    }
+    for (const p of parsed.pools) s.pools.set(p.poolId, p)
+    for (const n of parsed.networks) s.networks.set(n.id, n)
+    for (const e of parsed.endpoints) s.endpoints.set(e.eid, e)
+    return s
+  }
+
+  endpointsOf (network: string): DockerEndpoint[] {
+    return [...this.endpoints.values()].filter(e => e.network === network)
+  }
+
+  /** Persist the current maps; writes are serialized, each one complete before the next. */
+  async save (): Promise<void> {
+    const snapshot: StateFile = { version: 1, pools: [...this.pools.values()], networks: [...this.networks.values()], endpoints: [...this.endpoints.values()] }
+    const text = JSON.stringify(snapshot, null, 1)
+    const run = async (): Promise<void> => {
+      const tmp = `${this.path}.tmp`
+      const fh = await open(tmp, 'w', 0o600)
+      try {
+        await fh.writeFile(text)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      await rename(tmp, this.path)
+      const dir = await open(dirname(this.path), 'r')
+      try { await dir.sync() } finally { await dir.close() }
+    }
+    this.writing = this.writing.then(run, run)
+    await this.writing
+  }
+}
