@@ -64,6 +64,15 @@ export interface IpamStore {
 }
 
 const allocKey = (instance: string, value: bigint): string => `a\u0000${instance}\u0000${value.toString(16)}`
+/*
+ * LMDB keys are arrays (lmdb-js multi-part keys): NUL-separated strings are decoded as arrays by
+ * lmdb's ordered-binary encoding once long enough, and then fall outside string-bounded ranges —
+ * allocations silently missing after a restart (found by the real-socket test: a restarted node
+ * re-issued its addresses). Arrays compare element by element: ['a', ...] lies in [['a'], ['b']).
+ */
+type Key = string[]
+const lmdbAllocKey = (instance: string, value: bigint): Key => ['a', instance, value.toString(16)]
+const META: Key = ['m']
 const clone = <T>(x: T): T => structuredClone(x)
 
 /** In memory; survives a simulated restart when the same object is handed to the next instance. */
@@ -113,32 +122,32 @@ interface LmdbRing { ring: string, genesis: string, family: 4 | 6, view: WireSeg
  * allocations reach LMDB's batch rate.
  */
 export class LmdbIpamStore implements IpamStore {
-  private readonly db: RootDatabase<unknown, string>
+  private readonly db: RootDatabase<unknown, Key>
   private queue: Array<() => void> = []
   private flushing: Promise<void> | undefined
 
   constructor (dataDir: string) {
     const path = join(dataDir, 'ipam')
     mkdirSync(path, { recursive: true, mode: 0o700 })
-    this.db = open<unknown, string>({ path, compression: false })
+    this.db = open<unknown, Key>({ path, compression: false })
   }
 
   async load (): Promise<IpamSnapshot> {
     await this.flushing
-    const meta = this.db.get('m') as IpamMeta | undefined
+    const meta = this.db.get(META) as IpamMeta | undefined
     const rings: StoredRing[] = []
-    for (const { value } of this.db.getRange({ start: 'r\u0000', end: 'r\u0001' })) {
+    for (const { value } of this.db.getRange({ start: ['r'], end: ['s'] })) {
       const r = value as LmdbRing
       rings.push({ ring: r.ring, genesis: r.genesis, family: r.family, view: r.view.map(fromWire), pending: r.pending.map(p => ({ to: p.to, segs: p.segs.map(fromWire) })) })
     }
     const pools: StoredPool[] = []
-    for (const { value } of this.db.getRange({ start: 'p\u0000', end: 'p\u0001' })) pools.push(value as StoredPool)
+    for (const { value } of this.db.getRange({ start: ['p'], end: ['q'] })) pools.push(value as StoredPool)
     const allocations: StoredAllocation[] = []
-    for (const { key, value } of this.db.getRange({ start: 'a\u0000', end: 'a\u0001' })) {
-      const sep = key.lastIndexOf('\u0000')
+    for (const { key: k, value } of this.db.getRange({ start: ['a'], end: ['b'] })) {
+      const [, instance, hex] = k
       // A bare number is the seq; with a MAC the value is {q, m}.
       const v = value as number | { q: number, m?: string }
-      const a: StoredAllocation = { instance: key.slice(2, sep), value: BigInt(`0x${key.slice(sep + 1)}`), seq: typeof v === 'number' ? v : v.q }
+      const a: StoredAllocation = { instance: instance!, value: BigInt(`0x${hex!}`), seq: typeof v === 'number' ? v : v.q }
       if (typeof v !== 'number' && v.m !== undefined) a.mac = v.m
       allocations.push(a)
     }
@@ -161,37 +170,40 @@ export class LmdbIpamStore implements IpamStore {
     return sync ? this.flushing.then(async () => { await this.db.flushed }) : this.flushing
   }
 
-  async putMeta (meta: IpamMeta): Promise<void> { await this.write(() => { void this.db.put('m', { genesis: meta.genesis ?? null, counter: meta.counter }) }, true) }
+  async putMeta (meta: IpamMeta): Promise<void> { await this.write(() => { void this.db.put(META, { genesis: meta.genesis ?? null, counter: meta.counter }) }, true) }
 
   async putRing (r: StoredRing): Promise<void> {
     const v: LmdbRing = { ring: r.ring, genesis: r.genesis, family: r.family, view: r.view.map(toWire), pending: r.pending.map(p => ({ to: p.to, segs: p.segs.map(toWire) })) }
     // Ownership is published once this resolves: it must outlive a power loss, not only kill -9.
-    await this.write(() => { void this.db.put(`r\u0000${r.ring}`, v) }, true)
+    await this.write(() => { void this.db.put(['r', r.ring], v) }, true)
   }
 
-  async deleteRing (ring: string): Promise<void> { await this.write(() => { void this.db.remove(`r\u0000${ring}`) }, true) }
+  async deleteRing (ring: string): Promise<void> { await this.write(() => { void this.db.remove(['r', ring]) }, true) }
 
   async putPool (p: StoredPool): Promise<void> {
     const v = { ...p, record: { ...p.record, holders: [...p.record.holders], sub: p.record.sub ?? null, network: p.record.network ?? null, gw: p.record.gw ?? null } }
-    await this.write(() => { void this.db.put(`p\u0000${p.record.instance}`, v) }, true)
+    await this.write(() => { void this.db.put(['p', p.record.instance], v) }, true)
   }
 
-  async deletePool (instance: string): Promise<void> { await this.write(() => { void this.db.remove(`p\u0000${instance}`) }) }
+  async deletePool (instance: string): Promise<void> { await this.write(() => { void this.db.remove(['p', instance]) }) }
 
   putAllocation (a: StoredAllocation): Promise<void> {
-    const key = allocKey(a.instance, a.value)
+    const key = lmdbAllocKey(a.instance, a.value)
     const v = a.mac === undefined ? a.seq : { q: a.seq, m: a.mac }
     return this.write(() => { void this.db.put(key, v) })
   }
 
   async deleteAllocation (instance: string, value: bigint): Promise<void> {
-    const key = allocKey(instance, value)
+    const key = lmdbAllocKey(instance, value)
     await this.write(() => { void this.db.remove(key) })
   }
 
   async deleteAllocations (instance: string): Promise<void> {
     await this.write(() => {
-      for (const key of this.db.getKeys({ start: `a\u0000${instance}\u0000`, end: `a\u0000${instance}\u0001` })) void this.db.remove(key)
+      for (const key of this.db.getKeys({ start: ['a', instance], end: ['b'] })) {
+        if (key[1] !== instance) break
+        void this.db.remove(key)
+      }
     })
   }
 

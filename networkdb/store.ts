@@ -40,6 +40,16 @@ export interface NodeStore {
 
 const entryKey = (nid: string, table: string, key: string): string => `e\u0000${nid}\u0000${table}\u0000${key}`
 
+/*
+ * LMDB keys are arrays (lmdb-js's multi-part keys): a string with NUL separators is decoded as an
+ * array by lmdb's ordered-binary encoding once it is long enough, and then falls outside a range
+ * given with string bounds — own entries silently missing after a restart. Arrays compare element
+ * by element, so ['e', ...] lies between ['e'] and ['f'].
+ */
+type Key = string[]
+const lmdbEntryKey = (nid: string, table: string, key: string): Key => ['e', nid, table, key]
+const lmdbNetKey = (nid: string): Key => ['n', nid]
+
 /** Keeps state in memory; survives a simulated restart when the same object is handed back. */
 export class MemoryStore implements NodeStore {
   private meta: StoredMeta | undefined
@@ -67,20 +77,20 @@ export class MemoryStore implements NodeStore {
  * resolves, so an acknowledged write survives kill -9.
  */
 export class LmdbStore implements NodeStore {
-  private readonly db: RootDatabase<unknown, string>
+  private readonly db: RootDatabase<unknown, Key | string>
 
   constructor (dataDir: string) {
     const path = join(dataDir, 'networkdb')
     mkdirSync(path, { recursive: true, mode: 0o700 })
-    this.db = open<unknown, string>({ path, compression: false })
+    this.db = open<unknown, Key | string>({ path, compression: false })
   }
 
   async load (): Promise<PersistedState> {
     const meta = this.db.get('meta') as StoredMeta | undefined
     const networks: StoredNetwork[] = []
-    for (const { value } of this.db.getRange({ start: 'n\u0000', end: 'n\u0001' })) networks.push(value as StoredNetwork)
+    for (const { value } of this.db.getRange({ start: ['n'], end: ['o'] })) networks.push(value as StoredNetwork)
     const entries: StoredEntry[] = []
-    for (const { value } of this.db.getRange({ start: 'e\u0000', end: 'e\u0001' })) {
+    for (const { value } of this.db.getRange({ start: ['e'], end: ['f'] })) {
       const e = value as StoredEntry
       entries.push({ ...e, value: new Uint8Array(e.value) })
     }
@@ -88,16 +98,19 @@ export class LmdbStore implements NodeStore {
   }
 
   async putMeta (meta: StoredMeta): Promise<void> { await this.db.put('meta', meta) }
-  async putNetwork (net: StoredNetwork): Promise<void> { await this.db.put(`n\u0000${net.nid}`, net) }
+  async putNetwork (net: StoredNetwork): Promise<void> { await this.db.put(lmdbNetKey(net.nid), net) }
 
   async deleteNetwork (nid: string): Promise<void> {
     await this.db.transaction(() => {
-      void this.db.remove(`n\u0000${nid}`)
-      for (const key of this.db.getKeys({ start: `e\u0000${nid}\u0000`, end: `e\u0000${nid}\u0001` })) void this.db.remove(key)
+      void this.db.remove(lmdbNetKey(nid))
+      for (const key of this.db.getKeys({ start: ['e', nid], end: ['f'] })) {
+        if ((key as Key)[1] !== nid) break
+        void this.db.remove(key)
+      }
     })
   }
 
-  async putEntry (e: StoredEntry): Promise<void> { await this.db.put(entryKey(e.nid, e.table, e.key), e) }
-  async deleteEntry (nid: string, table: string, key: string): Promise<void> { await this.db.remove(entryKey(nid, table, key)) }
+  async putEntry (e: StoredEntry): Promise<void> { await this.db.put(lmdbEntryKey(e.nid, e.table, e.key), e) }
+  async deleteEntry (nid: string, table: string, key: string): Promise<void> { await this.db.remove(lmdbEntryKey(nid, table, key)) }
   async close (): Promise<void> { await this.db.close() }
 }
