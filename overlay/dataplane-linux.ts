@@ -265,10 +265,13 @@ export class LinuxDataplane implements Dataplane {
         neigh.push(o.op === 'add'
           ? `neigh replace ${ip(o.ip)} lladdr ${mac(o.mac)} dev ${VX} nud permanent`
           : `neigh del ${ip(o.ip)} dev ${VX}`)
+      } else if (o.op === 'add') {
+        fdb.push(`fdb replace ${mac(o.mac)} dev ${VX} dst ${ip(o.dst)} self permanent`)
       } else {
-        fdb.push(o.op === 'add'
-          ? `fdb replace ${mac(o.mac)} dev ${VX} dst ${ip(o.dst)} self permanent`
-          : `fdb del ${mac(o.mac)} dev ${VX} self`)
+        // Also forget what the bridge learnt of that MAC behind the tunnel port: a stale bridge
+        // entry would keep sending the MAC's frames into the tunnel after it reappears elsewhere,
+        // e.g. on a local container (moby#50236). Absent entries are fine (isDelete).
+        fdb.push(`fdb del ${mac(o.mac)} dev ${VX} self`, `fdb del ${mac(o.mac)} dev ${VX} master`)
       }
     }
     // Neighbours before FDB (as Docker orders adds); the two tables are independent anyway.

@@ -27,6 +27,14 @@ const allOk = (m: Map<string, Map<string, boolean>>): boolean => [...m.values()]
 const noneOk = (m: Map<string, Map<string, boolean>>, a: Set<string>, b: Set<string>): boolean =>
   [...m].every(([from, row]) => [...row].every(([to, ok]) => !ok || !((a.has(from) && b.has(to)) || (b.has(from) && a.has(to)))))
 
+/** The MACs of the vxlan FDB and the IPs of the neighbour table of a sandbox. */
+async function kernel (ns: string): Promise<{ fdb: string[], neigh: string[] }> {
+  const first = (out: string): string[] => out.trim().split('\n').filter(l => l !== '').map(l => l.split(' ')[0]!)
+  const fdb = first((await run('bridge', ['-n', ns, 'fdb', 'show', 'dev', 'vxlan0'])).stdout)
+  const neigh = first((await run('ip', ['-n', ns, 'neigh', 'show', 'dev', 'vxlan0'])).stdout)
+  return { fdb, neigh }
+}
+
 async function links (ns: string): Promise<string[]> {
   const { stdout } = await run('ip', ['-n', ns, '-o', 'link', 'show'])
   return stdout.trim().split('\n').map(l => l.split(':')[1]!.trim().split('@')[0]!)
@@ -62,11 +70,13 @@ describe('agents end to end on a 4-host netns lab', function () {
     for (let i = 0; i < 4; i++) await until(`host ${i} knows both networks`, async () => (await a.client(i).listNetworks()).length === 2)
 
     const targets: Record<string, PingTarget[]> = { red: [], blue: [] }
+    const macs = new Map<string, string>()
     for (let i = 0; i < 4; i++) {
       for (const net of ['red', 'blue']) {
         const ns = await createContainer(prefix, lab!.hosts[i]!.name, net)
         const ep = await a.client(i).attach(net, { Netns: ns, Name: `${net}-${i}` })
         targets[net]!.push({ name: `${net}-${i}`, ns, ip: ep.IPv4Address.split('/')[0]! })
+        macs.set(`${net}-${i}`, ep.MacAddress)
       }
     }
     const all = [...targets.red!, ...targets.blue!]
@@ -100,8 +110,20 @@ describe('agents end to end on a 4-host netns lab', function () {
 
     // detach on host 1 -> gone everywhere
     const gone = targets.red![1]!
+    const red = await a.client(0).inspectNetwork('red')
+    const sandboxOf = (i: number): string => `ovnet-${lab!.hosts[i]!.ns}-${red.Id.slice(0, 12)}`
+    for (const i of [0, 2, 3]) {
+      const k = await kernel(sandboxOf(i))
+      assert.ok(k.fdb.includes(macs.get(gone.name)!) && k.neigh.includes(gone.ip), `host ${i}'s kernel holds the endpoint before the detach`)
+    }
     await a.client(1).detach('red', { Netns: gone.ns })
     for (let i = 0; i < 4; i++) await until(`host ${i} forgot the detached endpoint`, async () => !(await a.client(i).inspectNetwork('red', true)).Endpoints!.some(e => e.EndpointIP === gone.ip))
+    for (const i of [0, 2, 3]) {
+      await until(`host ${i}'s kernel dropped the FDB and neighbour entries`, async () => {
+        const k = await kernel(sandboxOf(i))
+        return !k.fdb.includes(macs.get(gone.name)!) && !k.neigh.includes(gone.ip)
+      })
+    }
 
     // detach the rest of red, then rm from a host that never created it -> gone everywhere
     for (const i of [0, 2, 3]) await a.client(i).detach('red', { Netns: targets.red![i]!.ns })
