@@ -1,0 +1,55 @@
+/**
+ * Regressions of bugs the chaos kit found, fixed since (each failed before its fix): a restarted
+ * agent must get its endpoints back and its IPAM must remember their addresses. Root; a 3-host lab
+ * of its own per test, removed in afterEach.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { LabTarget } from '../../deploy/chaos/lab-target.js'
+import { sleep } from '../../deploy/chaos/workload.js'
+
+describe('chaos regressions: restarts (root)', function () {
+  this.timeout(120_000)
+  let t: LabTarget | undefined
+
+  before(function () {
+    if (process.getuid?.() !== 0) this.skip()
+  })
+  afterEach(async () => { await t?.teardown(); t = undefined })
+
+  async function lab (): Promise<LabTarget> {
+    t = new LabTarget({ hosts: 3, prefix: `rg${randomBytes(3).toString('hex')}` })
+    await t.setup()
+    return t
+  }
+
+  it('the first host, killed and restarted without seeds, keeps its endpoint in another host\'s network', async () => {
+    const lt = await lab()
+    await lt.api(1).createNetwork({ Name: 'x' }) // created by h2
+    await sleep(1000)
+    const a = await lt.api(0).attach('x', { Netns: await lt.createContainer(0, 'c1'), Name: 'c1' })
+    await lt.killAgent(0)
+    await lt.startAgent(0)
+    const ip = a.IPv4Address.split('/')[0]
+    const back = async (): Promise<boolean> => (await lt.api(1).inspectNetwork('x', true)).Endpoints?.some(e => e.EndpointIP === ip && e.Programmed) === true
+    for (let i = 0; i < 100 && !await back(); i++) await sleep(200)
+    const ins = await lt.api(1).inspectNetwork('x', true)
+    assert.deepEqual(ins.Endpoints?.map(e => e.EndpointIP), [ip], 'h1\'s endpoint is back in the cluster')
+    assert.equal(Object.keys((await lt.api(0).inspectNetwork('x')).Containers).length, 1)
+    const b = await lt.api(0).attach('x', { Netns: await lt.createContainer(0, 'c2'), Name: 'c2' })
+    assert.notEqual(b.IPv4Address, a.IPv4Address, 'no address handed out twice')
+  })
+
+  it('after kill -9 and a restart the IPAM still knows its endpoints\' addresses', async () => {
+    const lt = await lab()
+    await lt.api(0).createNetwork({ Name: 'x' })
+    await sleep(1000)
+    const a = await lt.api(1).attach('x', { Netns: await lt.createContainer(1, 'c1'), Name: 'c1' })
+    await sleep(500)
+    await lt.killAgent(1)
+    await lt.startAgent(1)
+    await sleep(3000)
+    const b = await lt.api(1).attach('x', { Netns: await lt.createContainer(1, 'c2'), Name: 'c2' })
+    assert.notEqual(b.IPv4Address, a.IPv4Address, 'the restored endpoint keeps its address to itself')
+  })
+})
