@@ -6,8 +6,9 @@
  * One small JSON file in the data dir, replaced atomically (write temp, fsync, rename, fsync dir)
  * on every change, so a crash leaves either the old or the new state, never a torn one.
  */
-import { open, readFile, rename } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { AtomicFile } from './atomic-file.js'
 
 export interface LocalEndpoint {
   nid: string
@@ -40,9 +41,10 @@ interface StateFile { version: 1, networks: LocalNetwork[], endpoints: LocalEndp
 export class LocalState {
   readonly networks = new Map<string, LocalNetwork>()
   readonly endpoints = new Map<string, LocalEndpoint>()
-  private writing: Promise<void> = Promise.resolve()
 
-  private constructor (private readonly path: string) {}
+  private readonly file: AtomicFile
+
+  private constructor (private readonly path: string) { this.file = new AtomicFile(path) }
 
   static async load (dataDir: string): Promise<LocalState> {
     const s = new LocalState(join(dataDir, 'agent-state.json'))
@@ -75,20 +77,6 @@ export class LocalState {
   async save (): Promise<void> {
     const snapshot: StateFile = { version: 1, networks: [...this.networks.values()], endpoints: [...this.endpoints.values()] }
     const text = JSON.stringify(snapshot, null, 1)
-    const run = async (): Promise<void> => {
-      const tmp = `${this.path}.tmp`
-      const fh = await open(tmp, 'w', 0o600)
-      try {
-        await fh.writeFile(text)
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, this.path)
-      const dir = await open(dirname(this.path), 'r')
-      try { await dir.sync() } finally { await dir.close() }
-    }
-    this.writing = this.writing.then(run, run)
-    await this.writing
+    await this.file.write(text)
   }
 }

@@ -7,8 +7,9 @@
  * One JSON file in the agent's data dir, replaced atomically on every change (write a temp
  * file, fsync, rename, fsync the directory), so a crash leaves the old or the new state.
  */
-import { open, readFile, rename } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { AtomicFile } from '../atomic-file.js'
 
 /** A pool of a cluster network handed to Docker by RequestPool (its PoolID is the key). */
 export interface PoolHold {
@@ -40,9 +41,10 @@ export class PluginState {
   readonly pools = new Map<string, PoolHold>()
   readonly networks = new Map<string, DockerNetwork>()
   readonly endpoints = new Map<string, DockerEndpoint>()
-  private writing: Promise<void> = Promise.resolve()
 
-  private constructor (private readonly path: string) {}
+  private readonly file: AtomicFile
+
+  private constructor (private readonly path: string) { this.file = new AtomicFile(path) }
 
   static async load (dataDir: string): Promise<PluginState> {
     const s = new PluginState(join(dataDir, PLUGIN_STATE_FILE))
@@ -76,20 +78,6 @@ export class PluginState {
   async save (): Promise<void> {
     const snapshot: StateFile = { version: 1, pools: [...this.pools.values()], networks: [...this.networks.values()], endpoints: [...this.endpoints.values()] }
     const text = JSON.stringify(snapshot, null, 1)
-    const run = async (): Promise<void> => {
-      const tmp = `${this.path}.tmp`
-      const fh = await open(tmp, 'w', 0o600)
-      try {
-        await fh.writeFile(text)
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, this.path)
-      const dir = await open(dirname(this.path), 'r')
-      try { await dir.sync() } finally { await dir.close() }
-    }
-    this.writing = this.writing.then(run, run)
-    await this.writing
+    await this.file.write(text)
   }
 }
