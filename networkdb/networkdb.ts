@@ -73,6 +73,7 @@ export class NetworkDBNode implements NetworkDB {
   /** Seeds of the last join: retried in the background while this node sees no live member. */
   private seeds: string[] = []
   private rejoining = false
+  private reconnectTicks = 0
   private readonly gossipQueue: GossipQueue
   private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
   private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 }
@@ -581,7 +582,11 @@ export class NetworkDBNode implements NetworkDB {
       this.rejoining = true
       void this.rejoinSeeds().finally(() => { this.rejoining = false })
     }
-    for (const m of this.mem.others('failed')) {
+    // Failed members every tick; members that left, every 10th: a node restarted after a graceful
+    // stop comes back at the same address, and may have no seed to dial us (the cluster's founder).
+    this.reconnectTicks++
+    const due = this.reconnectTicks % 10 === 0 ? this.mem.others('failed', 'left') : this.mem.others('failed')
+    for (const m of due) {
       if (this.reconnecting.has(m.id)) continue
       this.reconnecting.add(m.id)
       this.transport.connect(m.id, m.addrs, this.cfg.probeIntervalMs)
