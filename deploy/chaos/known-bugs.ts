@@ -4,7 +4,8 @@
  * Each has a reproduction in test/chaos/known-bugs.test.ts (pending until OVNET_KNOWN_BUGS=1).
  * Remove an entry, and its avoidance, when its bug is fixed. (Fixed since the kit found them: a
  * restarted IPAM re-issuing its endpoints' addresses, and a founder restarted without seeds
- * dropping endpoints of networks it had not re-learnt: test/chaos/regressions.test.ts.)
+ * dropping endpoints of networks it had not re-learnt, and a founder restarted after a graceful stop
+ * staying alone: test/chaos/regressions.test.ts.)
  */
 
 import type { FaultKind } from './schedule.js'

@@ -72,6 +72,7 @@ describe('known bugs found by the chaos kit (pending unless OVNET_KNOWN_BUGS=1; 
     }
   })
 
+
   it('creator-leaves: the gateway of a network stays reserved when the host that created it leaves', async () => {
     const lt = await lab()
     await lt.api(2).createNetwork({ Name: 'x' })

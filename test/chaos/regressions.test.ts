@@ -52,4 +52,13 @@ describe('chaos regressions: restarts (root)', function () {
     const b = await lt.api(1).attach('x', { Netns: await lt.createContainer(1, 'c2'), Name: 'c2' })
     assert.notEqual(b.IPv4Address, a.IPv4Address, 'the restored endpoint keeps its address to itself')
   })
+
+  it('the founder, stopped gracefully and started again without seeds, rejoins the cluster (peers re-dial members that left)', async () => {
+    const lt = await lab()
+    await lt.stopAgent(0)
+    await lt.startAgent(0)
+    const alive = async (i: number): Promise<number> => (await lt.api(i).members()).filter(m => m.Status === 'alive').length
+    for (let k = 0; k < 100 && (await alive(0) < 3 || await alive(1) < 3); k++) await sleep(200)
+    assert.deepEqual([await alive(0), await alive(1), await alive(2)], [3, 3, 3])
+  })
 })
