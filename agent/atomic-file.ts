@@ -3,13 +3,32 @@
  * fsync the directory. A crash leaves the old or the new content, never a torn one. Writes through
  * one `AtomicFile` are serialized, each complete before the next starts.
  */
-import { open, rename } from 'node:fs/promises'
+import { open, readFile, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 export class AtomicFile {
   private writing: Promise<void> = Promise.resolve()
 
   constructor (readonly path: string) {}
+
+  /**
+   * The file's JSON, or undefined when there is none yet. `what` names the file in errors; a file
+   * that does not parse is an error (never silently replaced: the operator moves it away).
+   */
+  async readJson<T> (what: string): Promise<T | undefined> {
+    let text: string
+    try {
+      text = await readFile(this.path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+    try {
+      return JSON.parse(text) as T
+    } catch (err) {
+      throw new Error(`corrupt ${what} ${this.path}: ${(err as Error).message} (move it away to start afresh)`)
+    }
+  }
 
   async write (text: string): Promise<void> {
     const run = async (): Promise<void> => {

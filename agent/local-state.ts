@@ -6,7 +6,6 @@
  * One small JSON file in the data dir, replaced atomically (write temp, fsync, rename, fsync dir)
  * on every change, so a crash leaves either the old or the new state, never a torn one.
  */
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AtomicFile } from './atomic-file.js'
 
@@ -48,19 +47,8 @@ export class LocalState {
 
   static async load (dataDir: string): Promise<LocalState> {
     const s = new LocalState(join(dataDir, 'agent-state.json'))
-    let text: string
-    try {
-      text = await readFile(s.path, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return s
-      throw err
-    }
-    let parsed: StateFile
-    try {
-      parsed = JSON.parse(text) as StateFile
-    } catch (err) {
-      throw new Error(`corrupt agent state ${s.path}: ${(err as Error).message} (move it away to start afresh)`)
-    }
+    const parsed = await s.file.readJson<StateFile>('agent state')
+    if (parsed === undefined) return s
     if (parsed.version !== 1 || !Array.isArray(parsed.networks) || !Array.isArray(parsed.endpoints)) {
       throw new Error(`agent state ${s.path} has an unknown format`)
     }

@@ -7,7 +7,6 @@
  * One JSON file in the agent's data dir, replaced atomically on every change (write a temp
  * file, fsync, rename, fsync the directory), so a crash leaves the old or the new state.
  */
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AtomicFile } from '../atomic-file.js'
 
@@ -48,19 +47,8 @@ export class PluginState {
 
   static async load (dataDir: string): Promise<PluginState> {
     const s = new PluginState(join(dataDir, PLUGIN_STATE_FILE))
-    let text: string
-    try {
-      text = await readFile(s.path, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return s
-      throw err
-    }
-    let parsed: StateFile
-    try {
-      parsed = JSON.parse(text) as StateFile
-    } catch (err) {
-      throw new Error(`corrupt docker plugin state ${s.path}: ${(err as Error).message} (move it away to start afresh)`)
-    }
+    const parsed = await s.file.readJson<StateFile>('docker plugin state')
+    if (parsed === undefined) return s
     if (parsed.version !== 1 || !Array.isArray(parsed.pools) || !Array.isArray(parsed.networks) || !Array.isArray(parsed.endpoints)) {
       throw new Error(`docker plugin state ${s.path} has an unknown format`)
     }
