@@ -7,16 +7,14 @@
  * Ownership: only an entry's owner writes it, and a gossiped entry must come from its owner.
  */
 import {
-  decodeGossip, decodeRequest, encodeGossip, encodeRequest, encodeResponse, decodeResponse,
-  MAX_KEY, MAX_NAME, MAX_VALUE, WireError,
-  type ClusterState, type GossipMessage, type WireEntry, type WireNetworkEvent, type WireNodeEvent
+  decodeGossip, decodeRequest, encodeGossip, encodeRequest, encodeResponse, decodeResponse, MAX_NAME, WireError,
+  type ClusterState, type GossipMessage, type WireNetworkEvent, type WireNodeEvent
 } from '../proto/index.js'
 import { answerSync, syncWith, type SyncDeps } from './anti-entropy.js'
 import { SystemClock, type Clock, type TimerHandle } from './clock.js'
 import { resolveConfig, type NetworkDBConfig } from './config.js'
-import {
-  EntryExistsError, EntryNotFoundError, InvalidArgumentError, JoinError, NotInNetworkError, NotOwnerError, NotStartedError
-} from './errors.js'
+import { JoinError, NotInNetworkError, NotStartedError } from './errors.js'
+import { Entries } from './entries.js'
 import { FailureDetector, shuffle } from './failure-detector.js'
 import { silentLogger, type Logger } from './logger.js'
 import { Membership, toNodeInfo, type MemberChange } from './membership.js'
@@ -63,7 +61,7 @@ export class NetworkDBNode implements NetworkDB {
   private membership: Membership | undefined
   private readonly netNodes = new NetworkMembership()
   private readonly joined = new Set<string>()
-  private tableClock = 0
+  private readonly entries: Entries
   private networkClock = 0
   private running = false
   private fd: FailureDetector | undefined
@@ -91,6 +89,18 @@ export class NetworkDBNode implements NetworkDB {
     this.tables = new Tables((err, table) => { this.log.error({ err: String(err), table }, 'table watcher threw') })
     this.timers = new Periodic(this.clock, (err) => { this.log.error({ err: String(err) }, 'periodic task failed') })
     this.gossipQueue = new GossipQueue(this.clock, this.cfg.gossipFlushMs, (nid, entries) => { this.publish(networkTopic(nid), { t: 'tables', b: { nid, entries } }) })
+    this.entries = new Entries({
+      tables: this.tables,
+      store: this.store,
+      gossip: this.gossipQueue,
+      clock: this.clock,
+      cfg: this.cfg,
+      metrics: this.m,
+      self: () => this.nodeId,
+      joined: this.joined,
+      requireRunning: () => { this.requireRunning() },
+      ownerGone: (owner) => { const s = this.membership?.get(owner)?.status; return s === 'failed' || s === 'left' }
+    })
   }
 
   get nodeId (): string { return this.transport.localId }
@@ -108,7 +118,7 @@ export class NetworkDBNode implements NetworkDB {
     const now = this.clock.now()
     // A restart must out-rank everything said about the previous run: new incarnation.
     const inc = Math.max((state.meta?.incarnation ?? 0) + 1, now)
-    this.tableClock = Math.max(state.meta?.tableClock ?? 0, ...state.entries.map(e => e.ltime))
+    this.entries.loadClock(state.meta?.tableClock ?? 0, state.entries)
     this.networkClock = Math.max(state.meta?.networkClock ?? 0, ...state.networks.map(n => n.ltime))
     await this.transport.start({
       onMessage: (topic, from, data) => { this.onGossip(topic, from, data) },
@@ -121,11 +131,7 @@ export class NetworkDBNode implements NetworkDB {
     await this.persistMeta()
     this.transport.subscribe(CLUSTER_TOPIC)
     for (const n of state.networks) this.enterNetwork(n.nid, n.ltime)
-    for (const e of state.entries) {
-      if (!this.tables.hasNetwork(e.nid)) continue
-      const reapAt = e.deleted ? now + Math.max(0, e.reapAt - Date.now()) : 0
-      this.tables.merge(e.nid, e.table, e.key, { owner: this.nodeId, ltime: e.ltime, value: e.value, deleted: e.deleted, reapAt, hidden: false }, now, true)
-    }
+    this.entries.restore(state.entries)
     this.fd = new FailureDetector({
       transport: this.transport,
       clock: this.clock,
@@ -198,7 +204,7 @@ export class NetworkDBNode implements NetworkDB {
 
   private async persistMeta (): Promise<void> {
     if (this.membership === undefined) return
-    await this.store.putMeta({ incarnation: this.membership.self.inc, tableClock: this.tableClock, networkClock: this.networkClock })
+    await this.store.putMeta({ incarnation: this.membership.self.inc, tableClock: this.entries.clock, networkClock: this.networkClock })
   }
 
   // ---- networks -------------------------------------------------------------------------------
@@ -225,6 +231,7 @@ export class NetworkDBNode implements NetworkDB {
   private enterNetwork (nid: string, ltime: number): void {
     this.joined.add(nid)
     this.tables.addNetwork(nid)
+    this.entries.entered(nid)
     this.netNodes.set(nid, this.nodeId, ltime, true)
     this.transport.subscribe(networkTopic(nid))
   }
@@ -232,15 +239,13 @@ export class NetworkDBNode implements NetworkDB {
   async leaveNetwork (nid: string): Promise<void> {
     this.requireRunning()
     if (!this.joined.has(nid)) throw new NotInNetworkError(nid)
-    const now = this.clock.now()
-    for (const { nid: n, table, key, e } of this.tables.ownedBy(this.nodeId)) {
-      if (n === nid && !e.deleted) this.localWrite(table, nid, key, e.value, true, now)
-    }
+    this.entries.deleteOwn(nid)
     this.gossipQueue.flush()
     const ltime = ++this.networkClock
     this.netNodes.set(nid, this.nodeId, ltime, false)
     this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: false } })
     this.joined.delete(nid)
+    this.entries.left(nid)
     this.transport.unsubscribe(networkTopic(nid))
     this.tables.dropNetwork(nid)
     await this.store.deleteNetwork(nid)
@@ -264,22 +269,15 @@ export class NetworkDBNode implements NetworkDB {
   // ---- tables ---------------------------------------------------------------------------------
 
   async createEntry (table: string, nid: string, key: string, value: Uint8Array): Promise<void> {
-    this.checkWrite(table, nid, key, value)
-    const cur = this.tables.get(table, nid, key)
-    if (cur !== undefined && !cur.deleted && !cur.hidden) throw new EntryExistsError(table, nid, key)
-    await this.persistOwn(this.localWrite(table, nid, key, value, false, this.clock.now()), nid)
+    await this.entries.create(table, nid, key, value)
   }
 
   async updateEntry (table: string, nid: string, key: string, value: Uint8Array, opts: WriteOptions = {}): Promise<void> {
-    this.checkWrite(table, nid, key, value)
-    this.ownedLive(table, nid, key, opts.takeover === true)
-    await this.persistOwn(this.localWrite(table, nid, key, value, false, this.clock.now()), nid)
+    await this.entries.update(table, nid, key, value, opts)
   }
 
   async deleteEntry (table: string, nid: string, key: string, opts: WriteOptions = {}): Promise<void> {
-    this.checkWrite(table, nid, key, new Uint8Array(0))
-    const cur = this.ownedLive(table, nid, key, opts.takeover === true)
-    await this.persistOwn(this.localWrite(table, nid, key, cur.value, true, this.clock.now()), nid)
+    await this.entries.delete(table, nid, key, opts)
   }
 
   getEntry (table: string, nid: string, key: string): EntryView | undefined {
@@ -297,53 +295,6 @@ export class NetworkDBNode implements NetworkDB {
   watchCluster (handler: (ev: ClusterEvent) => void): Unsubscribe {
     this.clusterWatchers.add(handler)
     return () => { this.clusterWatchers.delete(handler) }
-  }
-
-  private checkWrite (table: string, nid: string, key: string, value: Uint8Array): void {
-    this.requireRunning()
-    checkName('table name', table, MAX_NAME)
-    checkName('network id', nid, MAX_NAME)
-    checkName('key', key, MAX_KEY)
-    if (!(value instanceof Uint8Array)) throw new InvalidArgumentError('value must be a Uint8Array')
-    if (value.byteLength > MAX_VALUE) throw new InvalidArgumentError(`value of ${value.byteLength} bytes exceeds ${MAX_VALUE}`)
-    if (!this.joined.has(nid)) throw new NotInNetworkError(nid)
-  }
-
-  private ownedLive (table: string, nid: string, key: string, takeover: boolean): { value: Uint8Array } {
-    const cur = this.tables.get(table, nid, key)
-    if (cur === undefined || cur.deleted || cur.hidden) throw new EntryNotFoundError(table, nid, key)
-    if (cur.owner !== this.nodeId && !takeover) throw new NotOwnerError(table, nid, key, cur.owner)
-    return cur
-  }
-
-  /** Apply a write of our own at a fresh Lamport time and queue it for gossip. */
-  private localWrite (table: string, nid: string, key: string, value: Uint8Array, deleted: boolean, now: number): WireEntry {
-    const ltime = ++this.tableClock
-    const reapAt = deleted ? now + this.cfg.tombstoneTtlMs : 0
-    this.tables.merge(nid, table, key, { owner: this.nodeId, ltime, value, deleted, reapAt, hidden: false }, now, true)
-    const wire: WireEntry = { table, key, owner: this.nodeId, ltime, deleted, value, reapIn: deleted ? this.cfg.tombstoneTtlMs : 0 }
-    this.gossipQueue.add(nid, wire)
-    this.m.tableOps.inc({ op: deleted ? 'delete' : 'write' })
-    return wire
-  }
-
-  private async persistOwn (e: WireEntry, nid: string): Promise<void> {
-    await this.store.putEntry({ nid, table: e.table, key: e.key, ltime: e.ltime, deleted: e.deleted, value: e.value, reapAt: e.deleted ? Date.now() + e.reapIn : 0 })
-  }
-
-  /** Merge entries received from `from` (gossip, sync or push). */
-  private mergeRemote (nid: string, from: string, entries: WireEntry[]): void {
-    if (!this.joined.has(nid)) return
-    const now = this.clock.now()
-    for (const e of entries) {
-      if (e.ltime > this.tableClock) this.tableClock = e.ltime
-      const owner = this.mem.get(e.owner)
-      const hidden = owner !== undefined && (owner.status === 'failed' || owner.status === 'left')
-      const reapAt = e.deleted ? now + Math.min(e.reapIn, this.cfg.tombstoneTtlMs) : 0
-      const r = this.tables.merge(nid, e.table, e.key, { owner: e.owner, ltime: e.ltime, value: e.value, deleted: e.deleted, reapAt, hidden }, now, from === e.owner)
-      // A newer copy of our own entry (we lost state): it is ours, keep it durable.
-      if (r === 'applied' && e.owner === this.nodeId) void this.persistOwn(e, nid).catch(() => {})
-    }
   }
 
   // ---- gossip ---------------------------------------------------------------------------------
@@ -391,14 +342,14 @@ export class NetworkDBNode implements NetworkDB {
     switch (msg.t) {
       case 'node': this.onNodeEvent(msg.b); return
       case 'net': this.onNetworkEvent(msg.b); return
-      case 'tables': this.mergeRemote(msg.b.nid, from, msg.b.entries)
+      case 'tables': this.entries.mergeRemote(msg.b.nid, from, msg.b.entries)
     }
   }
 
   // ---- request / response ---------------------------------------------------------------------
 
   private syncDeps (): SyncDeps {
-    return { tables: this.tables, transport: this.transport, clock: this.clock, requestTimeoutMs: this.cfg.requestTimeoutMs, mergeRemote: (nid, from, e) => { this.mergeRemote(nid, from, e) } }
+    return { tables: this.tables, transport: this.transport, clock: this.clock, requestTimeoutMs: this.cfg.requestTimeoutMs, mergeRemote: (nid, from, e) => { this.entries.mergeRemote(nid, from, e) } }
   }
 
   private async onRequest (from: string, data: Uint8Array): Promise<Uint8Array[]> {
@@ -419,7 +370,7 @@ export class NetworkDBNode implements NetworkDB {
         this.m.bulkSyncs.inc({ role: 'responder' })
         return answerSync(this.syncDeps(), req.b)
       case 'push':
-        this.mergeRemote(req.b.nid, from, req.b.entries)
+        this.entries.mergeRemote(req.b.nid, from, req.b.entries)
         return [encodeResponse({ t: 'ack', b: { ok: true, detail: '' } })]
       case 'pingreq': {
         const ok = await this.transport.probe(req.b.target, Math.min(req.b.timeoutMs, this.cfg.probeTimeoutMs)).then(() => true, () => false)
@@ -521,6 +472,10 @@ export class NetworkDBNode implements NetworkDB {
         break
       case 'failed':
         this.tables.setOwnerHidden(m.id, true, now)
+        // The connection is as dead as SWIM says the node is (the transport runs no liveness check
+        // of its own): drop it so that the node's return dials afresh instead of reusing a TCP
+        // connection stalled in retransmission back-off across a partition.
+        void this.transport.disconnect(m.id).catch(() => {})
         break
       case 'left':
         this.tables.tombstoneOwner(m.id, undefined, now + this.cfg.tombstoneTtlMs, 'owner-left')
@@ -649,7 +604,7 @@ export class NetworkDBNode implements NetworkDB {
       members: this.members(),
       networks,
       digest: digestOf(networks.map(n => `${n.nid}=${n.digest}`).join('\n')),
-      clocks: { network: this.networkClock, table: this.tableClock }
+      clocks: { network: this.networkClock, table: this.entries.clock }
     }
   }
 
