@@ -25,7 +25,7 @@ import {
 } from './api-types.js'
 import { NotImplementedError } from './errors.js'
 import { Router, sendError } from './router.js'
-import { claimSocketPath, releaseSocketPath, setSocketMode } from './unix-socket.js'
+import { UnixHttpListener } from './unix-http.js'
 
 /** An events client this far behind is cut off rather than buffered without bound. */
 const MAX_EVENT_BACKLOG_BYTES = 4 * 1024 * 1024
@@ -87,11 +87,12 @@ export class ApiServer {
   private readonly server: Server
   private readonly router: Router
   private readonly streams = new Set<ServerResponse>()
-  private listening = false
+  private readonly unix: UnixHttpListener
 
   constructor (handlers: ControlHandlers, private readonly opts: ApiServerOptions) {
     this.router = buildRouter(handlers, opts.info, this.streams)
     this.server = createServer((req, res) => { this.onRequest(req, res) })
+    this.unix = new UnixHttpListener(this.server, { ...opts, name: 'control API' })
   }
 
   get socketPath (): string { return this.opts.socketPath }
@@ -109,31 +110,10 @@ export class ApiServer {
   }
 
   /** Claim the socket path (removing a stale file, refusing a live agent's) and listen. */
-  async listen (): Promise<void> {
-    const path = this.opts.socketPath
-    await claimSocketPath(path)
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => { reject(err) }
-      this.server.once('error', onError)
-      this.server.listen(path, () => { this.server.off('error', onError); resolve() })
-    })
-    this.listening = true
-    await setSocketMode(path, this.opts.socketMode ?? 0o660)
-    this.opts.logger.info({ socket: path }, 'control API listening')
-  }
+  async listen (): Promise<void> { await this.unix.listen() }
 
   /** Stop accepting, end event streams, drop idle keep-alive connections, remove the socket file. */
   async close (): Promise<void> {
-    if (!this.listening) return
-    this.listening = false
-    for (const res of this.streams) res.end()
-    const closed = new Promise<void>(resolve => { this.server.close(() => { resolve() }) })
-    this.server.closeIdleConnections()
-    // A keep-alive client (curl, a script) may hold a connection that turns idle only after the
-    // close; give in-flight replies a moment, then cut whatever is left so shutdown cannot hang.
-    const force = setTimeout(() => { this.server.closeAllConnections() }, 2000)
-    await closed
-    clearTimeout(force)
-    await releaseSocketPath(this.opts.socketPath)
+    await this.unix.close(() => { for (const res of this.streams) res.end() })
   }
 }

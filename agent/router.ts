@@ -8,9 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'
 import { BadRequestError, errorBodyOf, httpStatusOf, type ApiErrorBody } from './errors.js'
-
-/** Request bodies are small JSON documents; anything larger is a mistake or an attack. */
-const MAX_BODY_BYTES = 1024 * 1024
+import { parseJsonBody, readBodyText } from './unix-http.js'
 
 /** `'/v1/networks/:id/attach'` → `{ id: string }`. */
 export type PathParams<P extends string> =
@@ -141,21 +139,10 @@ function match (pattern: string[], parts: string[]): Record<string, string> | un
 }
 
 async function readBody (req: IncomingMessage, schema: z.ZodType | undefined): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_BODY_BYTES) throw new BadRequestError(`request body larger than ${MAX_BODY_BYTES} bytes`)
-    chunks.push(chunk)
-  }
+  // Request bodies are small JSON documents; anything larger is a mistake or an attack.
+  const text = await readBodyText(req)
   if (schema === undefined) return undefined
-  const text = Buffer.concat(chunks).toString('utf8')
-  let raw: unknown
-  try {
-    raw = text === '' ? {} : JSON.parse(text)
-  } catch (err) {
-    throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`)
-  }
+  const raw = text === '' ? {} : parseJsonBody(text)
   const parsed = schema.safeParse(raw)
   if (!parsed.success) throw new BadRequestError(describeIssues(parsed.error))
   return parsed.data

@@ -6,7 +6,8 @@
  *   it is created); this host's own announcements are ignored.
  * - Kernel: one sandbox per network per host, created on the first join and removed with the
  *   last leave. Event bursts are coalesced into one dataplane batch per network; a reconciler
- *   compares the kernel with the PeerDB and repairs drift periodically and after any failure.
+ *   compares the kernel with the PeerDB and repairs drift periodically, after any failure, and
+ *   soon after a peer of the network returns (peer-return.ts).
  *   Every kernel operation of a network runs on that network's serial queue.
  * - Restart: sandboxes of a previous run (found by name prefix) are adopted when their network's
  *   first endpoint joins again, and removed if nothing claims them (restoreComplete / grace).
@@ -15,7 +16,7 @@ import { decodePeerRecord, encodePeerRecord, normalizeMac, PEER_TABLE, type Peer
 import { SystemClock, type Clock, type TimerHandle } from '../networkdb/clock.js'
 import { silentLogger, type Logger } from '../networkdb/logger.js'
 import { noopMetrics, type Counter, type Gauge, type Metrics } from '../networkdb/metrics.js'
-import type { NetworkDB } from '../networkdb/types.js'
+import type { ClusterEvent, NetworkDB, Unsubscribe } from '../networkdb/types.js'
 import { inSubnet, macFromIPv4, parseCidr4 } from './addr.js'
 import {
   DEFAULT_VXLAN_PORT, endpointKey, sandboxName, sandboxPrefix, VXLAN_OVERHEAD,
@@ -29,6 +30,7 @@ import {
 import { NetworkExistsError, NoVniError } from './errors.js'
 import { checkIpam, optionValue, validMtu, validNodeName } from './options.js'
 import { PeerDB } from './peerdb.js'
+import { Coalescer, ReturnDetector } from './peer-return.js'
 import { SandboxProgrammer, type ReconcileReport } from './reconciler.js'
 import { networkStatus, newNet, type Endpoint, type Net } from './network-state.js'
 import type { OverlayStatus } from './status.js'
@@ -64,6 +66,8 @@ export interface OverlayDriverOptions {
   batchDelayMs?: number
   /** Full reconciliation period per sandbox (default 30 s; 0 = only after failures/on demand). */
   reconcileIntervalMs?: number
+  /** Delay of the reconciliation of a network after a peer in it returns; bursts coalesce (default 500 ms). */
+  returnReconcileDelayMs?: number
   /** First retry delay after a kernel failure, doubling up to 30 s (default 500 ms). */
   retryMs?: number
   /** A previous run's sandbox not claimed within this after start is removed (default 60 s). */
@@ -71,6 +75,9 @@ export interface OverlayDriverOptions {
 }
 
 const MAX_RETRY_MS = 30_000
+
+/** What started a full reconciliation (a metric label). */
+type ReconcileTrigger = 'periodic' | 'peer-return' | 'retry' | 'sandbox' | 'request'
 
 export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   readonly nodeName: string
@@ -91,8 +98,10 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   private readonly discovered = new Map<string, SandboxState>()
   private reconcileTimer: TimerHandle | undefined
   private orphanTimer: TimerHandle | undefined
+  private readonly returns: Coalescer
+  private unwatchCluster: Unsubscribe | undefined
   private readonly m: {
-    batches: Counter, ops: Counter, repairs: Counter, errors: Counter, badRecords: Counter, peers: Gauge
+    batches: Counter, ops: Counter, repairs: Counter, reconciles: Counter, errors: Counter, badRecords: Counter, peers: Gauge
   }
 
   constructor (opts: OverlayDriverOptions) {
@@ -112,6 +121,10 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     this.reconcileIntervalMs = opts.reconcileIntervalMs ?? 30_000
     this.retryMs = opts.retryMs ?? 500
     this.orphanGraceMs = opts.orphanGraceMs ?? 60_000
+    this.returns = new Coalescer(this.clock, opts.returnReconcileDelayMs ?? 500, async nid => {
+      const n = this.nets.get(nid)
+      if (n !== undefined) await this.reconcileAll([n], 'peer-return')
+    })
     const metrics = opts.metrics ?? noopMetrics
     this.allocator = opts.db === undefined
       ? undefined
@@ -120,6 +133,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       batches: metrics.counter('ovnet_overlay_kernel_batches_total', 'FDB/neighbour batches sent to the kernel', ['path']),
       ops: metrics.counter('ovnet_overlay_kernel_ops_total', 'FDB/neighbour operations sent to the kernel', ['path']),
       repairs: metrics.counter('ovnet_overlay_reconcile_repairs_total', 'Kernel entries repaired by reconciliation', ['kind']),
+      reconciles: metrics.counter('ovnet_overlay_reconciles_total', 'Full reconciliations of a sandbox by trigger and result (clean, repaired, failed)', ['trigger', 'result']),
       errors: metrics.counter('ovnet_overlay_dataplane_errors_total', 'Failed dataplane operations', ['op']),
       badRecords: metrics.counter('ovnet_overlay_bad_peer_records_total', 'Undecodable peer table entries ignored'),
       peers: metrics.gauge('ovnet_overlay_peers', 'Remote endpoint announcements known per network', ['nid'])
@@ -150,6 +164,19 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       this.orphanTimer = this.clock.setTimeout(() => { void this.restoreComplete() }, this.orphanGraceMs)
     }
     this.armReconcile()
+    if (this.db !== undefined && this.unwatchCluster === undefined) {
+      const detector = new ReturnDetector(this.db.nodeId)
+      this.unwatchCluster = this.db.watchCluster(ev => { this.onClusterEvent(detector, ev) })
+    }
+  }
+
+  /** A peer came back: reconcile soon every network with a sandbox that it is in. */
+  private onClusterEvent (detector: ReturnDetector, ev: ClusterEvent): void {
+    const node = detector.returned(ev)
+    if (node === undefined || this.db === undefined) return
+    for (const n of this.nets.values()) {
+      if (n.programmer !== undefined && this.db.peers(n.nid).includes(node)) this.returns.request(n.nid)
+    }
   }
 
   /**
@@ -181,6 +208,9 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     this.clock.clearTimeout(this.reconcileTimer)
     this.clock.clearTimeout(this.orphanTimer)
     this.reconcileTimer = this.orphanTimer = undefined
+    this.unwatchCluster?.()
+    this.unwatchCluster = undefined
+    this.returns.cancelAll()
     this.allocator?.stop()
     for (const n of this.nets.values()) {
       this.cancelTimers(n)
@@ -388,7 +418,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       if (p === undefined) return
       try {
         if (full || n.needsReconcile) {
-          await this.reconcileLocked(n, p)
+          await this.reconcileLocked(n, p, 'retry')
         } else {
           const ops = await p.flush()
           if (ops > 0) { this.m.batches.inc({ path: 'flush' }); this.m.ops.inc({ path: 'flush' }, ops) }
@@ -401,17 +431,24 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     })
   }
 
-  private async reconcileLocked (n: Net, p: SandboxProgrammer): Promise<void> {
+  private async reconcileLocked (n: Net, p: SandboxProgrammer, trigger: ReconcileTrigger): Promise<void> {
     n.needsReconcile = true
-    const r = await p.reconcile(() => this.clock.now())
+    let r: ReconcileReport
+    try {
+      r = await p.reconcile(() => this.clock.now())
+    } catch (e) {
+      this.m.reconciles.inc({ trigger, result: 'failed' })
+      throw e
+    }
     n.needsReconcile = false
     n.lastReconcile = r
     const repaired = r.missing + r.wrong + r.learned + r.stale
+    this.m.reconciles.inc({ trigger, result: repaired > 0 ? 'repaired' : 'clean' })
     if (repaired > 0) {
       this.m.batches.inc({ path: 'reconcile' })
       this.m.ops.inc({ path: 'reconcile' }, repaired)
       for (const kind of ['missing', 'wrong', 'learned', 'stale'] as const) if (r[kind] > 0) this.m.repairs.inc({ kind }, r[kind])
-      this.log.info({ nid: n.nid, missing: r.missing, wrong: r.wrong, learned: r.learned, stale: r.stale }, 'reconciled sandbox')
+      this.log.info({ nid: n.nid, trigger, missing: r.missing, wrong: r.wrong, learned: r.learned, stale: r.stale }, 'reconciled sandbox')
     }
   }
 
@@ -450,7 +487,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     n.programmer = new SandboxProgrammer(this.dp, n.sandbox, this.peerDb(n.nid))
     // Replays announcements received before the sandbox existed, and repairs an adopted one.
     try {
-      await this.reconcileLocked(n, n.programmer)
+      await this.reconcileLocked(n, n.programmer, 'sandbox')
     } catch (e) {
       this.kernelFailed(n, e, 'reconcile')
     }
@@ -469,26 +506,31 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     this.clock.clearTimeout(n.flushTimer)
     this.clock.clearTimeout(n.retryTimer)
     n.flushTimer = n.retryTimer = undefined
+    this.returns.cancel(n.nid)
   }
 
   private armReconcile (): void {
     if (this.reconcileIntervalMs <= 0) return
     this.reconcileTimer = this.clock.setTimeout(() => {
-      void this.reconcile().finally(() => { this.armReconcile() })
+      void this.reconcileAll([...this.nets.values()], 'periodic').finally(() => { this.armReconcile() })
     }, this.reconcileIntervalMs)
   }
 
   /** Full reconciliation of every sandbox (or one network's) now; the reports of those that ran. */
   async reconcile (nid?: string): Promise<ReconcileReport[]> {
+    return await this.reconcileAll(nid === undefined ? [...this.nets.values()] : [this.net(nid)], 'request')
+  }
+
+  private async reconcileAll (nets: readonly Net[], trigger: ReconcileTrigger): Promise<ReconcileReport[]> {
     const out: ReconcileReport[] = []
-    for (const n of nid === undefined ? [...this.nets.values()] : [this.net(nid)]) {
+    for (const n of nets) {
       await n.queue.run(async () => {
         const p = n.programmer
         if (p === undefined || n.spec === undefined) return
         try {
           // The devices too: someone may have deleted the vxlan device or the bridge.
           await this.dp.ensureSandbox(n.spec)
-          await this.reconcileLocked(n, p)
+          await this.reconcileLocked(n, p, trigger)
           if (n.lastReconcile !== undefined) out.push(n.lastReconcile)
           n.lastError = undefined
           n.retryDelay = 0

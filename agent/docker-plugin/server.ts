@@ -10,7 +10,7 @@ import type { z } from 'zod'
 import type { Logger } from '../../networkdb/logger.js'
 import { BadRequestError, httpStatusOf } from '../errors.js'
 import { describeIssues } from '../router.js'
-import { claimSocketPath, releaseSocketPath, setSocketMode } from '../unix-socket.js'
+import { parseJsonBody, readBodyText, UnixHttpListener } from '../unix-http.js'
 import type { DockerIpamDriver } from './ipam-driver.js'
 import type { DockerNetworkDriver } from './network-driver.js'
 import {
@@ -18,8 +18,6 @@ import {
   NetworkRequest, PLUGIN_CONTENT_TYPE, ReleaseAddressRequest, ReleasePoolRequest, RequestAddressRequest, RequestPoolRequest,
   type ErrResponse
 } from './protocol.js'
-
-const MAX_BODY_BYTES = 1024 * 1024
 
 interface Handler {
   /** Undefined: the body is not read (Docker sends none). */
@@ -72,20 +70,9 @@ function reply (res: ServerResponse, status: number, body: unknown): void {
 }
 
 async function readJson (req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_BODY_BYTES) throw new BadRequestError(`request body larger than ${MAX_BODY_BYTES} bytes`)
-    chunks.push(chunk)
-  }
-  const text = Buffer.concat(chunks).toString('utf8')
+  const text = await readBodyText(req)
   if (text.trim() === '') throw new BadRequestError('empty request body')
-  try {
-    return JSON.parse(text)
-  } catch (err) {
-    throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`)
-  }
+  return parseJsonBody(text)
 }
 
 export interface PluginServerOptions {
@@ -97,7 +84,7 @@ export interface PluginServerOptions {
 
 export class PluginServer {
   private readonly server: Server
-  private listening = false
+  private readonly unix: UnixHttpListener
 
   constructor (private readonly routes: Map<string, Handler>, private readonly opts: PluginServerOptions) {
     this.server = createServer((req, res) => {
@@ -107,6 +94,7 @@ export class PluginServer {
         res.destroy()
       })
     })
+    this.unix = new UnixHttpListener(this.server, { ...opts, name: 'docker plugin' })
   }
 
   get socketPath (): string { return this.opts.socketPath }
@@ -146,28 +134,8 @@ export class PluginServer {
   }
 
   /** Claim the socket path (a stale file is removed, a live listener refused) and listen. */
-  async listen (): Promise<void> {
-    const path = this.opts.socketPath
-    await claimSocketPath(path)
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => { reject(err) }
-      this.server.once('error', onError)
-      this.server.listen(path, () => { this.server.off('error', onError); resolve() })
-    })
-    this.listening = true
-    await setSocketMode(path, this.opts.socketMode ?? 0o660)
-    this.opts.logger.info({ socket: path }, 'docker plugin listening')
-  }
+  async listen (): Promise<void> { await this.unix.listen() }
 
   /** Stop accepting, let in-flight calls finish (cut after 2 s), remove the socket file. */
-  async close (): Promise<void> {
-    if (!this.listening) return
-    this.listening = false
-    const closed = new Promise<void>(resolve => { this.server.close(() => { resolve() }) })
-    this.server.closeIdleConnections()
-    const force = setTimeout(() => { this.server.closeAllConnections() }, 2000)
-    await closed
-    clearTimeout(force)
-    await releaseSocketPath(this.opts.socketPath)
-  }
+  async close (): Promise<void> { await this.unix.close() }
 }

@@ -2,11 +2,12 @@
  * A small in-test NetworkDB: the table parts of the interface the overlay uses (entries with
  * Lamport times and owners, watch with replay, joinNetwork), with explicit replication so a test
  * chooses when nodes see each other's writes, and partitions. Merge rule as NetworkDB's:
- * higher (ltime, owner) wins.
+ * higher (ltime, owner) wins. Membership as one node sees it: `memberFailed` hides the node's
+ * entries (deletes to watchers) and `memberAlive` shows them again, each with its cluster event.
  */
 import { EntryExistsError, EntryNotFoundError, NotOwnerError } from '../../networkdb/errors.js'
 import type {
-  ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, TableEvent, Unsubscribe
+  ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, NodeStatus, TableEvent, Unsubscribe
 } from '../../networkdb/types.js'
 
 interface Entry { owner: string, ltime: number, value: Uint8Array, deleted: boolean }
@@ -51,6 +52,9 @@ export class FakeNetworkDB implements NetworkDB {
   private readonly entries = new Map<string, Entry>()
   private readonly watchers = new Set<Watcher>()
   private readonly nets = new Set<string>()
+  /** Nodes this one sees failed: their entries are hidden. */
+  private readonly failed = new Set<string>()
+  private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
 
   constructor (private readonly cluster: FakeCluster, readonly nodeId: string, private readonly advertise: string) {
     this.nodeName = nodeId
@@ -73,16 +77,58 @@ export class FakeNetworkDB implements NetworkDB {
     return true
   }
 
+  private visible (e: Entry | undefined): e is Entry { return e !== undefined && !e.deleted && !this.failed.has(e.owner) }
+
   private emit (table: string, nid: string, key: string, cur: Entry | undefined, next: Entry): void {
-    const was = cur !== undefined && !cur.deleted
-    const is = !next.deleted
+    const was = this.visible(cur)
+    const is = this.visible(next)
     let ev: TableEvent | undefined
     if (was && is) ev = { table, nid, key, kind: 'update', owner: next.owner, prev: cur.value, value: next.value }
     else if (was) ev = { table, nid, key, kind: 'delete', owner: cur.owner, prev: cur.value, value: undefined }
     else if (is) ev = { table, nid, key, kind: 'create', owner: next.owner, prev: undefined, value: next.value }
-    if (ev === undefined) return
-    for (const w of [...this.watchers]) if (w.table === table && (w.nid === undefined || w.nid === nid)) w.handler(ev)
+    if (ev !== undefined) this.deliver(ev)
   }
+
+  private deliver (ev: TableEvent): void {
+    for (const w of [...this.watchers]) if (w.table === ev.table && (w.nid === undefined || w.nid === ev.nid)) w.handler(ev)
+  }
+
+  /** This node declares `id` failed: its entries are hidden (deletes), then the cluster event. */
+  memberFailed (id: string): void {
+    if (this.failed.has(id)) return
+    this.failed.add(id)
+    this.setOwnerVisible(id, false)
+    this.emitCluster({ type: 'node', node: { ...this.infoOf(id), status: 'failed' }, prev: 'alive' })
+  }
+
+  /** `id` is alive again here: the cluster event, then its entries come back (creates). */
+  memberAlive (id: string): void {
+    if (!this.failed.delete(id)) return
+    this.emitCluster({ type: 'node', node: this.infoOf(id), prev: 'failed' })
+    this.setOwnerVisible(id, true)
+  }
+
+  private setOwnerVisible (owner: string, shown: boolean): void {
+    for (const [k, e] of this.entries) {
+      if (e.owner !== owner || e.deleted) continue
+      const [table, nid, key] = k.split('\u0000') as [string, string, string]
+      this.deliver(shown
+        ? { table, nid, key, kind: 'create', owner, prev: undefined, value: e.value }
+        : { table, nid, key, kind: 'delete', owner, prev: e.value, value: undefined, reason: 'owner-failed' })
+    }
+  }
+
+  emitCluster (ev: ClusterEvent): void {
+    for (const h of [...this.clusterWatchers]) h(ev)
+  }
+
+  private infoOf (id: string): NodeInfo {
+    const n = this.cluster.nodes.find(x => x.nodeId === id)
+    if (n === undefined) throw new Error(`no node ${id}`)
+    return { ...n.info(), status: this.statusOf(id) }
+  }
+
+  private statusOf (id: string): NodeStatus { return this.failed.has(id) ? 'failed' : 'alive' }
 
   private write (table: string, nid: string, key: string, value: Uint8Array, deleted: boolean): void {
     const k = FakeNetworkDB.k(table, nid, key)
@@ -112,14 +158,14 @@ export class FakeNetworkDB implements NetworkDB {
 
   getEntry (table: string, nid: string, key: string): EntryView | undefined {
     const e = this.entries.get(FakeNetworkDB.k(table, nid, key))
-    return e === undefined || e.deleted ? undefined : { table, nid, key, owner: e.owner, ltime: e.ltime, value: e.value }
+    return !this.visible(e) ? undefined : { table, nid, key, owner: e.owner, ltime: e.ltime, value: e.value }
   }
 
   walkTable (table: string, nid?: string): EntryView[] {
     const out: EntryView[] = []
     for (const [k, e] of this.entries) {
       const [t, n, key] = k.split('\u0000') as [string, string, string]
-      if (t === table && (nid === undefined || n === nid) && !e.deleted) out.push({ table: t, nid: n, key, owner: e.owner, ltime: e.ltime, value: e.value })
+      if (t === table && (nid === undefined || n === nid) && this.visible(e)) out.push({ table: t, nid: n, key, owner: e.owner, ltime: e.ltime, value: e.value })
     }
     return out
   }
@@ -136,9 +182,12 @@ export class FakeNetworkDB implements NetworkDB {
   async joinNetwork (nid: string): Promise<void> { this.nets.add(nid) }
   async leaveNetwork (nid: string): Promise<void> { this.nets.delete(nid) }
   networks (): string[] { return [...this.nets] }
-  peers (_nid: string): string[] { return this.cluster.nodes.map(n => n.nodeId) }
+  /** Nodes in `nid` this node sees live, itself included when it joined. */
+  peers (nid: string): string[] {
+    return this.cluster.nodes.filter(n => n.nets.has(nid) && !this.failed.has(n.nodeId)).map(n => n.nodeId).sort()
+  }
 
-  members (): NodeInfo[] { return this.cluster.nodes.map(n => n.info()) }
+  members (): NodeInfo[] { return this.cluster.nodes.map(n => ({ ...n.info(), status: this.statusOf(n.nodeId) })) }
   member (id: string): NodeInfo | undefined { return this.members().find(m => m.id === id) }
   info (): NodeInfo {
     return { id: this.nodeId, name: this.nodeName, advertiseAddr: this.advertise, addrs: [], status: 'alive', incarnation: 1, since: 0 }
@@ -148,7 +197,10 @@ export class FakeNetworkDB implements NetworkDB {
   async join (_seeds: readonly string[]): Promise<void> {}
   async leave (): Promise<void> {}
   async close (): Promise<void> {}
-  watchCluster (_handler: (ev: ClusterEvent) => void): Unsubscribe { return () => {} }
+  watchCluster (handler: (ev: ClusterEvent) => void): Unsubscribe {
+    this.clusterWatchers.add(handler)
+    return () => { this.clusterWatchers.delete(handler) }
+  }
   diagnostics (): Diagnostics { throw new Error('not in the fake') }
   stats (): NetworkDBStats { return { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 } }
 }
