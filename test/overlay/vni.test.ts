@@ -118,6 +118,28 @@ describe('overlay VNI allocation', () => {
     assert.deepEqual(b.claims().map(c => c.nid), ['net-a'], 'the lost claim was withdrawn')
   })
 
+  it('while a member is failed (a partition whose other side allocates too) the first pick is random, not the lowest', async () => {
+    const d1 = cluster.node('n1')
+    const d2 = cluster.node('n2')
+    const a = allocator(d1, clock, { random: () => 0.25 })
+    const b = allocator(d2, clock, { random: () => 0.75 })
+    await a.start()
+    await b.start()
+    cluster.partition(d1, d2)
+    d1.memberFailed(d2.nodeId)
+    d2.memberFailed(d1.nodeId)
+    const [va, vb] = [await settled(clock, a.allocate('net-a')), await settled(clock, b.allocate('net-b'))]
+    assert.notEqual(va, 4096)
+    assert.notEqual(va, vb)
+    cluster.heal()
+    cluster.sync()
+    d1.memberAlive(d2.nodeId)
+    d2.memberAlive(d1.nodeId)
+    await clock.advance(0)
+    assert.deepEqual(a.conflicts(), [])
+    assert.equal(await settled(clock, a.allocate('net-c')), 4096, 'serial again once everyone is reachable')
+  })
+
   it('a conflict found after a partition heals is reported, the earliest keeps the VNI', async () => {
     const d1 = cluster.node('n1')
     const d2 = cluster.node('n2')
