@@ -3,25 +3,28 @@
  * over NetworkDB, the global IPAM and the overlay driver.
  *
  * - A network is a cluster object: its definition lives in `network_table` of NetworkDB's
- *   cluster-wide network, created on any host, visible on every host, removed from any host (a
- *   takeover delete) once no endpoint remains anywhere. When the node that wrote it fails, the
- *   live node with the smallest id re-announces it, so a network does not vanish with a host.
+ *   cluster-wide network, created on any host, visible on every host, removed from any host once
+ *   no endpoint remains anywhere. When the node that wrote it fails, the live node with the
+ *   smallest id re-announces it, so a network does not vanish with a host. A removal is a record
+ *   of its own that wins over any re-announcement (network-removals.ts).
  * - An endpoint is owned by the host that attached it: `endpoint_table` (cluster-wide, for
  *   inspect and the active-endpoints check) and the overlay's peer table (per network, for the
  *   data plane). Its local plumbing is remembered in LocalState to be rebuilt after a crash.
  * - Each host that uses a network holds the network's IPAM pool (the same pool cluster-wide,
- *   reference counted) and asks the IPAM for its endpoints' addresses.
+ *   reference counted) and its gateway, and asks the IPAM for its endpoints' addresses
+ *   (local-networks.ts). New networks keep away from every known network's subnet.
  */
 import { randomBytes } from 'node:crypto'
 import {
   decodeEndpointRecord, decodeNetworkRecord, encodeEndpointRecord, encodeNetworkRecord, endpointKey,
   ENDPOINT_TABLE, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
 } from '../proto/index.js'
-import type { Logger, NetworkDB, TableEvent, Unsubscribe } from '../networkdb/index.js'
+import { SystemClock, type Clock, type Logger, type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
 import {
   EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST, type OverlayDriver, type TableGlue
 } from '../overlay/index.js'
-import { GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType } from '../ipam/ipamapi.js'
+import { parsePrefix, prefixesOverlap, type ParsedPrefix } from '../ipam/addr.js'
+import { ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType } from '../ipam/ipamapi.js'
 import type {
   AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
@@ -30,7 +33,9 @@ import { ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoin
 import { EventHub } from './events.js'
 import { buildInspect, summary } from './inspect.js'
 import type { IpamPort } from './ipam-port.js'
+import { LocalNetworks } from './local-networks.js'
 import type { LocalEndpoint, LocalState } from './local-state.js'
+import { NetworkRemovals } from './network-removals.js'
 
 export interface PeerHealth {
   setPeers(ips: Iterable<string>): void
@@ -48,6 +53,16 @@ export interface ControllerOptions {
   vtep: string
   /** How long endpoints of the previous run wait for their network's definition (default 30 s, below the driver's orphan grace). */
   restoreGraceMs?: number
+  /** How long a network's removal record is kept (default 24 h; see network-removals.ts). */
+  removalRetentionMs?: number
+  /** Timers and time of the removal records (default: the system clock). */
+  clock?: Clock
+}
+
+/** Whether a network's subnet overlaps `p`. */
+function overlaps (subnet: string, p: ParsedPrefix): boolean {
+  const q = parsePrefix(subnet)
+  return q !== undefined && prefixesOverlap(q, p)
 }
 
 /** A MAC from the IPv4 address, as Docker generates them: 02:42 + the four address bytes. */
@@ -69,8 +84,9 @@ export class Controller {
   private readonly vtep: string
   /** Every network of the cluster, by id. */
   private readonly networks = new Map<string, NetworkRecord>()
-  /** Networks created in the local driver. */
-  private readonly driverNets = new Set<string>()
+  /** Pools, gateways and driver networks this host holds. */
+  private readonly local: LocalNetworks
+  private readonly removals: NetworkRemovals
   private readonly events = new EventHub()
   private readonly unwatch: Unsubscribe[] = []
   /** Serializes mutations of local state (attach, detach, create, remove, reactions). */
@@ -90,6 +106,15 @@ export class Controller {
     this.log = o.logger.child({ component: 'controller' })
     this.vtep = o.vtep
     this.restoreGraceMs = o.restoreGraceMs ?? 30_000
+    this.local = new LocalNetworks({ ipam: o.ipam, driver: o.driver, glue: o.glue, state: o.state, logger: this.log })
+    this.removals = new NetworkRemovals({
+      db: o.db,
+      clock: o.clock ?? new SystemClock(),
+      logger: this.log,
+      retentionMs: o.removalRetentionMs,
+      onRemoved: r => { this.dropNetwork(r.nid, r.name) },
+      adopter: () => this.isAdopter()
+    })
   }
 
   private serial<T> (fn: () => Promise<T>): Promise<T> {
@@ -101,6 +126,9 @@ export class Controller {
   /** Join the cluster-wide network, follow the tables, rebuild what this host had attached. */
   async start (): Promise<void> {
     await this.db.joinNetwork(GLOBAL)
+    await this.serial(async () => { await this.local.pruneLost() })
+    // Removals first: a definition replayed next is known to be removed already.
+    this.unwatch.push(this.removals.start())
     this.unwatch.push(this.db.watch(NETWORK_TABLE, GLOBAL, ev => { this.onNetworkEvent(ev) }))
     this.unwatch.push(this.db.watch(ENDPOINT_TABLE, GLOBAL, ev => { this.onEndpointEvent(ev) }))
     this.unwatch.push(this.db.watchCluster(ev => {
@@ -133,6 +161,11 @@ export class Controller {
     if (ev.kind !== 'delete' && ev.value !== undefined) {
       try {
         const rec = decodeNetworkRecord(ev.value)
+        if (this.removals.has(rec.id)) {
+          // A re-announcement that raced the network's removal: the removal wins.
+          void this.removals.purge(rec.id).catch((err: unknown) => { this.log.warn({ err: String(err), nid: rec.id }, 'deleting the definition of a removed network failed') })
+          return
+        }
         const isNew = !this.networks.has(rec.id)
         this.networks.set(rec.id, rec)
         if (isNew) this.events.emit('network', 'create', rec.id, { name: rec.name })
@@ -148,11 +181,14 @@ export class Controller {
       return
     }
     const rec = this.networks.get(ev.key)
-    this.networks.delete(ev.key)
-    if (rec !== undefined) {
-      this.events.emit('network', 'destroy', rec.id, { name: rec.name })
-      void this.serial(async () => { await this.releaseLocalNetwork(rec.id) })
-    }
+    if (rec !== undefined) this.dropNetwork(rec.id, rec.name)
+  }
+
+  /** The network is gone (removed, here or elsewhere): forget it and release what this host holds of it. */
+  private dropNetwork (nid: string, name: string): void {
+    const known = this.networks.delete(nid)
+    if (known) this.events.emit('network', 'destroy', nid, { name })
+    if (known || this.state.networks.has(nid) || this.state.endpointsOf(nid).length > 0) void this.serial(async () => { await this.releaseLocalNetwork(nid) })
   }
 
   private onEndpointEvent (ev: TableEvent): void {
@@ -167,10 +203,16 @@ export class Controller {
     }
   }
 
-  /** Networks whose writer failed are re-announced by the live node with the smallest id. */
-  private adoptNetworksOf (failed: string): void {
+  /** The live node with the smallest id re-announces what failed or departed writers left. */
+  private isAdopter (): boolean {
     const live = this.db.members().filter(m => m.status === 'alive' || m.status === 'suspect').map(m => m.id).sort()
-    if (live[0] !== this.db.nodeId) return
+    return live[0] === this.db.nodeId
+  }
+
+  /** Networks whose writer failed are re-announced by the adopter (removals too: they must outlive their writer). */
+  private adoptNetworksOf (failed: string): void {
+    if (!this.isAdopter()) return
+    this.removals.adoptAll()
     for (const rec of this.networks.values()) {
       if (this.db.getEntry(NETWORK_TABLE, GLOBAL, rec.id) !== undefined) continue
       this.db.createEntry(NETWORK_TABLE, GLOBAL, rec.id, encodeNetworkRecord(rec))
@@ -224,10 +266,14 @@ export class Controller {
       if ([...this.networks.values()].some(n => n.name === req.Name)) throw new NetworkNameError(req.Name)
       if (req.Gateway !== undefined && req.Subnet === undefined) throw new BadRequestError('a gateway needs a subnet')
       if (req.IPRange !== undefined && req.Subnet === undefined) throw new BadRequestError('an ip range needs a subnet')
+      // A network's subnet stays its own even while no host holds its pool (local-networks.ts).
+      const wanted = req.Subnet === undefined ? undefined : parsePrefix(req.Subnet)
+      if (wanted !== undefined && [...this.networks.values()].some(n => overlaps(n.subnet, wanted))) throw new ErrPoolOverlap()
+      const exclude = req.Subnet === undefined ? [...(opts.exclude ?? []), ...[...this.networks.values()].map(n => n.subnet)] : opts.exclude
       const nid = randomBytes(32).toString('hex')
       const undo: Array<() => Promise<void>> = []
       try {
-        const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: req.Subnet, subPool: req.IPRange, options: { [NetworkOption]: nid }, v6: false, exclude: opts.exclude })
+        const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: req.Subnet, subPool: req.IPRange, options: { [NetworkOption]: nid }, v6: false, exclude })
         undo.push(async () => { await this.ipam.releasePool(pool.poolId) })
         const gw = await this.ipam.requestAddress(pool.poolId, req.Gateway, { [RequestAddressType]: Gateway })
         undo.push(async () => { await this.ipam.releaseAddress(pool.poolId, gw.address.split('/')[0]!) })
@@ -267,47 +313,22 @@ export class Controller {
     await this.serial(async () => {
       const rec = this.resolve(network)
       if (this.endpointsIn(rec.id).length > 0 || this.state.endpointsOf(rec.id).length > 0) throw new ActiveEndpointsError(rec.name, rec.id)
-      await this.db.deleteEntry(NETWORK_TABLE, GLOBAL, rec.id, { takeover: true })
+      await this.removals.remove(rec)
       // every host (this one included, through the watch) releases what it holds
     })
   }
 
-  /** Drop what this host holds of a removed network: driver state, gateway, pool reference. */
+  /** Drop what this host holds of a removed network: endpoints, driver state, gateway, pool reference. */
   private async releaseLocalNetwork (nid: string): Promise<void> {
     for (const ep of this.state.endpointsOf(nid)) await this.detachLocal(ep).catch(() => {})
-    if (this.driverNets.delete(nid)) await this.driver.deleteNetwork(nid).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'driver deleteNetwork failed') })
-    await this.driver.networkFree(nid).catch(() => {})
-    const ln = this.state.networks.get(nid)
-    if (ln === undefined) return
-    if (ln.gateway !== '') await this.ipam.releaseAddress(ln.poolId, ln.gateway).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'gateway release failed') })
-    await this.ipam.releasePool(ln.poolId).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'pool release failed') })
-    this.state.networks.delete(nid)
-    await this.state.save()
-  }
-
-  /** The network's pool held here and the network created in the driver (idempotent). */
-  private async ensureLocalNetwork (rec: NetworkRecord): Promise<string> {
-    let ln = this.state.networks.get(rec.id)
-    if (ln === undefined) {
-      const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: rec.subnet, subPool: rec.ipRange === '' ? undefined : rec.ipRange, options: { [NetworkOption]: rec.id }, v6: false })
-      ln = { nid: rec.id, poolId: pool.poolId, gateway: '' }
-      this.state.networks.set(rec.id, ln)
-      await this.state.save()
-    }
-    if (!this.driverNets.has(rec.id)) {
-      const prefix = rec.subnet.split('/')[1]
-      const gateway = rec.gateway === '' ? undefined : `${rec.gateway}/${prefix}`
-      await this.driver.createNetwork(rec.id, { ...rec.options, [VXLANID_LIST]: String(rec.vni) }, this.glue.networkInfo(rec.id), [{ addressSpace: GlobalDefault, pool: rec.subnet, gateway }], [])
-      this.driverNets.add(rec.id)
-    }
-    return ln.poolId
+    await this.local.release(nid)
   }
 
   async attach (network: string, req: AttachRequest): Promise<AttachResponse> {
     return await this.serial(async () => {
       const rec = this.resolve(network)
       if (this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
-      const poolId = await this.ensureLocalNetwork(rec)
+      const poolId = await this.local.ensure(rec)
       const opts: Record<string, string> = req.MAC === undefined ? {} : { [MacAddress]: req.MAC }
       const addr = await this.ipam.requestAddress(poolId, req.IP, opts)
       const eid = randomBytes(32).toString('hex')
@@ -393,7 +414,7 @@ export class Controller {
     const rec = this.networks.get(ep.nid)
     try {
       if (rec === undefined) throw new ErrNoSuchNetwork(ep.nid)
-      await this.ensureLocalNetwork(rec)
+      await this.local.ensure(rec)
       await this.plumb(ep)
       this.log.info({ eid: ep.eid, network: rec.name }, 'endpoint restored')
     } catch (err) {
@@ -439,7 +460,7 @@ export class Controller {
     return await this.serial(async () => {
       const rec = this.networks.get(nid)
       if (rec === undefined) throw new ErrNoSuchNetwork(nid)
-      const poolId = await this.ensureLocalNetwork(rec)
+      const poolId = await this.local.ensure(rec)
       return (await this.ipam.requestAddress(poolId, ip, options)).address
     })
   }
@@ -465,7 +486,7 @@ export class Controller {
       const rec = this.networks.get(nid)
       if (rec === undefined) throw new ErrNoSuchNetwork(nid)
       if (this.state.endpoints.has(req.eid)) throw new ErrInvalidJoin()
-      await this.ensureLocalNetwork(rec)
+      await this.local.ensure(rec)
       const ep: LocalEndpoint = { nid, eid: req.eid, name: req.name, netns: '', address: req.address, mac: req.mac.toLowerCase(), entries: [], handoff: req.handoff }
       try {
         await this.plumb(ep)

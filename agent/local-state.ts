@@ -31,7 +31,10 @@ export interface LocalEndpoint {
 export interface LocalNetwork {
   nid: string
   poolId: string
-  /** The gateway address this host allocated for the network (the creator only), else "". */
+  /**
+   * The network's gateway as this host holds it in the IPAM (allocated by the creator, shared by
+   * every other host holding the pool; released with the pool), else "".
+   */
   gateway: string
 }
 

@@ -5,17 +5,16 @@
  * handed over, a graceful NetworkDB leave, sandboxes removed, stores closed.
  */
 import { networkInterfaces } from 'node:os'
-import { ClusterIpam, LmdbIpamStore, type IpamStatus } from '../ipam/index.js'
+import { ClusterIpam, LmdbIpamStore } from '../ipam/index.js'
 import {
   Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode, type Logger
 } from '../networkdb/index.js'
 import { LinuxDataplane, OverlayDriver, TableGlue } from '../overlay/index.js'
-import type { IpamPoolView, IpamStatusView } from './api-types.js'
 import type { HostPort } from './config.js'
 import { Controller } from './controller.js'
 import { startDockerPlugin } from './docker-plugin/index.js'
 import type { AgentContext, AgentController } from './daemon.js'
-import type { IpamPort } from './ipam-port.js'
+import { clusterIpamPort } from './ipam-port.js'
 import { LocalState } from './local-state.js'
 
 /** The advertise address: as configured, else the bind host, else the first non-loopback IPv4. */
@@ -26,33 +25,6 @@ export function deriveAdvertise (advertise: string | undefined, bind: HostPort):
     for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
   }
   throw new Error('cannot derive the advertise address: no non-loopback IPv4 address; set --advertise')
-}
-
-/** The IPAM layer's status, shaped for the control API. */
-export function ipamView (s: IpamStatus, networkName: (nid: string) => string): IpamStatusView {
-  const pools: IpamPoolView[] = s.pools.map(p => ({
-    Network: p.network === '' ? '' : (networkName(p.network) || p.network),
-    Subnet: p.pool,
-    IPsInUse: p.inUse,
-    DynamicIPsAvailable: p.available,
-    Ranges: p.ranges.map(r => ({ Range: r.range, Owner: r.owner, IPsInUse: r.inUse ?? 0 }))
-  }))
-  return { Pools: pools }
-}
-
-/** The IPAM layer behind the controller's port (plain delegation). */
-function ipamPort (ipam: ClusterIpam): IpamPort {
-  return {
-    getDefaultAddressSpaces: async () => await ipam.getDefaultAddressSpaces(),
-    requestPool: async (req) => await ipam.requestPool(req),
-    releasePool: async (id) => { await ipam.releasePool(id) },
-    requestAddress: async (id, ip, opts) => await ipam.requestAddress(id, ip, opts),
-    releaseAddress: async (id, ip) => { await ipam.releaseAddress(id, ip) },
-    isBuiltIn: () => ipam.isBuiltIn(),
-    capabilities: () => ipam.capabilities(),
-    statusView: (name) => ipamView(ipam.status(), name),
-    reclaim: async (node) => await ipam.reclaim(node)
-  }
 }
 
 export async function createRealController (ctx: AgentContext): Promise<AgentController> {
@@ -90,7 +62,7 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     undo.push(async () => { await driver.stop({ keepDataplane: true }) })
     const glue = new TableGlue(db, driver, log)
     const state = await LocalState.load(config.dataDir)
-    const port = ipamPort(ipam)
+    const port = clusterIpamPort(ipam)
     const controller = new Controller({ db, driver, glue, ipam: port, state, health: ctx.health, logger: log, vtep: advertise })
     await controller.start()
     // Docker's remote plugin: after the controller is up (dockerd may call at once), closed first.

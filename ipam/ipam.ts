@@ -34,6 +34,8 @@
  * known pool overlaps. A cluster network is named by the option `ovnet.ipam.network`: requests with
  * the same value join the same pool (the owner counts holders before confirming; it frees the pool
  * only when its own references and all holders are gone, and says so with a higher-epoch record).
+ * A static request may name the network's gateway (`ovnet.ipam.gateway`): a pool it creates keeps
+ * that gateway reserved in its record from the start.
  *
  * Invariants and why they hold:
  *  I1 one owner per address per ring at any version (grants come only from the owner; reclaim is
@@ -50,11 +52,12 @@ import { silentLogger, type Logger } from '../networkdb/logger.js'
 import { noopMetrics, type Counter, type Metrics } from '../networkdb/metrics.js'
 import type { NetworkDB } from '../networkdb/types.js'
 import type { IpamRecord } from '../proto/ipam.js'
-import { formatAddress, parsePrefix, prefixContains, type ParsedPrefix } from './addr.js'
+import { formatAddress, parseAddress, parsePrefix, prefixContains, type ParsedPrefix } from './addr.js'
 import { resolveIpamConfig, type IpamConfig, type ResolvedIpamConfig } from './config.js'
 import { handOver, reclaim, type HandoverReport } from './handover.js'
 import {
-  GlobalDefault as GLOBAL, LocalDefault as LOCAL, ErrBadPool, ErrInvalidAddressSpace, ErrInvalidPool, ErrInvalidSubPool, ErrIpamClosed, ErrPoolNotFound, NetworkOption,
+  GlobalDefault as GLOBAL, LocalDefault as LOCAL, ErrBadPool, ErrInvalidAddress, ErrInvalidAddressSpace, ErrInvalidPool, ErrInvalidSubPool, ErrIpamClosed, ErrIPOutOfRange,
+  ErrPoolNotFound, GatewayOption, NetworkOption,
   type AllocatedAddress, type AllocatedPool, type Capability, type DefaultAddressSpaces, type Ipam, type PoolRequest
 } from './ipamapi.js'
 import { ClusterLink } from './link.js'
@@ -311,6 +314,7 @@ export class ClusterIpam implements Ipam {
         pool,
         sub,
         network: network === undefined || network === '' ? undefined : network,
+        gateway: gatewayOf(req.options?.[GatewayOption], pool),
         exclude: normalize(exclude.filter(p => p.family === family).map(p => ({ s: p.first, e: p.last })))
       })
       return { poolId: poolIdOf(slot), pool: slot.prefix.cidr, meta: {} }
@@ -418,6 +422,16 @@ export class ClusterIpam implements Ipam {
     for (const r of this.global?.rings.all() ?? []) out.set(r.id, r.view.map(x => `${x.s.toString(16)}-${x.e.toString(16)}@${x.v}:${x.o}`).join(','))
     return out
   }
+}
+
+/** The gateway a static pool request names (GatewayOption): an address of the pool. */
+function gatewayOf (opt: string | undefined, pool: ParsedPrefix | undefined): bigint | undefined {
+  if (opt === undefined || opt === '') return undefined
+  if (pool === undefined) throw new ErrInvalidPool()
+  const a = parseAddress(opt)
+  if (a === undefined || a.family !== pool.family) throw new ErrInvalidAddress(opt)
+  if (a.value < pool.first || a.value > pool.last) throw new ErrIPOutOfRange()
+  return a.value
 }
 
 /** Refuse writes once closed: after a "crash" nothing more reaches the disk. No extra async frame: this is on the allocation path. */

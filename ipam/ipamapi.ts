@@ -30,6 +30,14 @@ export const GlobalDefault = 'GlobalDefault'
  */
 export const NetworkOption = 'ovnet.ipam.network'
 
+/**
+ * ovnet option of a static pool request: the address the pool keeps as its network's gateway.
+ * When the request creates the pool (the first host to use the network, or the first after every
+ * host gave the pool up), the gateway is in the pool record from the start, so no host can hand
+ * it out before some host asks for it (`RequestAddressType: Gateway`). Ignored when the pool exists.
+ */
+export const GatewayOption = 'ovnet.ipam.gateway'
+
 export interface PoolRequest {
   /** Mandatory: which block of pools to allocate from (LocalDefault or GlobalDefault here). */
   addressSpace: string

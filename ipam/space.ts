@@ -11,7 +11,7 @@
 import { ansKey, poolKey, ringKey, type AnswerRecord, type PoolRecord, type RequestRecord, type RingRecord } from '../proto/ipam.js'
 import type { Clock, TimerHandle } from '../networkdb/clock.js'
 import type { Logger } from '../networkdb/logger.js'
-import { formatPrefix, parsePrefix, rangeText, universe, type Family, type ParsedPrefix } from './addr.js'
+import { formatAddress, formatPrefix, parsePrefix, rangeText, universe, type Family, type ParsedPrefix } from './addr.js'
 import type { ResolvedIpamConfig } from './config.js'
 import { Addresses } from './addresses.js'
 import { ErrIpamUnavailable, ErrNoMoreSubnets, ErrPoolOverlap } from './ipamapi.js'
@@ -46,7 +46,15 @@ export interface SpaceDeps {
 
 export type ObtainResult = 'granted' | 'none' | 'unavailable'
 
-export interface PoolAsk { family: Family, pool: ParsedPrefix | undefined, sub: ParsedPrefix | undefined, network: string | undefined, exclude: Interval[] }
+export interface PoolAsk {
+  family: Family
+  pool: ParsedPrefix | undefined
+  sub: ParsedPrefix | undefined
+  network: string | undefined
+  /** The gateway a pool created by this (static) request keeps in its record from the start. */
+  gateway?: bigint | undefined
+  exclude: Interval[]
+}
 
 const MAX_ATTEMPTS = 8
 
@@ -219,7 +227,7 @@ export class Space {
       const r = this.rings.get(ringId)!
       const foreign = cover(r.view, p.first, p.last).find(x => x.o !== this.me)
       // Everything the pool covers is ours: every pool there is one we know, and none overlaps.
-      if (foreign === undefined) return await this.createPool(p, ask.sub, ask.network)
+      if (foreign === undefined) return await this.createPool(p, ask.sub, ask.network, ask.gateway)
       const owner = this.decider(foreign, ask.family, `pool ${p.cidr}`)
       const a = await this.ask(owner, { kind: 'range', ring: ringId, s: p.first, e: p.last, pool: p.cidr, sub: ask.sub?.cidr, network: ask.network })
       switch (a?.code) {
@@ -256,9 +264,10 @@ export class Space {
   }
 
   /** Cut a new pool from our own space. Synchronous up to the first await, so checks still hold. */
-  private async createPool (prefix: ParsedPrefix, sub: ParsedPrefix | undefined, network: string | undefined): Promise<PoolSlot> {
+  private async createPool (prefix: ParsedPrefix, sub: ParsedPrefix | undefined, network: string | undefined, gateway?: bigint): Promise<PoolSlot> {
     const instance = `${this.me}:${this.d.nextId()}`
-    const record: PoolRecord = { instance, space: this.name, pool: prefix.cidr, sub: sub?.cidr, network, epoch: 1, state: 'active', holders: [], gw: undefined }
+    const gw = gateway === undefined ? undefined : formatAddress(prefix.family, gateway)
+    const record: PoolRecord = { instance, space: this.name, pool: prefix.cidr, sub: sub?.cidr, network, epoch: 1, state: 'active', holders: [], gw }
     const slot = makeSlot(record, this.me, 1)
     this.pools.set(instance, slot)
     this.rings.create(addrRingId(instance), instance, prefix.family, [{ s: prefix.first, e: prefix.last, v: 1, o: this.me }])

@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Controller } from '../../agent/controller.js'
 import { startDockerPlugin, type PluginServer } from '../../agent/docker-plugin/index.js'
-import type { IpamPort } from '../../agent/ipam-port.js'
+import { clusterIpamPort } from '../../agent/ipam-port.js'
 import { LocalState } from '../../agent/local-state.js'
-import { ipamView } from '../../agent/wire.js'
 import { ClusterIpam, MemoryIpamStore } from '../../ipam/index.js'
 import { createMemoryCluster, driven, silentLogger, type MemoryCluster, type NetworkDBNode } from '../../networkdb/index.js'
 import { MemoryDataplane, OverlayDriver, TableGlue } from '../../overlay/index.js'
@@ -38,20 +37,6 @@ export interface PluginStack {
   close(): Promise<void>
 }
 
-function port (ipam: ClusterIpam): IpamPort {
-  return {
-    getDefaultAddressSpaces: async () => await ipam.getDefaultAddressSpaces(),
-    requestPool: async (req) => await ipam.requestPool(req),
-    releasePool: async (id) => { await ipam.releasePool(id) },
-    requestAddress: async (id, ip, opts) => await ipam.requestAddress(id, ip, opts),
-    releaseAddress: async (id, ip) => { await ipam.releaseAddress(id, ip) },
-    isBuiltIn: () => ipam.isBuiltIn(),
-    capabilities: () => ipam.capabilities(),
-    statusView: (name) => ipamView(ipam.status(), name),
-    reclaim: async (node) => await ipam.reclaim(node)
-  }
-}
-
 export async function pluginStack (n: number, seed = 1): Promise<PluginStack> {
   const dir = await mkdtemp(join(tmpdir(), 'ovnet-dkp-'))
   const c = await createMemoryCluster(n, { seed })
@@ -72,7 +57,7 @@ export async function pluginStack (n: number, seed = 1): Promise<PluginStack> {
     await run(async () => { await driver.start() })
     const dataDir = join(dir, `h${i}`)
     await mkdir(dataDir, { recursive: true })
-    const ipamPort = port(ipams[i]!)
+    const ipamPort = clusterIpamPort(ipams[i]!)
     const controller = new Controller({
       db, driver, glue: new TableGlue(db, driver), ipam: ipamPort, state: await LocalState.load(dataDir),
       health: { setPeers: () => {}, rtt: () => null }, logger: silentLogger, vtep
@@ -99,7 +84,7 @@ export async function pluginStack (n: number, seed = 1): Promise<PluginStack> {
     async restartPlugin (i) {
       const h = hosts[i]!
       await h.plugin.close()
-      h.plugin = await startDockerPlugin({ socketPath: h.socket, dataDir: h.dataDir, controller: h.controller, ipam: port(h.ipam), logger: silentLogger })
+      h.plugin = await startDockerPlugin({ socketPath: h.socket, dataDir: h.dataDir, controller: h.controller, ipam: clusterIpamPort(h.ipam), logger: silentLogger })
     },
     async close () {
       for (const h of hosts) await h.plugin.close()

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict'
-import { ClusterIpam, ErrIPAlreadyAllocated, ErrIpamUnavailable, ErrNoAvailableIPs, ErrPoolOverlap, ErrReclaimRefused, Gateway, GlobalDefault, MemoryIpamStore, NetworkOption, RequestAddressType } from '../../ipam/index.js'
+import {
+  ClusterIpam, ErrInvalidPool, ErrIPAlreadyAllocated, ErrIPOutOfRange, ErrIpamUnavailable, ErrNoAvailableIPs, ErrPoolOverlap, ErrReclaimRefused, Gateway, GatewayOption,
+  GlobalDefault, MemoryIpamStore, NetworkOption, RequestAddressType
+} from '../../ipam/index.js'
 import { ipamCluster, type IpamCluster } from './helpers.js'
 
 const net = (name: string): Record<string, string> => ({ [NetworkOption]: name })
@@ -113,6 +116,35 @@ describe('ipam cluster', function () {
     }
     assert.deepEqual(got.sort(), ['10.50.0.2/29', '10.50.0.3/29', '10.50.0.4/29', '10.50.0.5/29', '10.50.0.6/29'])
     await assert.rejects(cl.run(async () => await cl.ipam(1).requestAddress(p.poolId, '10.50.0.1', {})), ErrIPAlreadyAllocated)
+  })
+
+  it('a pool created with the gateway option holds its network\'s gateway from the start: no host hands it out', async () => {
+    k = await ipamCluster(2)
+    const cl = k
+    const gw = { [RequestAddressType]: Gateway }
+    const opts = { ...net('g'), [GatewayOption]: '10.60.0.1' }
+    // node 1 creates the pool (the network's creator gave it up; this host takes it again)
+    const p = await cl.run(async () => await cl.ipam(1).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.60.0.0/29', options: opts }))
+    await cl.c.advance(500)
+    await cl.run(async () => await cl.ipam(0).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.60.0.0/29', options: opts }))
+    const got: string[] = []
+    for (const i of [0, 1]) {
+      for (;;) {
+        try {
+          got.push((await cl.run(async () => await cl.ipam(i).requestAddress(p.poolId, undefined, {}))).address)
+        } catch (err) {
+          assert.ok(err instanceof ErrNoAvailableIPs, String(err))
+          break
+        }
+      }
+    }
+    assert.deepEqual(got.sort(), ['10.60.0.2/29', '10.60.0.3/29', '10.60.0.4/29', '10.60.0.5/29', '10.60.0.6/29'])
+    for (const i of [0, 1]) assert.equal((await cl.run(async () => await cl.ipam(i).requestAddress(p.poolId, undefined, gw))).address, '10.60.0.1/29')
+    // an existing pool keeps its own gateway; the option needs a static pool, inside it
+    await cl.run(async () => await cl.ipam(0).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.60.0.0/29', options: { ...net('g'), [GatewayOption]: '10.60.0.6' } }))
+    assert.equal(cl.ipam(0).inspectPool(p.poolId)?.gateway, '10.60.0.1')
+    await assert.rejects(cl.run(async () => await cl.ipam(0).requestPool({ addressSpace: GlobalDefault, v6: false, options: { [GatewayOption]: '10.70.0.1' } })), ErrInvalidPool)
+    await assert.rejects(cl.run(async () => await cl.ipam(0).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.70.0.0/24', options: { [GatewayOption]: '10.71.0.1' } })), ErrIPOutOfRange)
   })
 
   it('fails clearly, instead of guessing, when the owner of the needed space is unreachable', async () => {
