@@ -450,6 +450,15 @@ export class Controller {
     return byName[0]
   }
 
+  /**
+   * The VNI of every network this host knows, by its definition: these outlive their VNI claims
+   * (hidden while the claimer is failed, gone when it left), so the overlay's VNI allocator asks
+   * here before it hands a VNI out.
+   */
+  networkVnis (): Array<{ vni: number, nid: string }> {
+    return [...this.networks.values()].map(n => ({ vni: n.vni, nid: n.id }))
+  }
+
   /** This host's endpoint with this id, if any. */
   localEndpoint (eid: string): LocalEndpoint | undefined {
     return this.state.endpoints.get(eid)

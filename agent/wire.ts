@@ -57,13 +57,16 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     const ipam = new ClusterIpam({ db, store: ipamStore, logger: log, metrics: metrics, config: { bootstrap: config.join.length === 0 } })
     await ipam.start()
     undo.push(async () => { await ipam.close(); await ipamStore.close() })
-    const driver = new OverlayDriver({ dataplane: new LinuxDataplane({}), nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, logger: log, metrics })
+    const late: { controller?: Controller } = {}
+    const vni = { held: () => late.controller?.networkVnis() ?? [] }
+    const driver = new OverlayDriver({ dataplane: new LinuxDataplane({}), nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, logger: log, metrics, vni })
     await driver.start()
     undo.push(async () => { await driver.stop({ keepDataplane: true }) })
     const glue = new TableGlue(db, driver, log)
     const state = await LocalState.load(config.dataDir)
     const port = clusterIpamPort(ipam)
     const controller = new Controller({ db, driver, glue, ipam: port, state, health: ctx.health, logger: log, vtep: advertise })
+    late.controller = controller
     await controller.start()
     // Docker's remote plugin: after the controller is up (dockerd may call at once), closed first.
     const plugin = config.dockerPlugin === undefined

@@ -48,6 +48,12 @@ export interface VniAllocatorOptions {
   /** Claims lost before giving up (default 5). */
   maxAttempts?: number
   random?: () => number
+  /**
+   * VNIs of the networks known to exist (the agent's network definitions), which outlive the
+   * claims: a claim is hidden while its claimer is failed and tombstoned once it left, while its
+   * network lives on. Never allocated to another network.
+   */
+  held?: () => Iterable<{ vni: number, nid: string }>
 }
 
 /** a beats b: earlier Lamport time, then lower owner id, then lower network id. */
@@ -78,6 +84,7 @@ export class VniAllocator {
   private readonly settleMs: number
   private readonly maxAttempts: number
   private readonly random: () => number
+  private readonly held: () => Iterable<{ vni: number, nid: string }>
   private readonly conflictCounter: Counter
   /** VNIs this process is claiming right now (so two local allocations never pick the same). */
   private readonly pending = new Set<number>()
@@ -98,6 +105,7 @@ export class VniAllocator {
     this.settleMs = opts.settleMs ?? 2000
     this.maxAttempts = opts.maxAttempts ?? 5
     this.random = opts.random ?? Math.random
+    this.held = opts.held ?? (() => [])
     this.conflictCounter = opts.metrics.counter('ovnet_overlay_vni_conflicts_total', 'VNI claims of local networks found losing to an earlier claim')
   }
 
@@ -153,6 +161,12 @@ export class VniAllocator {
     return best
   }
 
+  /** The network other than `nid` known to hold `vni` (by its definition), if any. */
+  private heldByOther (vni: number, nid: string): string | undefined {
+    for (const h of this.held()) if (h.vni === vni && h.nid !== nid) return h.nid
+    return undefined
+  }
+
   /** The winning claim of a VNI, if any. */
   winnerOf (vni: number): ClaimView | undefined {
     return VniAllocator.winner(this.claims().filter(c => c.vni === vni))
@@ -190,6 +204,8 @@ export class VniAllocator {
     if (!Number.isInteger(vni) || vni < VNI_MIN || vni > VNI_MAX) throw new InvalidParameterError(`vxlan id ${vni} out of range ${VNI_MIN}-${VNI_MAX}`)
     const w = this.winnerOf(vni)
     if (w !== undefined && w.nid === nid) return vni
+    const other = this.heldByOther(vni, nid)
+    if (other !== undefined) throw new VniInUseError(vni, other)
     if (w !== undefined || this.pending.has(vni)) throw new VniInUseError(vni, w?.nid ?? '(being claimed)')
     if (await this.claim(nid, vni)) return vni
     throw new VniInUseError(vni, this.winnerOf(vni)?.nid ?? '(unknown)')
@@ -202,7 +218,7 @@ export class VniAllocator {
       await this.db.createEntry(VNI_TABLE, this.network, vniClaimKey({ vni, nid }), encodeVniClaim({ vni, nid }))
       await this.sleep(this.settleMs)
       const w = this.winnerOf(vni)
-      if (w !== undefined && w.nid === nid) return true
+      if (w !== undefined && w.nid === nid && this.heldByOther(vni, nid) === undefined) return true
       await this.withdraw(vni, nid)
       return false
     } finally {
@@ -233,6 +249,7 @@ export class VniAllocator {
   private pick (lowest: boolean): number {
     const used = new Set(this.claims().map(c => c.vni))
     for (const v of this.pending) used.add(v)
+    for (const h of this.held()) used.add(h.vni)
     const [lo, hi] = this.range
     const size = hi - lo + 1
     const start = lowest ? 0 : Math.floor(this.random() * size)

@@ -136,4 +136,24 @@ describe('controller on an in-memory cluster', function () {
     const a = await k.run(async () => await k.host(0).controller.attach('x', { Netns: 'c1', Name: 'c1' }))
     assert.equal(a.IPv4Address, '10.0.0.2/24', 'the gateway 10.0.0.1 is the network\'s again')
   })
+
+  for (const away of ['stop', 'kill'] as const) {
+    it(`vni-of-absent-creator: a network created while another network's creator is away (${away}) gets a VNI of its own`, async () => {
+      s = await controllerStack(3)
+      const k = s
+      const vni = async (name: string, i = 0): Promise<string | undefined> => (await k.host(i).controller.inspectNetwork(name, false)).Options['com.docker.network.driver.overlay.vxlanid_list']
+      await k.run(async () => await k.host(2).controller.createNetwork({ Name: 'x' }))
+      await k.c.advance(1000)
+      const x = await vni('x')
+      if (away === 'stop') await k.stop(2)
+      else await k.kill(2)
+      await k.c.advance(5000)
+      await k.run(async () => await k.host(0).controller.createNetwork({ Name: 'y' }))
+      await k.run(async () => await k.host(1).controller.createNetwork({ Name: 'z', VNI: Number(x) }).then(() => assert.fail('VNI of x handed out again'), () => {}))
+      await k.c.advance(1000)
+      assert.equal(await vni('x'), x)
+      assert.notEqual(await vni('y'), x)
+    })
+  }
 })
+

@@ -31,6 +31,8 @@ export interface ControllerStack {
   run<T>(fn: () => Promise<T>): Promise<T>
   /** Graceful stop of host i, as the agent's SIGTERM does it. */
   stop(i: number): Promise<void>
+  /** Crash host i: no leave, no handover (the IPAM's and the agent's state stay on disk). */
+  kill(i: number): Promise<void>
   /** Start host i again on its stores and local state (after stop). */
   start(i: number): Promise<StackHost>
   close(): Promise<void>
@@ -54,7 +56,8 @@ export async function controllerStack (n: number, opts: StackOptions = {}): Prom
     const ipam = new ClusterIpam({ db, store: stores[i], clock: c.clock, config: { bootstrap: i === 0 } })
     await run(async () => { await ipam.start() })
     const vtep = `192.0.2.${i + 1}` // the memory cluster's advertise address of node i
-    const driver = new OverlayDriver({ dataplane: new MemoryDataplane(), nodeName: db.nodeName, vtep, db, clock: c.clock, reconcileIntervalMs: 0 })
+    const late: { controller?: Controller } = {}
+    const driver = new OverlayDriver({ dataplane: new MemoryDataplane(), nodeName: db.nodeName, vtep, db, clock: c.clock, reconcileIntervalMs: 0, vni: { held: () => late.controller?.networkVnis() ?? [] } })
     await run(async () => { await driver.start() })
     const dataDir = join(dir, `h${i}`)
     await mkdir(dataDir, { recursive: true })
@@ -62,6 +65,7 @@ export async function controllerStack (n: number, opts: StackOptions = {}): Prom
       db, driver, glue: new TableGlue(db, driver), ipam: clusterIpamPort(ipam), state: await LocalState.load(dataDir),
       health: { setPeers: () => {}, rtt: () => null }, logger: silentLogger, vtep, clock: c.clock, removalRetentionMs: opts.removalRetentionMs
     })
+    late.controller = controller
     await run(async () => { await controller.start() })
     const h = { db, ipam, driver, controller }
     hosts[i] = h
@@ -91,6 +95,13 @@ export async function controllerStack (n: number, opts: StackOptions = {}): Prom
         await h.db.leave()
       })
       await h.driver.stop()
+    },
+    async kill (i) {
+      const h = stack.host(i)
+      hosts[i] = undefined
+      h.controller.stop().catch(() => {})
+      await c.kill(i)
+      await h.driver.stop({ keepDataplane: true })
     },
     async start (i) {
       await run(async () => { await c.restart(i) })
