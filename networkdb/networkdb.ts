@@ -4,7 +4,8 @@
  * Gossip: one cluster topic (node and network-membership events) and one topic per network
  * (table events, only nodes in the network subscribe). Repair: push-pull of the cluster state and
  * digest-first bulk sync per network (anti-entropy.ts). Failure detection: failure-detector.ts.
- * Ownership: only an entry's owner writes it, and a gossiped entry must come from its owner.
+ * Joining and re-dialling: reconnect.ts. Ownership: only an entry's owner writes it, and a gossiped
+ * entry must come from its owner; own writes and remote merges: entries.ts.
  */
 import {
   decodeGossip, decodeRequest, encodeGossip, encodeRequest, encodeResponse, decodeResponse, MAX_NAME, WireError,
@@ -13,7 +14,7 @@ import {
 import { answerSync, syncWith, type SyncDeps } from './anti-entropy.js'
 import { SystemClock, type Clock, type TimerHandle } from './clock.js'
 import { resolveConfig, type NetworkDBConfig } from './config.js'
-import { JoinError, NotInNetworkError, NotStartedError } from './errors.js'
+import { NotInNetworkError, NotStartedError } from './errors.js'
 import { Entries } from './entries.js'
 import { FailureDetector, shuffle } from './failure-detector.js'
 import { silentLogger, type Logger } from './logger.js'
@@ -31,6 +32,7 @@ import type {
 import { digestOf } from './hash.js'
 import { authenticate, checkName, CLUSTER_TOPIC, networkTopic } from './validate.js'
 import { Periodic } from './periodic.js'
+import { Reconnector } from './reconnect.js'
 
 export { CLUSTER_TOPIC, networkTopic }
 
@@ -67,11 +69,7 @@ export class NetworkDBNode implements NetworkDB {
   private fd: FailureDetector | undefined
   private readonly timers: Periodic
   private readonly suspicion = new Map<string, TimerHandle>()
-  private readonly reconnecting = new Set<string>()
-  /** Seeds of the last join: retried in the background while this node sees no live member. */
-  private seeds: string[] = []
-  private rejoining = false
-  private reconnectTicks = 0
+  private readonly reconnect: Reconnector
   private readonly gossipQueue: GossipQueue
   private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
   private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 }
@@ -99,7 +97,18 @@ export class NetworkDBNode implements NetworkDB {
       self: () => this.nodeId,
       joined: this.joined,
       requireRunning: () => { this.requireRunning() },
-      ownerGone: (owner) => { const s = this.membership?.get(owner)?.status; return s === 'failed' || s === 'left' }
+      status: (owner) => this.membership?.get(owner)?.status,
+      leaving: () => this.membership?.self.status === 'left'
+    })
+    this.reconnect = new Reconnector({
+      transport: this.transport,
+      clock: this.clock,
+      cfg: this.cfg,
+      log: this.log,
+      mem: () => this.mem,
+      running: () => this.running,
+      pushPull: async (peer) => { await this.pushPull(peer) },
+      announce: () => { this.broadcastNode(this.mem.event(this.mem.self)) }
     })
   }
 
@@ -144,7 +153,7 @@ export class NetworkDBNode implements NetworkDB {
       onUnreachable: (id) => { this.suspect(id) }
     })
     this.fd.start()
-    this.timers.every(this.cfg.reconnectIntervalMs, () => { this.reconnectFailed() })
+    this.timers.every(this.cfg.reconnectIntervalMs, () => { this.reconnect.tick() })
     this.timers.every(this.cfg.pushPullIntervalMs, () => { this.pushPullRandom() })
     this.timers.every(this.cfg.bulkSyncIntervalMs, () => { this.syncRandom() })
     this.timers.every(this.cfg.reapIntervalMs, () => { void this.reap() })
@@ -154,18 +163,7 @@ export class NetworkDBNode implements NetworkDB {
 
   async join (seeds: readonly string[], timeoutMs = this.cfg.joinTimeoutMs): Promise<void> {
     this.requireRunning()
-    if (seeds.length === 0) return
-    this.seeds = [...seeds]
-    const deadline = this.clock.now() + timeoutMs
-    let lastErr = 'no seed given'
-    for (;;) {
-      const r = await this.joinThrough(seeds, Math.min(this.cfg.requestTimeoutMs, Math.max(1, deadline - this.clock.now())))
-      if (r === undefined) return
-      lastErr = r
-      if (!this.running) throw new JoinError('networkdb stopped while joining')
-      if (this.clock.now() >= deadline) throw new JoinError(`could not join cluster through ${seeds.join(', ')} (${lastErr})`)
-      await new Promise<void>(resolve => { this.clock.setTimeout(resolve, this.cfg.joinRetryMs) })
-    }
+    await this.reconnect.join(seeds, timeoutMs)
   }
 
   /**
@@ -523,55 +521,6 @@ export class NetworkDBNode implements NetworkDB {
   private onPeerDisconnected (peer: string): void {
     if (!this.running) return
     if (this.mem.isLive(peer)) this.fd?.probeNow(peer)
-  }
-
-  private connectAll (): void {
-    for (const m of this.mem.others('alive')) {
-      this.transport.connect(m.id, m.addrs, this.cfg.requestTimeoutMs).catch(() => {})
-    }
-  }
-
-  private reconnectFailed (): void {
-    if (this.seeds.length > 0 && this.mem.others('alive', 'suspect').length === 0 && !this.rejoining) {
-      // Alone (e.g. restarted inside a partition): keep knocking on the seeds, as Docker does.
-      this.rejoining = true
-      void this.rejoinSeeds().finally(() => { this.rejoining = false })
-    }
-    // Failed members every tick; members that left, every 10th: a node restarted after a graceful
-    // stop comes back at the same address, and may have no seed to dial us (the cluster's founder).
-    this.reconnectTicks++
-    const due = this.reconnectTicks % 10 === 0 ? this.mem.others('failed', 'left') : this.mem.others('failed')
-    for (const m of due) {
-      if (this.reconnecting.has(m.id)) continue
-      this.reconnecting.add(m.id)
-      this.transport.connect(m.id, m.addrs, this.cfg.probeIntervalMs)
-        .then(async () => { await this.pushPull(m.id) })
-        .catch(() => {})
-        .finally(() => { this.reconnecting.delete(m.id) })
-    }
-  }
-
-  private async rejoinSeeds (): Promise<void> {
-    await this.joinThrough(this.seeds, this.cfg.probeIntervalMs)
-  }
-
-  /** One pass over the seeds: the first that answers gives us the cluster. Returns the last error. */
-  private async joinThrough (seeds: readonly string[], dialTimeoutMs: number): Promise<string | undefined> {
-    let lastErr = 'no seed answered'
-    for (const seed of seeds) {
-      try {
-        const peer = await this.transport.dial(seed, dialTimeoutMs)
-        if (peer === this.nodeId) continue
-        await this.pushPull(peer)
-        this.broadcastNode(this.mem.event(this.mem.self))
-        this.connectAll()
-        this.log.info({ seed, peer }, 'joined cluster')
-        return undefined
-      } catch (err) {
-        lastErr = `${seed}: ${(err as Error).message}`
-      }
-    }
-    return lastErr
   }
 
   private async reap (): Promise<void> {

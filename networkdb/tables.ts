@@ -16,7 +16,7 @@ export interface Entry {
   deleted: boolean
   /** For tombstones: clock ms after which the tombstone is forgotten. */
   reapAt: number
-  /** The owner is failed: kept (to restore when it returns) but invisible. */
+  /** A live entry whose owner is failed: kept (to restore when it returns) but invisible. */
   hidden: boolean
   /** Clock ms when hidden; hidden entries are forgotten after the retention. */
   hiddenAt: number
@@ -27,9 +27,25 @@ export interface Entry {
 
 type Watcher = { table: string, nid: string | undefined, handler: (ev: TableEvent) => void }
 
-/** (ltime, owner) order: higher Lamport time wins; a tie goes to the greater owner id. */
-export function newer (aLtime: number, aOwner: string, bLtime: number, bOwner: string): boolean {
-  return aLtime > bLtime || (aLtime === bLtime && aOwner > bOwner)
+/** What identifies one version of an entry (and what its digest hashes). */
+export interface Version { ltime: number, owner: string, deleted: boolean }
+
+/**
+ * The order of versions: higher Lamport time wins; a tie goes to the greater owner id; at equal
+ * (ltime, owner) the tombstone wins. The last rule matters for tombstones that peers make of a
+ * leaver's entries at the entries' own Lamport time ('owner-left', 'network-left'): a live copy of
+ * that version held by a node that missed the leave loses to it everywhere, in either order, so
+ * every node ends with the same version (and the same digest). An owner never writes a live and a
+ * deleted version at one Lamport time itself: its deletes take a fresh one.
+ */
+export function newer (a: Version, b: Version): boolean {
+  if (a.ltime !== b.ltime) return a.ltime > b.ltime
+  if (a.owner !== b.owner) return a.owner > b.owner
+  return a.deleted && !b.deleted
+}
+
+function sameVersion (a: Version, b: Version): boolean {
+  return a.ltime === b.ltime && a.owner === b.owner && a.deleted === b.deleted
 }
 
 function visible (e: Entry | undefined): e is Entry {
@@ -86,16 +102,17 @@ export class Tables {
 
   /**
    * Apply an entry version (local write or remote). Returns what happened. `fromOwner` says the
-   * sender is the entry's owner itself, which is what may restore a hidden copy.
+   * sender is the entry's owner itself, which is what may restore a hidden copy. `reason` is what
+   * watchers are told when a tombstone deletes an entry they know of.
    */
-  merge (nid: string, table: string, key: string, incoming: Omit<Entry, 'kh' | 'h1' | 'h2' | 'hiddenAt'>, now: number, fromOwner: boolean): MergeResult {
+  merge (nid: string, table: string, key: string, incoming: Omit<Entry, 'kh' | 'h1' | 'h2' | 'hiddenAt'>, now: number, fromOwner: boolean, reason: DeleteReason = 'deleted'): MergeResult {
     const net = this.nets.get(nid)
     if (net === undefined) return 'stale'
     let entries = net.get(table)
     if (entries === undefined) { entries = new Map(); net.set(table, entries) }
     const cur = entries.get(key)
-    if (cur !== undefined && !newer(incoming.ltime, incoming.owner, cur.ltime, cur.owner)) {
-      if (cur.ltime === incoming.ltime && cur.owner === incoming.owner) {
+    if (cur !== undefined && !newer(incoming, cur)) {
+      if (sameVersion(cur, incoming)) {
         if (cur.hidden && fromOwner && !incoming.hidden) {
           cur.hidden = false
           if (!cur.deleted) this.emit(table, nid, key, 'create', cur.owner, undefined, cur.value)
@@ -121,33 +138,39 @@ export class Tables {
     entries.set(key, next)
     const hiddenLive = cur !== undefined && cur.hidden && !cur.deleted ? cur : undefined
     const tombstone = next.deleted
+    // A tombstone of the very version we hold live was made by a peer that heard its owner left
+    // (the owner deletes at a fresh Lamport time). Say so: owners of cluster-wide objects hand
+    // them over on 'owner-left', while 'deleted' means the object is gone.
+    const why = tombstone && cur !== undefined && !cur.deleted && cur.ltime === next.ltime && cur.owner === next.owner ? 'owner-left' : reason
     const was = visible(cur)
     const is = visible(next)
     if (was && is) this.emit(table, nid, key, 'update', next.owner, cur.value, next.value)
     // A tombstone is a deletion even when its writer is failed here: only a live copy is hidden.
-    else if (was) this.emit(table, nid, key, 'delete', cur.owner, cur.value, undefined, next.hidden && !tombstone ? 'owner-failed' : 'deleted')
+    else if (was) this.emit(table, nid, key, 'delete', cur.owner, cur.value, undefined, next.hidden && !tombstone ? 'owner-failed' : why)
     else if (is) this.emit(table, nid, key, 'create', next.owner, undefined, next.value)
     // Watchers were told a hidden entry might come back ('owner-failed'); a tombstone replacing
     // it says it will not. Without this they keep it forever (the chaos kit found a network
     // deleted during a partition still listed by the partitioned node).
-    else if (hiddenLive !== undefined && tombstone) this.emit(table, nid, key, 'delete', hiddenLive.owner, hiddenLive.value, undefined, 'deleted')
+    else if (hiddenLive !== undefined && tombstone) this.emit(table, nid, key, 'delete', hiddenLive.owner, hiddenLive.value, undefined, why)
     return 'applied'
   }
 
-  /** Hide (failed owner) or show again every entry of `owner`; returns how many changed. */
+  /**
+   * Hide (failed owner) or show again every live entry of `owner`; returns how many changed.
+   * Tombstones are never hidden: a deletion is the newest word whoever relays it, and it must keep
+   * taking part in sync so that every node (the returning owner included) ends with it.
+   */
   setOwnerHidden (owner: string, hidden: boolean, now: number): number {
     let n = 0
     for (const [nid, net] of this.nets) {
       for (const [table, entries] of net) {
         for (const [key, e] of entries) {
-          if (e.owner !== owner || e.hidden === hidden) continue
+          if (e.owner !== owner || e.deleted || e.hidden === hidden) continue
           e.hidden = hidden
           e.hiddenAt = hidden ? now : 0
           n++
-          if (!e.deleted) {
-            if (hidden) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined, 'owner-failed')
-            else this.emit(table, nid, key, 'create', e.owner, undefined, e.value)
-          }
+          if (hidden) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined, 'owner-failed')
+          else this.emit(table, nid, key, 'create', e.owner, undefined, e.value)
         }
       }
     }
@@ -156,7 +179,8 @@ export class Tables {
 
   /**
    * The owner left (the cluster, or one network): its entries become tombstones at their own
-   * Lamport time, so a stale copy arriving later is a duplicate and cannot resurrect them.
+   * Lamport time. Such a tombstone beats the live copy of its version (see `newer`), so a stale copy
+   * arriving later, or held by a node that missed the leave, cannot resurrect the entry.
    */
   tombstoneOwner (owner: string, nid: string | undefined, reapAt: number, reason: DeleteReason): number {
     let n = 0
@@ -167,11 +191,11 @@ export class Tables {
       for (const [table, entries] of net) {
         for (const [key, e] of entries) {
           if (e.owner !== owner || e.deleted) continue
-          const wasVisible = visible(e)
           const { h1, h2 } = versionHash(table, key, e.owner, e.ltime, true)
           entries.set(key, { ...e, deleted: true, reapAt, hidden: false, hiddenAt: 0, h1, h2 })
           n++
-          if (wasVisible) this.emit(table, id, key, 'delete', e.owner, e.value, undefined, reason)
+          // Also for a hidden copy: its watchers were told it might come back ('owner-failed').
+          this.emit(table, id, key, 'delete', e.owner, e.value, undefined, reason)
         }
       }
     }

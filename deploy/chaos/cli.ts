@@ -36,11 +36,11 @@ function faultsArg (v: string): FaultKind[] {
 }
 
 function avoidArg (v: string): KnownBug[] {
-  if (v === 'all') return Object.keys(KNOWN_BUGS) as KnownBug[]
+  if (v === 'all') return Object.keys(KNOWN_BUGS)
   const list = v.split(',').map(s => s.trim()).filter(s => s !== '')
   const bad = list.filter(b => !isKnownBug(b))
   if (bad.length > 0 || list.length === 0) throw new InvalidArgumentError(`unknown bug(s) ${bad.join(', ')}; known: ${Object.keys(KNOWN_BUGS).join(', ')}`)
-  return list as KnownBug[]
+  return list
 }
 
 interface CliOptions {

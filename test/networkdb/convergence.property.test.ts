@@ -1,3 +1,9 @@
+/**
+ * Convergence under random schedules on the in-memory cluster. Graceful leaves followed by
+ * restarts are in the mix since the chaos kit found leave-rejoin-divergence (one version live on
+ * some nodes and a tombstone on others, forever). Knobs: NETWORKDB_PROPERTY_RUNS (default 100),
+ * NETWORKDB_PROPERTY_SEED (default 42).
+ */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { createMemoryCluster, driven, type MemoryCluster } from '../../networkdb/index.js'
@@ -9,6 +15,7 @@ type Op =
   | { k: 'partition', cut: number }
   | { k: 'heal' }
   | { k: 'kill', node: number }
+  | { k: 'leave', node: number }
   | { k: 'restart', node: number }
   | { k: 'wait', ms: number }
 
@@ -19,6 +26,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant('partition' as const), cut: fc.integer({ min: 1, max: N - 1 }) }), weight: 1 },
   { arbitrary: fc.constant({ k: 'heal' as const }), weight: 1 },
   { arbitrary: fc.record({ k: fc.constant('kill' as const), node: fc.nat(N - 1) }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('leave' as const), node: fc.nat(N - 1) }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant('restart' as const), node: fc.nat(N - 1) }), weight: 1 },
   { arbitrary: fc.record({ k: fc.constant('wait' as const), ms: fc.integer({ min: 10, max: 4000 }) }), weight: 3 }
 )
@@ -30,10 +38,16 @@ function ownedView (c: MemoryCluster, i: number, owner: string): Record<string, 
   return out
 }
 
+/** Start node i again; a node that left gracefully forgot its networks and joins 'n' again. */
+async function restart (c: MemoryCluster, i: number): Promise<void> {
+  const n = await c.restart(i)
+  if (!n.networks().includes('n')) await driven(c.clock, async () => { await n.joinNetwork('n') })
+}
+
 describe('NetworkDB always converges (property)', function () {
   this.timeout(300_000)
 
-  it('after any schedule of writes, deletes, partitions, kills and restarts, then healing: one view, owner-authoritative', async () => {
+  it('after any schedule of writes, deletes, partitions, kills, graceful leaves and restarts, then healing: one view, owner-authoritative', async () => {
     await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 40 }), fc.nat(1000), async (ops, seed) => {
       const c = await createMemoryCluster(N, { seed, config: { tombstoneTtlMs: 120_000 } })
       try {
@@ -57,13 +71,19 @@ describe('NetworkDB always converges (property)', function () {
             case 'partition': c.partition([...Array(o.cut).keys()]); break
             case 'heal': c.heal(); break
             case 'kill': if (c.isUp(o.node) && live(c).length > 1) await c.kill(o.node); break
-            case 'restart': if (!c.isUp(o.node)) await c.restart(o.node); break
+            case 'leave':
+              if (c.isUp(o.node) && live(c).length > 1) {
+                await driven(c.clock, async () => { await c.nodes[o.node]!.leave() })
+                await c.kill(o.node)
+              }
+              break
+            case 'restart': if (!c.isUp(o.node)) await restart(c, o.node); break
             case 'wait': await c.advance(o.ms)
           }
           await c.advance(5)
         }
         c.heal()
-        for (let i = 0; i < N; i++) if (!c.isUp(i)) await c.restart(i)
+        for (let i = 0; i < N; i++) if (!c.isUp(i)) await restart(c, i)
         await c.advance(30_000)
         const ds = digests(c, 'n')
         assert.equal(ds.size, N, 'every node is in the network')
@@ -77,6 +97,6 @@ describe('NetworkDB always converges (property)', function () {
       } finally {
         await c.close()
       }
-    }), { numRuns: 60, seed: 42 })
+    }), { numRuns: Number(process.env.NETWORKDB_PROPERTY_RUNS ?? 100), seed: Number(process.env.NETWORKDB_PROPERTY_SEED ?? 42) })
   })
 })
