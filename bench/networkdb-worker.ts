@@ -19,21 +19,45 @@ export type Command =
   | { op: 'waitGone', table: string, nid: string, key: string }
   | { op: 'close', node?: number }
   | { op: 'status' }
+  | { op: 'diag' }
 
 const now = (): number => performance.timeOrigin + performance.now()
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const enc = new TextEncoder()
 const { psk } = workerData as { psk: Uint8Array }
 const nodes = new Map<number, NetworkDBNode>()
+const transports = new Map<number, Libp2pTransport>()
+const sendFail = new Map<number, number>()
+const closeWhy = new Map<string, number>()
+let failAfter = Infinity
+const flaps = new Map<string, number>()
 
 async function handle (cmd: Command): Promise<unknown> {
   switch (cmd.op) {
     case 'start': {
       for (let i = cmd.first; i < cmd.first + cmd.count; i++) {
         const transport = new Libp2pTransport({ privateKey: await generateKeyPair('Ed25519'), clusterKey: psk, listen: ['/ip4/127.0.0.1/tcp/0'], logger: silentLogger })
-        const n = new NetworkDBNode({ transport, name: `bench-${i}`, advertiseAddr: '127.0.0.1' })
+        const n = new NetworkDBNode({ transport, name: `bench-${i}`, advertiseAddr: '127.0.0.1', config: JSON.parse(process.env.OVNET_BENCH_CONFIG ?? '{}') as Record<string, number> })
         await n.start()
         nodes.set(i, n)
+        transports.set(i, transport)
+        n.watchCluster(ev => {
+          if (ev.type !== 'node' || now() < failAfter) return
+          const k = `${ev.prev ?? '-'}->${ev.node.status}`
+          flaps.set(k, (flaps.get(k) ?? 0) + 1)
+        })
+        if (process.env.OVNET_BENCH_DIAG === '1') {
+          const ps = transport.libp2p!.services.pubsub as unknown as { sendRpc: (id: string, rpc: unknown) => boolean }
+          const orig = ps.sendRpc.bind(ps)
+          ps.sendRpc = (id, rpc) => { const ok = orig(id, rpc); if (!ok && now() > failAfter) sendFail.set(i, (sendFail.get(i) ?? 0) + 1); return ok }
+          transport.libp2p!.addEventListener('connection:open', (evt) => {
+            const c = evt.detail
+            c.addEventListener('close', (e: Event & { error?: Error }) => {
+              const why = e.error === undefined ? 'clean' : `${e.error.name}: ${e.error.message.slice(0, 80)}`
+              closeWhy.set(why, (closeWhy.get(why) ?? 0) + 1)
+            })
+          })
+        }
       }
       return Object.fromEntries([...nodes].map(([i, n]) => [i, n.diagnostics().node.addrs]))
     }
@@ -44,6 +68,7 @@ async function handle (cmd: Command): Promise<unknown> {
       await Promise.all([...nodes].filter(([i]) => cmd.nodes === undefined || cmd.nodes.includes(i)).map(async ([, n]) => { await n.joinNetwork(cmd.nid) }))
       return null
     case 'watch': {
+      failAfter = now()
       // report per key when every local node other than the creator holds it
       const arrivals = new Map<string, { count: number, last: number }>()
       const local = nodes.size
@@ -97,6 +122,12 @@ async function handle (cmd: Command): Promise<unknown> {
         nodes.clear()
       }
       return null
+    case 'diag':
+      console.log(JSON.stringify([...closeWhy]), JSON.stringify([...flaps]))
+      return [...transports].map(([i, t]) => {
+        const ps = t.libp2p!.services.pubsub as unknown as { topics: Map<string, Set<string>>, streamsOutbound: Map<string, unknown>, streamsInbound: Map<string, unknown>, peers: Map<string, unknown> }
+        return { i, topicPeers: ps.topics.get('ovnet/1/net/bench')?.size ?? 0, out: ps.streamsOutbound.size, in: ps.streamsInbound.size, peers: ps.peers.size, conns: t.libp2p!.getConnections().length, sendFail: sendFail.get(i) ?? 0 }
+      })
     case 'status':
       return [...nodes.values()].map(n => ({ alive: n.members().filter(m => m.status === 'alive').length, peers: n.peers('bench').length }))
   }

@@ -75,7 +75,7 @@ async function waitFor (pred: () => Promise<boolean> | boolean, timeoutMs: numbe
   const deadline = Date.now() + timeoutMs
   while (!(await pred())) {
     if (Date.now() > deadline) throw new Error(`timeout waiting for ${what}`)
-    await sleep(20)
+    await sleep(process.env.OVNET_BENCH_DIAG === '1' ? 2000 : 20)
   }
 }
 
@@ -98,7 +98,11 @@ async function main (): Promise<void> {
     await Promise.all(hosts.map(async h => { await h.call({ op: 'join', seeds }) }))
     await Promise.all(hosts.map(async h => { await h.call({ op: 'joinNetwork', nid: 'bench' }) }))
     const status = async (): Promise<Array<{ alive: number, peers: number }>> => (await Promise.all(hosts.map(async h => await h.call<Array<{ alive: number, peers: number }>>({ op: 'status' })))).flat()
-    await waitFor(async () => (await status()).every(s => s.alive === NODES && s.peers === NODES), 180_000, 'membership')
+    await waitFor(async () => {
+      const st = await status()
+      if (process.env.OVNET_BENCH_DIAG === '1') console.log(`t+${Date.now() - t0} ms alive ${st.map(s => s.alive).join(',')} peers ${st.map(s => s.peers).join(',')}`)
+      return st.every(s => s.alive === NODES && s.peers === NODES)
+    }, 180_000, 'membership')
     console.log(`cluster of ${NODES} nodes on ${WORKERS} worker threads formed in ${Date.now() - t0} ms`)
     await sleep(1500)
 
@@ -130,8 +134,19 @@ async function main (): Promise<void> {
         if (g !== undefined && g.count === NODES - 1) done.set(key, g.last - t)
       })
     }
+    if (process.env.OVNET_BENCH_DIAG === '1') {
+      await waitFor(() => done.size === total, 30_000, 'propagation').catch(() => {})
+      console.log(`done ${done.size}/${total}; incomplete: ${JSON.stringify([...got].filter(([k]) => !done.has(k)).slice(0, 10))}`)
+      console.log(JSON.stringify((await Promise.all(hosts.map(async h => await h.call<unknown[]>({ op: 'diag' })))).flat()))
+    }
     await waitFor(() => done.size === total, 120_000, 'propagation')
     const lat = [...done.values()]
+    if (process.env.OVNET_BENCH_DIAG === '1') {
+      const start = Math.min(...created.values())
+      const win = new Map<number, number[]>()
+      for (const [k, l] of done) { const w = Math.floor((created.get(k)! - start) / 250); win.set(w, [...(win.get(w) ?? []), l]) }
+      console.log([...win].sort((a, b) => a[0] - b[0]).map(([w, ls]) => `${w * 250}:${Math.round(pct(ls, 50))}/${Math.round(Math.max(...ls))}`).join(' '))
+    }
     console.log(`propagation: N=${NODES}, ${RATE} entries/s for ${SECONDS} s (${total} entries), time until ALL other nodes hold an entry: p50 ${fmt(pct(lat, 50))}, p99 ${fmt(pct(lat, 99))}, max ${fmt(Math.max(...lat))}`)
 
     // 2. late joiner: node 1 fills a network of its own, node 2 joins it

@@ -2,6 +2,15 @@
  * SWIM-style failure detection: each period one member (round robin over a shuffled list) is
  * probed directly; on a miss, `indirectChecks` other members are asked to probe it; if nobody
  * reaches it, it becomes suspect. The suspicion timers and the gossip live in NetworkDB.
+ *
+ * Local health (Lifeguard, as memberlist's "awareness"): a node that is itself slow — its event
+ * loop late, its probes missing peers that others reach — would suspect healthy peers. It keeps a
+ * score 0..7: +1 when its own timer fires late by more than a probe timeout, when a direct probe
+ * misses a peer that an indirect probe reaches, and when nobody it asks even answers; -1 per
+ * direct probe answered. Probe period, probe timeout and (through `scale`) the suspicion timeout
+ * are multiplied by 1 + score. Measured on 20 nodes sharing 2 cores at 200 writes/s: without it a
+ * burst of load set off hundreds of false suspicions, whose hidden-then-restored entries and
+ * syncs made more load.
  */
 import type { Clock, TimerHandle } from './clock.js'
 import type { NetworkDBConfig } from './config.js'
@@ -19,8 +28,8 @@ export interface FailureDetectorDeps {
   targets(): Member[]
   /** Members that may help with an indirect probe (alive, not self). */
   helpers(): Member[]
-  /** Ask `helper` to probe `target`; true when the helper reached it. */
-  indirectProbe(helper: string, target: string): Promise<boolean>
+  /** Ask `helper` to probe `target` within `timeoutMs`; true when the helper reached it. */
+  indirectProbe(helper: string, target: string, timeoutMs: number): Promise<boolean>
   /** Nobody reached `id`. */
   onUnreachable(id: string): void
 }
@@ -40,8 +49,19 @@ export class FailureDetector {
   private timer: TimerHandle | undefined
   private readonly inFlight = new Set<string>()
   private running = false
+  private health = 0
+  static readonly MAX_HEALTH = 7
 
   constructor (private readonly d: FailureDetectorDeps) {}
+
+  /** The local health score: 0 is healthy, MAX_HEALTH is as slow as it counts. */
+  get healthScore (): number { return this.health }
+
+  /** A timeout or period stretched by the local health (1x to 8x). */
+  scale (ms: number): number { return ms * (1 + this.health) }
+
+  private degrade (): void { this.health = Math.min(FailureDetector.MAX_HEALTH, this.health + 1) }
+  private improve (): void { this.health = Math.max(0, this.health - 1) }
 
   start (): void {
     this.running = true
@@ -55,10 +75,13 @@ export class FailureDetector {
 
   private schedule (): void {
     if (!this.running) return
+    const period = this.scale(this.d.config.probeIntervalMs)
+    const due = this.d.clock.now() + period
     this.timer = this.d.clock.setTimeout(() => {
+      if (this.d.clock.now() - due > this.d.config.probeTimeoutMs) this.degrade() // our own loop is late
       this.tick()
       this.schedule()
-    }, this.d.config.probeIntervalMs)
+    }, period)
   }
 
   private tick (): void {
@@ -80,8 +103,10 @@ export class FailureDetector {
 
   private async probe (id: string): Promise<void> {
     const { transport, config } = this.d
+    const timeout = this.scale(config.probeTimeoutMs)
     try {
-      await transport.probe(id, config.probeTimeoutMs)
+      await transport.probe(id, timeout)
+      this.improve()
       return
     } catch {
       // direct probe missed: try through others before suspecting
@@ -89,8 +114,9 @@ export class FailureDetector {
     if (!this.running) return
     const helpers = shuffle(this.d.helpers().filter(m => m.id !== id), this.d.random).slice(0, config.indirectChecks)
     if (helpers.length > 0) {
-      const results = await Promise.all(helpers.map(h => this.d.indirectProbe(h.id, id).catch(() => false)))
-      if (results.some(Boolean)) return
+      const results = await Promise.all(helpers.map(async h => await this.d.indirectProbe(h.id, id, timeout).catch(() => undefined)))
+      if (results.some(r => r === true)) { this.degrade(); return } // others reach it: we may be the slow one
+      if (results.every(r => r === undefined)) this.degrade() // nobody even answered us
     }
     if (this.running && this.d.targets().some(m => m.id === id)) this.d.onUnreachable(id)
   }

@@ -149,14 +149,14 @@ export class NetworkDBNode implements NetworkDB {
       random: this.random,
       targets: () => this.mem.others('alive', 'suspect'),
       helpers: () => this.mem.others('alive'),
-      indirectProbe: async (helper, target) => await this.indirectProbe(helper, target),
+      indirectProbe: async (helper, target, timeoutMs) => await this.indirectProbe(helper, target, timeoutMs),
       onUnreachable: (id) => { this.suspect(id) }
     })
     this.fd.start()
     this.timers.every(this.cfg.reconnectIntervalMs, () => { this.reconnect.tick() })
-    this.timers.every(this.cfg.pushPullIntervalMs, () => { this.pushPullRandom() })
-    this.timers.every(this.cfg.bulkSyncIntervalMs, () => { this.syncRandom() })
-    this.timers.every(this.cfg.reapIntervalMs, () => { void this.reap() })
+    this.timers.every(this.cfg.pushPullIntervalMs, () => { this.pushPullRandom() }, this.random)
+    this.timers.every(this.cfg.bulkSyncIntervalMs, () => { this.syncRandom() }, this.random)
+    this.timers.every(this.cfg.reapIntervalMs, () => { void this.reap() }, this.random)
     this.updateMemberGauges()
     this.log.info({ id: this.nodeId, inc, networks: state.networks.length, entries: state.entries.length }, 'networkdb started')
   }
@@ -371,14 +371,16 @@ export class NetworkDBNode implements NetworkDB {
         this.entries.mergeRemote(req.b.nid, from, req.b.entries)
         return [encodeResponse({ t: 'ack', b: { ok: true, detail: '' } })]
       case 'pingreq': {
-        const ok = await this.transport.probe(req.b.target, Math.min(req.b.timeoutMs, this.cfg.probeTimeoutMs)).then(() => true, () => false)
+        // the asker's timeout is stretched by its local health; a bound keeps a request cheap
+        const timeoutMs = Math.min(Math.max(req.b.timeoutMs, 1), this.cfg.probeTimeoutMs * (FailureDetector.MAX_HEALTH + 1))
+        const ok = await this.transport.probe(req.b.target, timeoutMs).then(() => true, () => false)
         return [encodeResponse({ t: 'ack', b: { ok, detail: '' } })]
       }
     }
   }
 
-  private async indirectProbe (helper: string, target: string): Promise<boolean> {
-    const frames = await this.transport.request(helper, encodeRequest({ t: 'pingreq', b: { target, timeoutMs: this.cfg.probeTimeoutMs } }), this.cfg.probeTimeoutMs * 2)
+  private async indirectProbe (helper: string, target: string, timeoutMs: number): Promise<boolean> {
+    const frames = await this.transport.request(helper, encodeRequest({ t: 'pingreq', b: { target, timeoutMs } }), timeoutMs * 2)
     const res = frames[0] === undefined ? undefined : decodeResponse(frames[0])
     return res?.t === 'ack' && res.b.ok
   }
@@ -465,15 +467,14 @@ export class NetworkDBNode implements NetworkDB {
               this.broadcastNode(this.mem.event(change.member, 'failed'))
               this.onMemberChange(change)
             }
-          }, this.cfg.suspicionTimeoutMs))
+          }, this.fd?.scale(this.cfg.suspicionTimeoutMs) ?? this.cfg.suspicionTimeoutMs))
         }
         break
       case 'failed':
+        // The connection stays: hanging up here (tried) turned every false suspicion of a loaded
+        // node into a reconnect whose handshakes failed more probes — a cluster of 20 forming on
+        // 2 cores never settled. Dead connections are the transport's connection monitor's job.
         this.tables.setOwnerHidden(m.id, true, now)
-        // The connection is as dead as SWIM says the node is (the transport runs no liveness check
-        // of its own): drop it so that the node's return dials afresh instead of reusing a TCP
-        // connection stalled in retransmission back-off across a partition.
-        void this.transport.disconnect(m.id).catch(() => {})
         break
       case 'left':
         this.tables.tombstoneOwner(m.id, undefined, now + this.cfg.tombstoneTtlMs, 'owner-left')

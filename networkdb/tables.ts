@@ -333,6 +333,6 @@ export function toWire (table: string, key: string, e: Entry, now: number): Wire
     ltime: e.ltime,
     deleted: e.deleted,
     value: e.value,
-    reapIn: e.deleted ? Math.max(0, e.reapAt - now) : 0
+    reapIn: e.deleted ? Math.max(0, Math.round(e.reapAt - now)) : 0
   }
 }
