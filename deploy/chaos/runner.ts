@@ -146,8 +146,9 @@ export class ChaosRun {
       round: f.round, seed: this.o.seed, fault: f, faultText: formatFault(f, this.label), ok: false, replay: replayCommand({ ...this.o, rounds: f.round }, t),
       startedAt: new Date(t0).toISOString(), durationMs: 0, timeline, workload: { ops: this.wctx.ops }, during, violations: []
     }
-    // Faults that take a host away are only telling if it has endpoints to lose.
-    if (['kill9', 'stop-start', 'host-down', 'moby53663'].includes(f.kind)) await this.ensureEndpoint(f.hosts[0]!)
+    // Faults that take a host away are only telling if it has endpoints to lose, cuts only if
+    // traffic crosses them, and the ping check only if some network spans two hosts.
+    await this.ensureEndpoint(f.hosts[0]!)
 
     // An error of the kit or the target during the fault (a command that cannot run) fails the
     // round; the fault is healed whatever happened.
@@ -294,21 +295,26 @@ export class ChaosRun {
     const ctx = { ...this.wctx, ops: [] }
     const shared = (): boolean => this.model.attached().some(c => c.host === i && this.model.attached(c.network).some(o => o.host !== i && this.target.agentUp(o.host)))
     if (shared()) return
+    // Attach a container of `host` to `network`; when the host has no free container, one of its
+    // attached ones is moved (never out of a network this very step needs).
+    const place = async (host: number, network: string): Promise<boolean> => {
+      if (this.model.attached(network).some(c => c.host === host)) return true
+      if (this.model.containers.filter(c => c.host === host).length >= this.o.maxContainersPerHost &&
+        !this.model.containers.some(c => c.host === host && c.network === undefined)) {
+        const mover = this.model.attached().find(c => c.host === host && c.network !== network)
+        if (mover !== undefined) await detach(ctx, mover)
+      }
+      return await attach(ctx, host, network)
+    }
     const others = upHosts(ctx).filter(h => h !== i)
     for (const network of this.model.usable()) {
-      if (!this.model.attached(network).some(c => c.host === i)) {
-        // make room: a container of i attached elsewhere is moved here
-        if (this.model.containers.filter(c => c.host === i).length >= this.o.maxContainersPerHost) {
-          const mover = this.model.attached().find(c => c.host === i)
-          if (mover !== undefined) await detach(ctx, mover)
-        }
-        await attach(ctx, i, network)
-      }
-      if (!this.model.attached(network).some(c => c.host !== i && this.target.agentUp(c.host)) && others.length > 0) {
-        await attach(ctx, others[0]!, network)
+      if (!await place(i, network)) continue
+      if (!this.model.attached(network).some(c => c.host !== i && this.target.agentUp(c.host))) {
+        for (const o of others) if (await place(o, network)) break
       }
       if (shared()) return
     }
+    this.o.log(`  could not give ${this.label(i)} an endpoint in a network shared with another host`)
   }
 }
 
