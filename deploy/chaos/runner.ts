@@ -189,6 +189,14 @@ export class ChaosRun {
     violations.push(...this.model.violations.splice(0).map(v => ({ invariant: v.invariant, detail: v.detail })))
     if (conv.violations.length === 0) {
       violations.push(...this.reconcile(conv.snap))
+      // The workload may have left no network with two endpoints: make one, converge, then ping.
+      const paired = (): boolean => this.pingPeers().some((a, i, all) => all.some((b, j) => j !== i && b.network === a.network))
+      const first = upHosts(this.wctx)[0]
+      if (!paired() && first !== undefined) {
+        await this.ensureEndpoint(first)
+        const again = await this.converge(Date.now(), note)
+        violations.push(...again.violations)
+      }
       report.pings = await pingCheck(t, this.pingPeers(), rng.fork('pings'))
       note(`pings: ${report.pings.pairs - report.pings.unreachable.length}/${report.pings.pairs} inside networks, ${report.pings.crossed.length}/${report.pings.crossPairs} across (${report.pings.ms} ms)`)
       for (const p of report.pings.unreachable) violations.push({ invariant: 'ping', detail: `no answer: ${p}` })
