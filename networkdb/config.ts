@@ -16,6 +16,12 @@ export interface NetworkDBConfig {
   suspicionTimeoutMs: number
   /** Re-dial failed members this often so a healed partition merges (Docker: 1 s). */
   reconnectIntervalMs: number
+  /**
+   * Hang up on a member still failed after this long: its connection may be dead (a partition),
+   * and TCP would resume it after the heal only at its next retransmission (back-off up to 2 min);
+   * the re-dial then opens a fresh one. Not at once: a false suspicion is refuted within seconds.
+   */
+  failedHangupMs: number
   /** Full cluster-state exchange with one random member (repairs lost node/network events). */
   pushPullIntervalMs: number
   /** Table anti-entropy with one random peer of each network; cheap when digests match. */
@@ -44,6 +50,7 @@ export const defaultConfig: Readonly<NetworkDBConfig> = Object.freeze({
   indirectChecks: 3,
   suspicionTimeoutMs: 1000,
   reconnectIntervalMs: 1000,
+  failedHangupMs: 10_000,
   pushPullIntervalMs: 10_000,
   bulkSyncIntervalMs: 5_000,
   tombstoneTtlMs: 30 * 60_000,

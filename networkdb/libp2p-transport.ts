@@ -23,6 +23,7 @@ import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { MAX_FRAME_BYTES } from '../proto/codec.js'
 import './xsalsa20-fix.js'
 import './libp2p-guard.js'
+import './yamux-window-fix.js'
 import { FrameError, FrameReader, writeFrame } from './libp2p-frames.js'
 import type { Logger } from './logger.js'
 import { noopMetrics, type Counter, type Gauge, type Metrics } from './metrics.js'
@@ -177,19 +178,19 @@ export class Libp2pTransport implements Transport {
         inboundConnectionThreshold: 1000,
         maxIncomingPendingConnections: 256
       },
-      // libp2p's connection monitor pings every connection every 10 s and aborts it when the ping
-      // fails. That recycles a connection that went dead under a partition (else TCP would resume
-      // it after the heal only at its next retransmission, back-off up to 2 min). Its default
-      // timeout (adaptive, 5 s minimum) aborted healthy connections of a loaded host and lost the
-      // gossip in flight on them (measured: 20 nodes, 200 msgs/s: ~100 aborts in 10 s, p99 9 s);
-      // 15 s separates dead from slow. Liveness of members stays SWIM's decision.
-      connectionMonitor: { pingInterval: 10_000, pingTimeout: { minTimeout: 15_000 } },
+      // libp2p's connection monitor pings every connection of a node at the same instant every
+      // 10 s and aborts those that do not answer in time. The burst (a new stream per connection,
+      // multistream-select, noise) stalled each node's event loop: with 20 nodes on 2 cores, one
+      // ~300 ms stall per period that set the whole p99 (bench: p99 250-320 ms with it, 60-93 ms
+      // without). Its timeout also aborted healthy connections of a loaded node, and it raced
+      // our probes for the ping protocol's single stream. Liveness is SWIM's; a connection to a
+      // member that stays failed is hung up by NetworkDB (failedHangupMs).
+      connectionMonitor: { enabled: false },
       services: {
         identify: identify(),
         // Probes overlap: our own direct probe of a peer, indirect probes on behalf of others, a
-        // slow previous one still timing out, and the connection monitor's ping. One stream (the
-        // default) made the later ones fail at once with TooManyOutboundProtocolStreamsError: a
-        // false suspicion, or (the monitor's) an aborted connection.
+        // slow previous one still timing out. One stream (the default) made the later ones fail
+        // at once with TooManyOutboundProtocolStreamsError: a false suspicion.
         ping: ping({ maxOutboundStreams: 16, maxInboundStreams: 64 }),
         pubsub: gossipsub({ ...clusterGossipOptions(), ...this.opts.gossip })
       },

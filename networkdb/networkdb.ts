@@ -470,12 +470,17 @@ export class NetworkDBNode implements NetworkDB {
           }, this.fd?.scale(this.cfg.suspicionTimeoutMs) ?? this.cfg.suspicionTimeoutMs))
         }
         break
-      case 'failed':
-        // The connection stays: hanging up here (tried) turned every false suspicion of a loaded
-        // node into a reconnect whose handshakes failed more probes — a cluster of 20 forming on
-        // 2 cores never settled. Dead connections are the transport's connection monitor's job.
+      case 'failed': {
         this.tables.setOwnerHidden(m.id, true, now)
+        // Not at once (tried: every false suspicion of a loaded node became a reconnect whose
+        // handshakes failed more probes; a cluster of 20 forming on 2 cores never settled).
+        const inc = m.inc
+        this.clock.setTimeout(() => {
+          const cur = this.mem.get(m.id)
+          if (this.running && cur?.status === 'failed' && cur.inc === inc) void this.transport.disconnect(m.id).catch(() => {})
+        }, this.cfg.failedHangupMs)
         break
+      }
       case 'left':
         this.tables.tombstoneOwner(m.id, undefined, now + this.cfg.tombstoneTtlMs, 'owner-left')
         void this.transport.disconnect(m.id).catch(() => {})
