@@ -45,11 +45,12 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string): Promise
     if (res.t === 'ack') throw new Error(`sync of ${nid} refused by ${peer}: ${res.b.detail}`)
     if (res.t !== 'entries' || res.b.nid !== nid) throw new Error(`unexpected ${res.t} answer to sync from ${peer}`)
     for (const w of res.b.want) if (w < buckets) want.add(w)
-    for (const e of res.b.entries) theirs.add(versionId(e))
+    // Nothing of ours to push back when we held nothing (a late joiner): skip the bookkeeping.
+    if (count > 0) for (const e of res.b.entries) theirs.add(versionId(e))
     received += res.b.entries.length
     d.mergeRemote(nid, peer, res.b.entries)
   }
-  if (want.size === 0) return { received, pushed: 0, differing: 0 }
+  if (want.size === 0 || count === 0) return { received, pushed: 0, differing: want.size }
   // After merging theirs, ours in those buckets is the newest of both: push what they lack.
   const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now()).filter(e => !theirs.has(versionId(e)))
   if (mine.length > 0) {
