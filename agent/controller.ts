@@ -269,7 +269,7 @@ export class Controller {
       // A network's subnet stays its own even while no host holds its pool (local-networks.ts).
       const wanted = req.Subnet === undefined ? undefined : parsePrefix(req.Subnet)
       if (wanted !== undefined && [...this.networks.values()].some(n => overlaps(n.subnet, wanted))) throw new ErrPoolOverlap()
-      const exclude = req.Subnet === undefined ? [...(opts.exclude ?? []), ...[...this.networks.values()].map(n => n.subnet)] : opts.exclude
+      const exclude = req.Subnet === undefined ? [...(opts.exclude ?? []), ...[...this.networks.values()].map(n => n.subnet), ...this.removals.subnets()] : opts.exclude
       const nid = randomBytes(32).toString('hex')
       const undo: Array<() => Promise<void>> = []
       try {

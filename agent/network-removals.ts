@@ -25,19 +25,22 @@ export interface RemovalRecord {
   name: string
   /** Clock ms of the removal (reaping). */
   removedAt: number
+  /** The removed network's subnet: not handed to a new network while the record lives. */
+  subnet?: string
 }
 
 export function encodeRemoval (r: RemovalRecord): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ v: 1, nid: r.nid, name: r.name, removedAt: r.removedAt }))
+  return new TextEncoder().encode(JSON.stringify({ v: 1, nid: r.nid, name: r.name, removedAt: r.removedAt, subnet: r.subnet }))
 }
 
 export function decodeRemoval (data: Uint8Array): RemovalRecord {
   const o: unknown = JSON.parse(new TextDecoder().decode(data))
   if (typeof o !== 'object' || o === null) throw new Error('removal record: not an object')
-  const { v, nid, name, removedAt } = o as Record<string, unknown>
+  const { v, nid, name, removedAt, subnet } = o as Record<string, unknown>
   if (v !== 1 || typeof nid !== 'string' || nid.length > 128 || typeof name !== 'string' || name.length > 256 ||
-    typeof removedAt !== 'number' || !Number.isFinite(removedAt)) throw new Error('removal record: bad shape')
-  return { nid, name, removedAt }
+    typeof removedAt !== 'number' || !Number.isFinite(removedAt) ||
+    (subnet !== undefined && (typeof subnet !== 'string' || subnet.length > 64))) throw new Error('removal record: bad shape')
+  return subnet === undefined ? { nid, name, removedAt } : { nid, name, removedAt, subnet }
 }
 
 export interface RemovalsOptions {
@@ -77,9 +80,18 @@ export class NetworkRemovals {
 
   has (nid: string): boolean { return this.known.has(nid) }
 
+  /**
+   * Subnets of networks removed within the retention. A new network does not get one of them: a
+   * host cut off from the removal may still use the removed network (found by the chaos kit: a
+   * subnet removed and re-issued on one side of a partition overlapped the other side's view).
+   */
+  subnets (): string[] {
+    return [...this.known.values()].flatMap(r => r.subnet === undefined ? [] : [r.subnet])
+  }
+
   /** Remove a network: the removal record first (it is what wins), then the definition. */
   async remove (rec: NetworkRecord): Promise<void> {
-    const value = encodeRemoval({ nid: rec.id, name: rec.name, removedAt: this.clock.now() })
+    const value = encodeRemoval({ nid: rec.id, name: rec.name, removedAt: this.clock.now(), subnet: rec.subnet })
     const cur = this.db.getEntry(REMOVAL_TABLE, GLOBAL, rec.id)
     if (cur === undefined) await this.db.createEntry(REMOVAL_TABLE, GLOBAL, rec.id, value)
     else await this.db.updateEntry(REMOVAL_TABLE, GLOBAL, rec.id, value, { takeover: true })

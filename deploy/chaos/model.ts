@@ -31,6 +31,8 @@ export interface ModelContainer {
   uncertain?: boolean
   /** An operation on it is in flight (the hosts' workload streams run in parallel). */
   busy?: boolean
+  /** Kept where it is for the round (the workload leaves it alone); see ChaosRun.round. */
+  pinned?: boolean
 }
 
 /** A safety violation found while operating (an address handed out twice, overlapping pools). */

@@ -11,7 +11,7 @@ import { installChain, listRules, removeChain } from './firewall.js'
 import { applyFault, type ActiveFault } from './faults.js'
 import { checkConverged, checkSafety, formatViolation, summarize, type Violation } from './invariants.js'
 import { avoidance, type Avoidance, type KnownBug } from './known-bugs.js'
-import { ClusterModel } from './model.js'
+import { ClusterModel, type ModelContainer } from './model.js'
 import { snapshot, type ClusterSnapshot } from './observe.js'
 import { pingCheck, type PingPeer } from './pings.js'
 import type { ChaosSummary, RoundReport } from './report.js'
@@ -149,6 +149,10 @@ export class ChaosRun {
     // Faults that take a host away are only telling if it has endpoints to lose, cuts only if
     // traffic crosses them, and the ping check only if some network spans two hosts.
     await this.ensureEndpoint(f.hosts[0]!)
+    // The moby#53663 replay plants entries of the endpoints the cut-off host shares with others:
+    // the workload must not detach them while the cut holds (it found nothing to plant otherwise).
+    const pinned = f.kind === 'moby53663' ? this.sharedWith(f.hosts[0]!) : []
+    for (const c of pinned) c.pinned = true
 
     // An error of the kit or the target during the fault (a command that cannot run) fails the
     // round; the fault is healed whatever happened.
@@ -174,6 +178,7 @@ export class ChaosRun {
       broken.push({ invariant: 'fault', detail: `the round broke off: ${err instanceof Error ? err.message : String(err)}` })
     } finally {
       this.wctx.busy = undefined
+      for (const c of pinned) c.pinned = false
       this.wctx.noRemove = false
     }
     note(`workload: ${this.wctx.ops.length} operations (${count(this.wctx.ops, 'ok')} ok, ${count(this.wctx.ops, 'failed')} refused, ${count(this.wctx.ops, 'unknown')} unknown)`)
@@ -299,6 +304,12 @@ export class ChaosRun {
    * fault taking i away has something to take from the others (and the moby#53663 replay has
    * FDB entries on both sides).
    */
+  /** Attached containers in the networks where host i has an endpoint (its own included). */
+  private sharedWith (i: number): ModelContainer[] {
+    const nets = new Set(this.model.attached().filter(c => c.host === i).map(c => c.network))
+    return this.model.attached().filter(c => nets.has(c.network))
+  }
+
   private async ensureEndpoint (i: number): Promise<void> {
     const ctx = { ...this.wctx, ops: [] }
     const shared = (): boolean => this.model.attached().some(c => c.host === i && this.model.attached(c.network).some(o => o.host !== i && this.target.agentUp(o.host)))

@@ -101,7 +101,7 @@ async function containerFor (ctx: WorkloadContext, host: number): Promise<ModelC
 
 /** Run `fn` with the container marked busy, unless another operation holds it. */
 async function holding (c: ModelContainer, fn: () => Promise<boolean>): Promise<boolean> {
-  if (c.busy === true) return false
+  if (c.busy === true || c.pinned === true) return false
   c.busy = true
   try { return await fn() } finally { c.busy = false }
 }

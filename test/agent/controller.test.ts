@@ -155,5 +155,19 @@ describe('controller on an in-memory cluster', function () {
       assert.notEqual(await vni('y'), x)
     })
   }
+
+  it('the subnet of a removed network is not handed to a new network while its removal record lives (a host cut off may still use it)', async () => {
+    s = await controllerStack(2)
+    const k = s
+    const subnet = async (name: string): Promise<string> => (await k.host(0).controller.inspectNetwork(name, false)).IPAM.Config[0]!.Subnet
+    await k.run(async () => await k.host(0).controller.createNetwork({ Name: 'x' }))
+    const x = await subnet('x')
+    await k.run(async () => { await k.host(0).controller.removeNetwork('x') })
+    await k.c.advance(1000)
+    await k.run(async () => await k.host(0).controller.createNetwork({ Name: 'y' }))
+    await k.run(async () => await k.host(1).controller.createNetwork({ Name: 'z' }))
+    await k.c.advance(1000)
+    assert.ok(![await subnet('y'), await subnet('z')].includes(x), `${x} re-issued`)
+  })
 })
 
