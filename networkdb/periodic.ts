@@ -10,8 +10,8 @@ export class Periodic {
   /**
    * Run `fn` every `ms`. With `jitter` (a random source), each period is drawn from
    * [0.75 ms, 1.25 ms): agents started together (a rollout, a power cut, a benchmark) would
-   * otherwise run their syncs in lockstep, every node's burst at the same instant — measured as one
-   * 400 ms stall of the whole 20-node bench every 5 s.
+   * otherwise run their syncs in lockstep, every node's burst at the same instant. (The stall the
+   * 20-node bench showed once per run turned out to be libp2p's connection monitor, not this.)
    */
   every (ms: number, fn: () => void, jitter?: () => number): void {
     const period = (): number => jitter === undefined ? ms : Math.round(ms * (0.75 + 0.5 * jitter()))

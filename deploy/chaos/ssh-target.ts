@@ -18,6 +18,7 @@ import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ApiClient, DEFAULT_SOCKET } from '../../agent/api-client.js'
+import { exec } from '../lab/netns.js'
 import type { ChaosTarget, ExecOptions, ExecResult, TargetHost } from './target.js'
 
 export interface SshHost {
@@ -146,7 +147,7 @@ export class SshTarget implements ChaosTarget {
     const until = Date.now() + 20_000
     for (;;) {
       if (conn.master!.exitCode !== null) throw new Error(`ssh to ${this.list[i]!.dest} failed: ${stderr.trim()}`)
-      const r = await run('ssh', [...this.sshArgs(i), '-O', 'check', this.list[i]!.dest])
+      const r = await exec('ssh', [...this.sshArgs(i), '-O', 'check', this.list[i]!.dest])
       if (r.code === 0) return
       if (Date.now() > until) throw new Error(`ssh to ${this.list[i]!.dest}: no connection within 20 s: ${stderr.trim()}`)
       await new Promise(resolve => setTimeout(resolve, 200))
@@ -177,7 +178,7 @@ export class SshTarget implements ChaosTarget {
   }
 
   async exec (i: number, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    return await run('ssh', [...this.sshArgs(i), this.list[i]!.dest, this.remoteCommand(argv, opts.netns)], opts.input)
+    return await exec('ssh', [...this.sshArgs(i), this.list[i]!.dest, this.remoteCommand(argv, opts.netns)], opts.input)
   }
 
   private async execOk (i: number, argv: readonly string[]): Promise<string> {
@@ -250,19 +251,6 @@ export class SshTarget implements ChaosTarget {
     const r = await this.exec(i, ['journalctl', '-u', `${this.service}.service`, '-n', String(lines), '--no-pager', '-o', 'cat'])
     return r.stdout.trimEnd()
   }
-}
-
-async function run (cmd: string, args: readonly string[], input?: string): Promise<ExecResult> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.once('error', reject)
-    child.once('close', code => { resolve({ stdout, stderr, code }) })
-    if (input !== undefined) child.stdin!.end(input)
-  })
 }
 
 /** Read and parse a hosts file. */

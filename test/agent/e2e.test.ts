@@ -11,17 +11,9 @@ import type { NetworkInspect } from '../../agent/api-types.js'
 import { LabAgents } from '../../deploy/lab/agents.js'
 import { pingMatrix, type PingTarget } from '../../deploy/lab/ping-matrix.js'
 import { createContainer, createLab, destroyLab, type Lab } from '../../deploy/lab/topology.js'
+import { until } from './helpers.js'
 
 const run = promisify(execFile)
-
-async function until (what: string, fn: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await fn().catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-}
 
 const allOk = (m: Map<string, Map<string, boolean>>): boolean => [...m.values()].every(r => [...r.values()].every(Boolean))
 const noneOk = (m: Map<string, Map<string, boolean>>, a: Set<string>, b: Set<string>): boolean =>

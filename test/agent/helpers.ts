@@ -57,3 +57,16 @@ export async function makeStaleSocket (path: string): Promise<void> {
   const r = await run(process.execPath, ['-e', script])
   if (r.signal !== 'SIGKILL') throw new Error(`stale socket helper did not die as planned: ${r.stderr}`)
 }
+
+/**
+ * Wait until `fn` holds (a throw counts as not yet), polling every `stepMs`; fails with `what`
+ * after `timeoutMs`.
+ */
+export async function until (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 20_000, stepMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await Promise.resolve().then(fn).catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, stepMs))
+  }
+}

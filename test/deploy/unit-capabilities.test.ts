@@ -14,6 +14,7 @@ import { ApiClient } from '../../agent/api-client.js'
 import { generateClusterKey } from '../../networkdb/cluster-key.js'
 import { exec, spawnIn } from '../../deploy/lab/netns.js'
 import { createContainer, createLab, destroyLab, type Lab } from '../../deploy/lab/topology.js'
+import { until as waitUntil } from '../agent/helpers.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -24,13 +25,7 @@ async function unitCapabilities (): Promise<string[]> {
   return line[1]!.trim().split(/\s+/)
 }
 
-async function until (what: string, fn: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!await fn().catch(() => false)) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-}
+const until = async (what: string, fn: () => Promise<boolean>, ms = 30_000): Promise<void> => { await waitUntil(what, fn, ms) }
 
 describe('deploy: the unit\'s capabilities are sufficient and necessary (root)', function () {
   this.timeout(120_000)

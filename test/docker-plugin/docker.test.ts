@@ -13,21 +13,12 @@ import type { NetworkInspect } from '../../agent/api-types.js'
 import { LabAgents } from '../../deploy/lab/agents.js'
 import { exec } from '../../deploy/lab/netns.js'
 import { createLab, destroyLab, type Lab, type LabHost } from '../../deploy/lab/topology.js'
-import { ovnet } from '../agent/helpers.js'
+import { ovnet, until } from '../agent/helpers.js'
 import { busyboxImageTar, LabDockerd } from './lab-dockerd.js'
 
 const NET = 'dnet'
 const SUBNET = '10.123.0.0/24'
 const IMAGE = 'ovnet-busybox:test'
-
-async function until (what: string, fn: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await fn().catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-}
 
 async function links (ns: string): Promise<string[]> {
   const r = await exec('ip', ['-n', ns, '-json', 'link', 'show'])

@@ -9,19 +9,14 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PLUGIN_CONTENT_TYPE, PLUGIN_STATE_FILE } from '../../agent/docker-plugin/index.js'
 import { call, err, ok, pluginStack, type PluginStack } from './stack.js'
+import { until as waitUntil } from '../agent/helpers.js'
 
 const GATEWAY = { RequestAddressType: 'com.docker.network.gateway' }
 const eid = (n: number): string => n.toString(16).padStart(64, 'e')
 const dockerNet = (n: number): string => n.toString(16).padStart(64, 'd')
 const withName = (name: string): Record<string, unknown> => ({ 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': { 'ovnet.network': name } })
 
-async function until (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
+const until = async (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> => { await waitUntil(what, fn, timeoutMs, 20) }
 
 describe('docker plugin: protocol (in-memory 2-host cluster, real controller)', function () {
   this.timeout(60_000)
