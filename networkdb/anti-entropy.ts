@@ -1,12 +1,13 @@
 /**
  * Anti-entropy (bulk sync) of one network's tables between two nodes, digest first:
  *
- *   A -> B  sync {nid, buckets, hashes, count}     per-bucket XOR digests of A's entries
+ *   A -> B  sync {nid, buckets, hashes, count, packed}     per-bucket XOR digests of A's entries
  *   B -> A  entries {B's entries in differing buckets, want: differing buckets}  (1..n frames)
  *   A -> B  push {A's entries in `want` that B did not send at the same version}  (only if any)
  *
- * When nothing differs the whole exchange is one small request and one empty answer. A late joiner
- * (count 0) gets everything in the first answer. Hidden entries (failed owners) take no part, so
+ * Entries travel in the packed form (proto EntryBatch) when the requester asks for it; a peer that
+ * answered packed also gets the push packed. When nothing differs the whole exchange is one small
+ * request and one empty answer. A late joiner (count 0) gets everything in the first answer. Hidden entries (failed owners) take no part, so
  * they come back only from their owner.
  */
 import {
@@ -35,16 +36,18 @@ const versionId = (e: WireEntry): string => `${e.table}\u0000${e.key}\u0000${e.o
 export async function syncWith (d: SyncDeps, peer: string, nid: string): Promise<SyncResult> {
   const count = d.tables.syncCount(nid)
   const buckets = bucketCountFor(count, MAX_BUCKETS)
-  const req: SyncRequest = { nid, buckets, hashes: d.tables.bucketHashes(nid, buckets), count }
+  const req: SyncRequest = { nid, buckets, hashes: d.tables.bucketHashes(nid, buckets), count, packed: true }
   const frames = await d.transport.request(peer, encodeRequest({ t: 'sync', b: req }), d.requestTimeoutMs)
   const want = new Set<number>()
   const theirs = new Set<string>()
   let received = 0
+  let packed = false
   for (const frame of frames) {
     const res = decodeResponse(frame)
     if (res.t === 'ack') throw new Error(`sync of ${nid} refused by ${peer}: ${res.b.detail}`)
     if (res.t !== 'entries' || res.b.nid !== nid) throw new Error(`unexpected ${res.t} answer to sync from ${peer}`)
     for (const w of res.b.want) if (w < buckets) want.add(w)
+    packed ||= res.b.packed === true
     // Nothing of ours to push back when we held nothing (a late joiner): skip the bookkeeping.
     if (count > 0) for (const e of res.b.entries) theirs.add(versionId(e))
     received += res.b.entries.length
@@ -55,7 +58,7 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string): Promise
   const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now()).filter(e => !theirs.has(versionId(e)))
   if (mine.length > 0) {
     for (const chunk of chunkEntries(mine)) {
-      const ack = await d.transport.request(peer, encodeRequest({ t: 'push', b: { nid, entries: chunk } }), d.requestTimeoutMs)
+      const ack = await d.transport.request(peer, encodeRequest({ t: 'push', b: { nid, entries: chunk, packed } }), d.requestTimeoutMs)
       const res = ack[0] === undefined ? undefined : decodeResponse(ack[0])
       if (res?.t !== 'ack' || !res.b.ok) throw new Error(`push of ${nid} to ${peer} not acknowledged`)
     }
@@ -74,5 +77,5 @@ export function answerSync (d: SyncDeps, req: SyncRequest): Uint8Array[] {
     if (mine[2 * i] !== req.hashes[2 * i] || mine[2 * i + 1] !== req.hashes[2 * i + 1]) want.push(i)
   }
   const entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now())
-  return chunkEntries(entries).map((chunk, i) => encodeResponse({ t: 'entries', b: { nid: req.nid, entries: chunk, want: i === 0 ? want : [] } }))
+  return chunkEntries(entries).map((chunk, i) => encodeResponse({ t: 'entries', b: { nid: req.nid, entries: chunk, packed: req.packed === true, want: i === 0 ? want : [] } }))
 }

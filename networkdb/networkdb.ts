@@ -213,9 +213,6 @@ export class NetworkDBNode implements NetworkDB {
     if (this.joined.has(nid)) return
     const ltime = ++this.networkClock
     this.enterNetwork(nid, ltime)
-    await this.store.putNetwork({ nid, ltime })
-    this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: true } })
-    this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: true })
     // Our picture of who is in the network may lag (a network event gossiped while our
     // connection was new is lost until the next push-pull): with nobody known, ask one member.
     if (this.peers(nid).length <= 1) {
@@ -223,7 +220,12 @@ export class NetworkDBNode implements NetworkDB {
       if (any !== undefined) await this.pushPull(any.id).catch(() => {})
     }
     // Bulk sync with every peer of the network, concurrently: a late joiner gets the whole table.
-    await Promise.all(this.peers(nid).filter(p => p !== this.nodeId).map(async p => await this.sync(p, nid)))
+    // The requests go out first: the announcement wakes every member (signature checks), and a
+    // joiner waits for its table, not for the news of its joining.
+    const synced = Promise.all(this.peers(nid).filter(p => p !== this.nodeId).map(async p => await this.sync(p, nid)))
+    this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: true } })
+    this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: true })
+    await Promise.all([this.store.putNetwork({ nid, ltime }), synced])
   }
 
   private enterNetwork (nid: string, ltime: number): void {
