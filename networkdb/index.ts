@@ -7,7 +7,7 @@ export { type Metrics, type Counter, type Gauge, type Labels, noopMetrics, Memor
 export { type Transport, type TransportHandlers } from './transport.js'
 export { type NetworkDBConfig, defaultConfig, resolveConfig } from './config.js'
 export { type NodeStore, MemoryStore, LmdbStore } from './store.js'
-export { NetworkDBNode, type NetworkDBOptions, CLUSTER_TOPIC, networkTopic } from './networkdb.js'
+export { NetworkDBNode, type NetworkDBOptions, CLUSTER_TOPIC, networkTopic, JOIN_ANNOUNCE_MAX_DELAY_MS } from './networkdb.js'
 export { MemoryNetwork, MemoryTransport, seededRandom } from './memory-transport.js'
 export { createMemoryCluster, driven, type MemoryCluster, type MemoryClusterOptions } from './testing.js'
 export { Libp2pTransport, TransportError, RR_PROTOCOL, clusterGossipOptions, toMultiaddr, type Libp2pTransportOptions, type TransportErrorReason } from './libp2p-transport.js'

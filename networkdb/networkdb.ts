@@ -36,6 +36,9 @@ import { Reconnector } from './reconnect.js'
 
 export { CLUSTER_TOPIC, networkTopic }
 
+/** Longest wait of a network join's announcement for the join's bulk sync (see joinNetwork). */
+export const JOIN_ANNOUNCE_MAX_DELAY_MS = 500
+
 export interface NetworkDBOptions {
   transport: Transport
   name: string
@@ -219,13 +222,25 @@ export class NetworkDBNode implements NetworkDB {
       const any = shuffle(this.mem.others('alive'), this.random)[0]
       if (any !== undefined) await this.pushPull(any.id).catch(() => {})
     }
-    // Bulk sync with every peer of the network, concurrently: a late joiner gets the whole table.
-    // The requests go out first: the announcement wakes every member (signature checks), and a
-    // joiner waits for its table, not for the news of its joining.
-    const synced = Promise.all(this.peers(nid).filter(p => p !== this.nodeId).map(async p => await this.sync(p, nid)))
-    this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: true } })
     this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: true })
-    await Promise.all([this.store.putNetwork({ nid, ltime }), synced])
+    // Bulk sync with every peer of the network, concurrently: a late joiner gets the whole table.
+    // Gossip of the network reaches us already (we subscribed before asking: a peer hears of the
+    // subscription before our request, so what it writes after answering comes by gossip). The
+    // announcement waits for the table (as Docker's gossip queue delays it), at most
+    // JOIN_ANNOUNCE_MAX_DELAY_MS: it wakes every member of the cluster at once (a signature check
+    // each), which on a busy host made the joiner wait for its table twice as long.
+    let announced = false
+    const announce = (): void => {
+      if (announced) return
+      announced = true
+      this.clock.clearTimeout(timer)
+      // a leave (or a leave and a new join) since has announced newer news of us
+      if (this.netNodes.get(nid, this.nodeId)?.ltime !== ltime) return
+      this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: true } })
+    }
+    const timer = this.clock.setTimeout(announce, JOIN_ANNOUNCE_MAX_DELAY_MS)
+    const synced = Promise.all(this.peers(nid).filter(p => p !== this.nodeId).map(async p => await this.sync(p, nid)))
+    await Promise.all([this.store.putNetwork({ nid, ltime }), synced.then(announce)])
   }
 
   private enterNetwork (nid: string, ltime: number): void {
