@@ -1,14 +1,14 @@
 /**
  * Anti-entropy (bulk sync) of one network's tables between two nodes, digest first:
  *
- *   A -> B  sync {nid, buckets, hashes, count, packed}     per-bucket XOR digests of A's entries
+ *   A -> B  sync {nid, buckets, hashes, count, packed}  per-bucket XOR digests of A's entries
  *   B -> A  entries {B's entries in differing buckets, want: differing buckets}  (1..n frames)
  *   A -> B  push {A's entries in `want` that B did not send at the same version}  (only if any)
  *
  * Entries travel in the packed form (proto EntryBatch) when the requester asks for it; a peer that
  * answered packed also gets the push packed. When nothing differs the whole exchange is one small
- * request and one empty answer. A late joiner (count 0) gets everything in the first answer. Hidden entries (failed owners) take no part, so
- * they come back only from their owner.
+ * request and one empty answer. A late joiner (count 0) gets everything in the first answer.
+ * Hidden entries (failed owners) take no part, so they come back only from their owner.
  */
 import {
   chunkEntries, decodeResponse, encodeRequest, encodeResponse, MAX_BUCKETS,

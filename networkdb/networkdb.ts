@@ -224,8 +224,9 @@ export class NetworkDBNode implements NetworkDB {
     }
     this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: true })
     // Bulk sync with every peer of the network, concurrently: a late joiner gets the whole table.
-    // Gossip of the network reaches us already (we subscribed before asking: a peer hears of the
-    // subscription before our request, so what it writes after answering comes by gossip). The
+    // Gossip of the network reaches us already (the subscription went out before the requests, on
+    // the same connections: what a peer writes after answering comes by gossip; anything that
+    // slips through is repaired by the periodic anti-entropy). The
     // announcement waits for the table (as Docker's gossip queue delays it), at most
     // JOIN_ANNOUNCE_MAX_DELAY_MS: it wakes every member of the cluster at once (a signature check
     // each), which on a busy host made the joiner wait for its table twice as long.
