@@ -37,12 +37,12 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string): Promise
   const count = d.tables.syncCount(nid)
   const buckets = bucketCountFor(count, MAX_BUCKETS)
   const req: SyncRequest = { nid, buckets, hashes: d.tables.bucketHashes(nid, buckets), count, packed: true }
-  const frames = await d.transport.request(peer, encodeRequest({ t: 'sync', b: req }), d.requestTimeoutMs)
   const want = new Set<number>()
   const theirs = new Set<string>()
   let received = 0
   let packed = false
-  for (const frame of frames) {
+  // Each frame is merged as it arrives, while the next ones travel.
+  await d.transport.request(peer, encodeRequest({ t: 'sync', b: req }), d.requestTimeoutMs, frame => {
     const res = decodeResponse(frame)
     if (res.t === 'ack') throw new Error(`sync of ${nid} refused by ${peer}: ${res.b.detail}`)
     if (res.t !== 'entries' || res.b.nid !== nid) throw new Error(`unexpected ${res.t} answer to sync from ${peer}`)
@@ -52,7 +52,7 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string): Promise
     if (count > 0) for (const e of res.b.entries) theirs.add(versionId(e))
     received += res.b.entries.length
     d.mergeRemote(nid, peer, res.b.entries)
-  }
+  })
   if (want.size === 0 || count === 0) return { received, pushed: 0, differing: want.size }
   // After merging theirs, ours in those buckets is the newest of both: push what they lack.
   const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now()).filter(e => !theirs.has(versionId(e)))
@@ -66,8 +66,11 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string): Promise
   return { received, pushed: mine.length, differing: want.size }
 }
 
-/** Answer a sync request: our entries of the buckets whose digests differ, and which those are. */
-export function answerSync (d: SyncDeps, req: SyncRequest): Uint8Array[] {
+/**
+ * Answer a sync request: our entries of the buckets whose digests differ, and which those are.
+ * The frames are encoded one at a time, as the transport sends them.
+ */
+export function answerSync (d: SyncDeps, req: SyncRequest): Iterable<Uint8Array> {
   if (!d.tables.hasNetwork(req.nid)) {
     return [encodeResponse({ t: 'ack', b: { ok: false, detail: `not in network ${req.nid}` } })]
   }
@@ -77,5 +80,9 @@ export function answerSync (d: SyncDeps, req: SyncRequest): Uint8Array[] {
     if (mine[2 * i] !== req.hashes[2 * i] || mine[2 * i + 1] !== req.hashes[2 * i + 1]) want.push(i)
   }
   const entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now())
-  return chunkEntries(entries).map((chunk, i) => encodeResponse({ t: 'entries', b: { nid: req.nid, entries: chunk, packed: req.packed === true, want: i === 0 ? want : [] } }))
+  return encodeChunks(chunkEntries(entries), (chunk, i) => encodeResponse({ t: 'entries', b: { nid: req.nid, entries: chunk, packed: req.packed === true, want: i === 0 ? want : [] } }))
+}
+
+function * encodeChunks (chunks: WireEntry[][], encode: (chunk: WireEntry[], i: number) => Uint8Array): Generator<Uint8Array> {
+  for (const [i, chunk] of chunks.entries()) yield encode(chunk, i)
 }

@@ -303,7 +303,7 @@ export class Libp2pTransport implements Transport {
     }
   }
 
-  async request (peer: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array[]> {
+  async request (peer: string, data: Uint8Array, timeoutMs: number, onFrame?: (frame: Uint8Array) => void): Promise<Uint8Array[]> {
     const node = this.running()
     if (data.byteLength > MAX_FRAME_BYTES) {
       this.m.droppedFrames.inc({ reason: 'oversize' })
@@ -326,8 +326,9 @@ export class Libp2pTransport implements Transport {
       for (;;) {
         const frame = await reader.next(signal)
         if (frame === undefined) break
-        frames.push(frame)
         this.count('in', frame.byteLength)
+        if (onFrame !== undefined) onFrame(frame)
+        else frames.push(frame)
       }
       this.m.requests.inc({ role: 'client', result: 'ok' })
       return frames
@@ -362,6 +363,9 @@ export class Libp2pTransport implements Transport {
         }
         await writeFrame(stream, frame, signal)
         this.count('out', frame.byteLength)
+        // Frames made on demand (a generator): let this one leave before the next is made, so
+        // that making, sending and the requester's work on the frames overlap.
+        if (!Array.isArray(frames)) await new Promise(resolve => setImmediate(resolve))
       }
       await stream.close({ signal })
       this.m.requests.inc({ role: 'server', result: 'ok' })

@@ -185,7 +185,7 @@ export class MemoryTransport implements Transport {
     }
   }
 
-  async request (peer: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array[]> {
+  async request (peer: string, data: Uint8Array, timeoutMs: number, onFrame?: (frame: Uint8Array) => void): Promise<Uint8Array[]> {
     return await new Promise<Uint8Array[]>((resolve, reject) => {
       let done = false
       const timer = this.net.clock.setTimeout(() => {
@@ -195,8 +195,14 @@ export class MemoryTransport implements Transport {
         if (done) return
         done = true
         this.net.clock.clearTimeout(timer)
-        if (err !== undefined) reject(err)
-        else resolve(frames ?? [])
+        if (err !== undefined) { reject(err); return }
+        if (onFrame === undefined) { resolve(frames ?? []); return }
+        try {
+          for (const f of frames ?? []) onFrame(f)
+          resolve([])
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)))
+        }
       }
       const other = this.net.node(peer)
       if (other === undefined) { this.net.later(() => { finish(new Error(`request to ${peer}: connection refused`)) }); return }
@@ -205,9 +211,10 @@ export class MemoryTransport implements Transport {
       this.net.later(() => {
         const h = other.handlers
         if (h === undefined) { finish(new Error(`request to ${peer}: connection refused`)); return }
-        h.onRequest(this.localId, copy).then(frames => {
+        // frames made lazily are made here; a generator's throw fails the exchange like a handler's
+        h.onRequest(this.localId, copy).then(frames => [...frames].map(f => f.slice())).then(copies => {
           if (!this.net.delivers(peer, this.localId)) return
-          this.net.later(() => { finish(undefined, frames.map(f => f.slice())) })
+          this.net.later(() => { finish(undefined, copies) })
         }, (err: unknown) => {
           this.net.later(() => { finish(new Error(`request to ${peer} failed: ${String(err)}`)) })
         })

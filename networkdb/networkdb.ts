@@ -368,7 +368,7 @@ export class NetworkDBNode implements NetworkDB {
     return { tables: this.tables, transport: this.transport, clock: this.clock, requestTimeoutMs: this.cfg.requestTimeoutMs, mergeRemote: (nid, from, e) => { this.entries.mergeRemote(nid, from, e) } }
   }
 
-  private async onRequest (from: string, data: Uint8Array): Promise<Uint8Array[]> {
+  private async onRequest (from: string, data: Uint8Array): Promise<Iterable<Uint8Array>> {
     if (!this.running) throw new NotStartedError()
     let req
     try {

@@ -11,9 +11,10 @@ export interface TransportHandlers {
   onMessage(topic: string, from: string, data: Uint8Array): void
   /**
    * A request/response exchange started by `from`. Returns the response frames (each within the
-   * frame size limit); a thrown error closes the exchange without a response.
+   * frame size limit), which may be made lazily (a generator): the transport sends each before it
+   * asks for the next. A thrown error closes the exchange without a complete response.
    */
-  onRequest(from: string, data: Uint8Array): Promise<Uint8Array[]>
+  onRequest(from: string, data: Uint8Array): Promise<Iterable<Uint8Array>>
   /** A transport-level connection to `peer` opened or closed (hints for failure detection). */
   onPeerConnected(peer: string): void
   onPeerDisconnected(peer: string): void
@@ -36,8 +37,13 @@ export interface Transport {
   unsubscribe(topic: string): void
   /** Best-effort broadcast to every subscriber of `topic` (not to self). */
   publish(topic: string, data: Uint8Array): Promise<void>
-  /** One request, its response frames; rejects on timeout or when the peer is unreachable. */
-  request(peer: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array[]>
+  /**
+   * One request, its response frames; rejects on timeout or when the peer is unreachable. With
+   * `onFrame`, each response frame is handed over as it arrives instead (the promise resolves to
+   * []): the caller works on the first frames while later ones travel. A throw from `onFrame`
+   * fails the exchange.
+   */
+  request(peer: string, data: Uint8Array, timeoutMs: number, onFrame?: (frame: Uint8Array) => void): Promise<Uint8Array[]>
   /** Round-trip time in ms of a liveness probe; rejects on timeout or when unreachable. */
   probe(peer: string, timeoutMs: number): Promise<number>
   /** Peers with an open connection now. */

@@ -26,17 +26,19 @@ function pair (oldPeer = false): { a: SyncDeps, b: SyncDeps, sent: RequestMessag
   const a = deps(new Tables())
   const b = deps(new Tables())
   a.transport = {
-    request: async (_peer: string, data: Uint8Array) => {
+    request: async (_peer: string, data: Uint8Array, _timeoutMs: number, onFrame?: (frame: Uint8Array) => void) => {
       const req = decodeRequest(data)
       sent.push(req)
       if (req.t === 'sync') {
         if (oldPeer) delete req.b.packed
-        const frames = answerSync(b, req.b)
+        const frames = [...answerSync(b, req.b)]
         for (const f of frames) {
           const res = decodeResponse(f)
           if (res.t === 'entries') answers.push({ packed: res.b.packed === true, count: res.b.entries.length })
         }
-        return frames
+        if (onFrame === undefined) return frames
+        for (const f of frames) onFrame(f)
+        return []
       }
       if (req.t === 'push') {
         if (oldPeer && req.b.packed === true) throw new Error('an old peer cannot read a packed push')
@@ -103,7 +105,7 @@ describe('anti-entropy (bulk sync)', function () {
     fill(b, 'b', ['z'])
     const req = decodeRequest(encodeRequest({ t: 'sync', b: { nid: 'n', buckets: 1, hashes: [0, 0], count: 0 } }))
     assert.ok(req.t === 'sync')
-    const res = decodeResponse(answerSync(b, req.b)[0]!)
+    const res = decodeResponse([...answerSync(b, req.b)][0]!)
     assert.ok(res.t === 'entries' && res.b.packed === undefined && res.b.entries.length === 1)
   })
 })

@@ -176,6 +176,38 @@ describe('Libp2pTransport on 127.0.0.1', function () {
     assert.deepEqual(answers.map(f => dec(f[0]!)), ['re: q1', 're: q2', 're: q3'])
   })
 
+  it('frames made lazily are made one at a time, with the event loop turning in between, and handed over as they arrive', async () => {
+    const log: string[] = []
+    const MB = new Uint8Array(1024 * 1024)
+    const key = newClusterKey()
+    const a = await node(key, async (_from, data) => (function * () {
+      let turned = true
+      for (let i = 0; i < 4; i++) {
+        // the transport let I/O run (the previous frame leave) before asking for this one
+        log.push(`made ${i}${turned ? '' : ' without a turn'}`)
+        turned = false
+        setImmediate(() => { turned = true })
+        const f = MB.slice()
+        f[0] = i
+        yield f
+      }
+      if (dec(data) === 'then fail') throw new Error('encoder failed')
+    })())
+    const b = await node(key)
+    await b.t.dial(a.t.addresses()[0]!, 2000)
+    const got = await b.t.request(a.t.localId, enc('go'), 5000, frame => { log.push(`got ${frame[0]!}`) })
+    assert.deepEqual(got, [], 'frames handed over are not collected')
+    assert.deepEqual(log.filter(l => l.startsWith('got')), ['got 0', 'got 1', 'got 2', 'got 3'])
+    assert.deepEqual(log.filter(l => l.startsWith('made')), ['made 0', 'made 1', 'made 2', 'made 3'])
+    // a frame the caller cannot take fails the exchange; so does a server that fails half-way
+    await rejectsWithReason(b.t.request(a.t.localId, enc('go'), 5000, frame => { if (frame[0] === 1) throw new Error('bad frame') }), ['protocol'])
+    log.length = 0
+    await rejectsWithReason(b.t.request(a.t.localId, enc('then fail'), 5000, frame => { log.push(`got ${frame[0]!}`) }), ['protocol'])
+    // what arrived before the reset came in order (the reset may drop frames still in flight)
+    const arrived = log.filter(l => l.startsWith('got'))
+    assert.deepEqual(arrived, ['got 0', 'got 1', 'got 2', 'got 3'].slice(0, arrived.length))
+  })
+
   it('an empty response and an echo of a large request', async () => {
     const key = newClusterKey()
     const a = await node(key, async (_f, data) => data.byteLength === 0 ? [] : [data])
