@@ -223,12 +223,10 @@ export class NetworkDBNode implements NetworkDB {
       if (any !== undefined) await this.pushPull(any.id).catch(() => {})
     }
     this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: true })
-    // Bulk sync with every peer of the network, concurrently: a late joiner gets the whole table.
-    // Gossip of the network reaches us already (the subscription went out before the requests, on
-    // the same connections: what a peer writes after answering comes by gossip; anything that
-    // slips through is repaired by the periodic anti-entropy). The
-    // announcement waits for the table (as Docker's gossip queue delays it), at most
-    // JOIN_ANNOUNCE_MAX_DELAY_MS: it wakes every member of the cluster at once (a signature check
+    // Bulk sync (joinSync): the joiner holds the table when this resolves. Gossip reaches us
+    // already (the subscription went out first, on the same connections; anti-entropy repairs
+    // what slips through). The announcement waits for the table, as Docker's gossip queue delays
+    // it, at most JOIN_ANNOUNCE_MAX_DELAY_MS: it wakes every member at once (a signature check
     // each), which on a busy host made the joiner wait for its table twice as long.
     let announced = false
     const announce = (): void => {
@@ -240,8 +238,7 @@ export class NetworkDBNode implements NetworkDB {
       this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: true } })
     }
     const timer = this.clock.setTimeout(announce, JOIN_ANNOUNCE_MAX_DELAY_MS)
-    const synced = Promise.all(this.peers(nid).filter(p => p !== this.nodeId).map(async p => await this.sync(p, nid)))
-    await Promise.all([this.store.putNetwork({ nid, ltime }), synced.then(announce)])
+    await Promise.all([this.store.putNetwork({ nid, ltime }), this.joinSync(nid).then(announce)])
   }
 
   private enterNetwork (nid: string, ltime: number): void {
@@ -403,16 +400,34 @@ export class NetworkDBNode implements NetworkDB {
     return res?.t === 'ack' && res.b.ok
   }
 
-  private async sync (peer: string, nid: string): Promise<void> {
+  /** Bulk sync of `nid` with `peer`; false (logged) when it failed. */
+  private async sync (peer: string, nid: string): Promise<boolean> {
     try {
       const r = await syncWith(this.syncDeps(), peer, nid)
       this.counts.bulkSyncs++
       this.counts.bulkSyncEntries += r.received + r.pushed
       this.m.bulkSyncs.inc({ role: 'initiator' })
       if (r.differing > 0) this.log.debug({ peer, nid, ...r }, 'bulk sync repaired differences')
+      return true
     } catch (err) {
       this.log.debug({ peer, nid, err: String(err) }, 'bulk sync failed')
+      return false
     }
+  }
+
+  /**
+   * A joiner's bulk sync: the whole table from one peer (an alive one first; the next if it
+   * fails), then a digest exchange with every other peer at once, in which each sends only the
+   * buckets that still differ (and gets what it lacks). Asking every peer for everything at once
+   * made a joiner of a network of n members receive and merge the table n times.
+   */
+  private async joinSync (nid: string): Promise<void> {
+    const others = this.peers(nid).filter(p => p !== this.nodeId)
+    const alive = shuffle(others.filter(p => this.mem.get(p)?.status === 'alive'), this.random)
+    const order = [...alive, ...others.filter(p => !alive.includes(p))]
+    let first = 0
+    while (first < order.length && !(await this.sync(order[first]!, nid))) first++
+    await Promise.all(order.slice(first + 1).map(async p => await this.sync(p, nid)))
   }
 
   // ---- cluster state --------------------------------------------------------------------------

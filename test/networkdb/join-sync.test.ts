@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict'
+import { createMemoryCluster, driven, type MemoryCluster } from '../../networkdb/index.js'
+import type { MemoryTransport } from '../../networkdb/memory-transport.js'
+import { decodeRequest } from '../../proto/index.js'
+import { enc, until } from './helpers.js'
+
+/**
+ * A joiner takes the whole table from ONE member, then exchanges digests with the others (which
+ * send only what still differs), instead of receiving the table once from every member.
+ */
+describe('NetworkDB join sync', function () {
+  let c: MemoryCluster | undefined
+  afterEach(async () => { await c?.close(); c = undefined })
+
+  async function network (members: number, total: number, entries: number): Promise<MemoryCluster> {
+    c = await createMemoryCluster(total, { seed: 9 })
+    const cl = c
+    await until(cl, () => cl.nodes.every(n => n.members().filter(m => m.status === 'alive').length === total))
+    for (let i = 0; i < members; i++) await driven(cl.clock, async () => { await cl.nodes[i]!.joinNetwork('n') })
+    for (let k = 0; k < entries; k++) await cl.nodes[k % members]!.createEntry('t', 'n', `k${k}`, enc(`v${k}`))
+    await until(cl, () => cl.nodes.slice(0, members).every(n => n.walkTable('t', 'n').length === entries))
+    return cl
+  }
+
+  /** Record node i's sync requests (peers asked); with `failFirst`, the first one fails. */
+  function countSyncs (cl: MemoryCluster, i: number, failFirst = false): { requests: string[] } {
+    const t = cl.net.node(cl.ids[i]!) as MemoryTransport
+    const rec = { requests: [] as string[] }
+    const request = t.request.bind(t)
+    t.request = async (peer, data, timeoutMs, onFrame) => {
+      if (decodeRequest(data).t === 'sync') {
+        rec.requests.push(peer)
+        if (failFirst && rec.requests.length === 1) throw new Error(`request to ${peer}: connection refused`)
+      }
+      return await request(peer, data, timeoutMs, onFrame)
+    }
+    return rec
+  }
+
+  it('a joiner of a network of 5 members receives the table once, and asks every member', async () => {
+    const cl = await network(5, 6, 300)
+    const s = countSyncs(cl, 5)
+    const before = cl.nodes[5]!.stats().bulkSyncEntries
+    await driven(cl.clock, async () => { await cl.nodes[5]!.joinNetwork('n') })
+    assert.equal(cl.nodes[5]!.walkTable('t', 'n').length, 300)
+    assert.equal(cl.nodes[5]!.stats().bulkSyncEntries - before, 300, 'each entry arrived once')
+    assert.deepEqual([...s.requests].sort(), cl.ids.slice(0, 5).sort(), 'one sync with every member')
+  })
+
+  it('what only a later member holds still arrives in the digest round', async () => {
+    const cl = await network(3, 4, 50)
+    // node 2 holds an entry nobody else heard of (its gossip was lost)
+    cl.partition([0, 1, 3], [2])
+    await cl.nodes[2]!.createEntry('t', 'n', 'only-on-2', enc('x'))
+    await cl.advance(20)
+    cl.heal()
+    assert.equal(cl.nodes[0]!.getEntry('t', 'n', 'only-on-2'), undefined)
+    assert.equal(cl.nodes[1]!.getEntry('t', 'n', 'only-on-2'), undefined)
+    countSyncs(cl, 3)
+    await driven(cl.clock, async () => { await cl.nodes[3]!.joinNetwork('n') })
+    assert.equal(cl.nodes[3]!.walkTable('t', 'n').length, 51)
+    assert.ok(cl.nodes[3]!.getEntry('t', 'n', 'only-on-2') !== undefined)
+  })
+
+  it('when the first member asked fails, the next one gives the whole table', async () => {
+    const cl = await network(3, 4, 100)
+    const s = countSyncs(cl, 3, true)
+    const before = cl.nodes[3]!.stats().bulkSyncEntries
+    await driven(cl.clock, async () => { await cl.nodes[3]!.joinNetwork('n') })
+    assert.equal(cl.nodes[3]!.walkTable('t', 'n').length, 100)
+    assert.equal(s.requests.length, 3, 'the failed member, the one that gave the table, the last one for digests')
+    assert.equal(cl.nodes[3]!.stats().bulkSyncEntries - before, 100)
+  })
+})
