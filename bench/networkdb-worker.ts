@@ -16,6 +16,8 @@ export type Command =
   | { op: 'create', node: number, table: string, nid: string, key: string }
   | { op: 'fill', node: number, nid: string, count: number }
   | { op: 'lateJoin', node: number, nid: string, count: number }
+  | { op: 'leave', node: number, nid: string }
+  | { op: 'countOthers', node: number, table: string, nid: string }
   | { op: 'waitGone', table: string, nid: string, key: string }
   | { op: 'close', node?: number }
   | { op: 'status' }
@@ -108,11 +110,20 @@ async function handle (cmd: Command): Promise<unknown> {
       let resolveAll: (t: number) => void = () => {}
       const all = new Promise<number>(resolve => { resolveAll = resolve })
       const unwatch = n.watch('t', cmd.nid, ev => { if (ev.kind === 'create' && ++held === cmd.count) resolveAll(now()) })
+      if (cmd.count === 0) resolveAll(now())
       const t = now()
       await n.joinNetwork(cmd.nid)
       const done = await all
       unwatch()
       return done - t
+    }
+    case 'leave':
+      await nodes.get(cmd.node)!.leaveNetwork(cmd.nid)
+      return null
+    case 'countOthers': {
+      // entries of `table` in `nid` that node holds and does not own
+      const n = nodes.get(cmd.node)!
+      return n.walkTable(cmd.table, cmd.nid).filter(e => e.owner !== n.nodeId).length
     }
     case 'waitGone': {
       for (;;) {

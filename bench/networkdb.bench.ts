@@ -11,6 +11,7 @@
  *     for each, the time until ALL other nodes hold it (p50 / p99 / max);
  *  2. late joiner: a node joins a network holding 1,000 (then --big) entries: time until it holds
  *     them, over --joins (--big-joins) joins of fresh networks (p50, max and every sample);
+ *     Then a node leaves the propagation network (all nodes are in it) and joins it again;
  *  3. failure: a node is killed (sockets closed, no leave): time until every other node has purged
  *     its entries;
  *  4. RSS of the process divided by the nodes.
@@ -166,6 +167,14 @@ async function main (): Promise<void> {
       if (took.length === 0) continue
       console.log(`late joiner: holds ${count} entries after joinNetwork: ${joins} joins, p50 ${fmt(pct(took, 50))}, max ${fmt(Math.max(...took))} (${took.map(t => t.toFixed(1)).join(', ')})`)
     }
+
+    // 2b. late joiner of a network with many members: node 3 leaves the propagation network (its
+    // own entries go) and joins it again; it gets the others' entries from its 18 fellow members
+    const others = await hostOf.get(3)!.call<number>({ op: 'countOthers', node: 3, table: 't', nid: 'bench' })
+    await hostOf.get(3)!.call({ op: 'leave', node: 3, nid: 'bench' })
+    await sleep(300)
+    const rejoin = await hostOf.get(3)!.call<number>({ op: 'lateJoin', node: 3, nid: 'bench', count: others })
+    console.log(`late joiner of a network of ${NODES - 1} members: holds their ${others} entries ${fmt(rejoin)} after joinNetwork`)
 
     // 3. failure detection: the last node writes an entry, then is killed (sockets closed, no leave)
     const victim = NODES - 1
