@@ -32,8 +32,11 @@ export interface SyncResult { received: number, pushed: number, differing: numbe
 
 const versionId = (e: WireEntry): string => `${e.table}\u0000${e.key}\u0000${e.owner}\u0000${e.ltime}\u0000${e.deleted ? 1 : 0}`
 
-/** Initiate a sync of `nid` with `peer`. Rejects when the peer is unreachable or not in `nid`. */
-export async function syncWith (d: SyncDeps, peer: string, nid: string): Promise<SyncResult> {
+/**
+ * Initiate a sync of `nid` with `peer`. Rejects when the peer is unreachable or not in `nid`.
+ * `onAnswer` runs when the first answer frame arrives.
+ */
+export async function syncWith (d: SyncDeps, peer: string, nid: string, onAnswer?: () => void): Promise<SyncResult> {
   const count = d.tables.syncCount(nid)
   const buckets = bucketCountFor(count, MAX_BUCKETS)
   const req: SyncRequest = { nid, buckets, hashes: d.tables.bucketHashes(nid, buckets), count, packed: true }
@@ -41,8 +44,10 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string): Promise
   const theirs = new Set<string>()
   let received = 0
   let packed = false
+  let answering = false
   // Each frame is merged as it arrives, while the next ones travel.
   await d.transport.request(peer, encodeRequest({ t: 'sync', b: req }), d.requestTimeoutMs, frame => {
+    if (!answering) { answering = true; onAnswer?.() }
     const res = decodeResponse(frame)
     if (res.t === 'ack') throw new Error(`sync of ${nid} refused by ${peer}: ${res.b.detail}`)
     if (res.t !== 'entries' || res.b.nid !== nid) throw new Error(`unexpected ${res.t} answer to sync from ${peer}`)

@@ -12,6 +12,7 @@ import {
   type ClusterState, type GossipMessage, type WireNetworkEvent, type WireNodeEvent
 } from '../proto/index.js'
 import { answerSync, syncWith, type SyncDeps } from './anti-entropy.js'
+import { joinSync } from './join-sync.js'
 import { SystemClock, type Clock, type TimerHandle } from './clock.js'
 import { resolveConfig, type NetworkDBConfig } from './config.js'
 import { NotInNetworkError, NotStartedError } from './errors.js'
@@ -401,9 +402,9 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   /** Bulk sync of `nid` with `peer`; false (logged) when it failed. */
-  private async sync (peer: string, nid: string): Promise<boolean> {
+  private async sync (peer: string, nid: string, onAnswer?: () => void): Promise<boolean> {
     try {
-      const r = await syncWith(this.syncDeps(), peer, nid)
+      const r = await syncWith(this.syncDeps(), peer, nid, onAnswer)
       this.counts.bulkSyncs++
       this.counts.bulkSyncEntries += r.received + r.pushed
       this.m.bulkSyncs.inc({ role: 'initiator' })
@@ -415,19 +416,12 @@ export class NetworkDBNode implements NetworkDB {
     }
   }
 
-  /**
-   * A joiner's bulk sync: the whole table from one peer (an alive one first; the next if it
-   * fails), then a digest exchange with every other peer at once, in which each sends only the
-   * buckets that still differ (and gets what it lacks). Asking every peer for everything at once
-   * made a joiner of a network of n members receive and merge the table n times.
-   */
+  /** A joiner's bulk sync (join-sync.ts): alive members first, in random order. */
   private async joinSync (nid: string): Promise<void> {
     const others = this.peers(nid).filter(p => p !== this.nodeId)
     const alive = shuffle(others.filter(p => this.mem.get(p)?.status === 'alive'), this.random)
     const order = [...alive, ...others.filter(p => !alive.includes(p))]
-    let first = 0
-    while (first < order.length && !(await this.sync(order[first]!, nid))) first++
-    await Promise.all(order.slice(first + 1).map(async p => await this.sync(p, nid)))
+    await joinSync({ clock: this.clock, sync: async (peer, onAnswer) => await this.sync(peer, nid, onAnswer) }, order)
   }
 
   // ---- cluster state --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { createMemoryCluster, driven, type MemoryCluster } from '../../networkdb/index.js'
+import { JOIN_SYNC_HEDGE_MS } from '../../networkdb/join-sync.js'
 import type { MemoryTransport } from '../../networkdb/memory-transport.js'
 import { decodeRequest } from '../../proto/index.js'
 import { enc, until } from './helpers.js'
@@ -23,14 +24,15 @@ describe('NetworkDB join sync', function () {
   }
 
   /** Record node i's sync requests (peers asked); with `failFirst`, the first one fails. */
-  function countSyncs (cl: MemoryCluster, i: number, failFirst = false): { requests: string[] } {
+  function countSyncs (cl: MemoryCluster, i: number, failFirst: false | 'fail' | 'hang' = false): { requests: string[] } {
     const t = cl.net.node(cl.ids[i]!) as MemoryTransport
     const rec = { requests: [] as string[] }
     const request = t.request.bind(t)
     t.request = async (peer, data, timeoutMs, onFrame) => {
       if (decodeRequest(data).t === 'sync') {
         rec.requests.push(peer)
-        if (failFirst && rec.requests.length === 1) throw new Error(`request to ${peer}: connection refused`)
+        if (failFirst === 'fail' && rec.requests.length === 1) throw new Error(`request to ${peer}: connection refused`)
+        if (failFirst === 'hang' && rec.requests.length === 1) return await new Promise<Uint8Array[]>(() => {})
       }
       return await request(peer, data, timeoutMs, onFrame)
     }
@@ -64,11 +66,22 @@ describe('NetworkDB join sync', function () {
 
   it('when the first member asked fails, the next one gives the whole table', async () => {
     const cl = await network(3, 4, 100)
-    const s = countSyncs(cl, 3, true)
+    const s = countSyncs(cl, 3, 'fail')
     const before = cl.nodes[3]!.stats().bulkSyncEntries
     await driven(cl.clock, async () => { await cl.nodes[3]!.joinNetwork('n') })
     assert.equal(cl.nodes[3]!.walkTable('t', 'n').length, 100)
     assert.equal(s.requests.length, 3, 'the failed member, the one that gave the table, the last one for digests')
     assert.equal(cl.nodes[3]!.stats().bulkSyncEntries - before, 100)
+  })
+
+  it('when the first member asked never answers, the next one is asked after a second, not after the request timeout', async () => {
+    const cl = await network(3, 4, 100)
+    const s = countSyncs(cl, 3, 'hang')
+    const t0 = cl.clock.now()
+    await driven(cl.clock, async () => { await cl.nodes[3]!.joinNetwork('n') })
+    assert.equal(cl.nodes[3]!.walkTable('t', 'n').length, 100)
+    assert.equal(s.requests.length, 3)
+    const took = cl.clock.now() - t0
+    assert.ok(took >= JOIN_SYNC_HEDGE_MS && took < JOIN_SYNC_HEDGE_MS + 500, `joined after ${took} ms of virtual time`)
   })
 })
