@@ -38,14 +38,10 @@ interface Net {
   tables: Map<string, Map<string, Entry>>
   /** Two words per bucket (MAX_BUCKETS buckets): XOR of the version hashes of non-hidden entries. */
   hashes: Uint32Array
-  /** Entries taking part in sync (not hidden). */
-  synced: number
-  /** Tombstones and hidden entries: what the reaper may have to forget. */
-  mortal: number
-  /** XOR of the version hashes of visible entries, and their number (`digest`). */
+  /** XOR of the version hashes of visible entries (`digest`). */
   liveA: number
   liveB: number
-  live: number
+  /** Per table: visible entries, tombstones, hidden entries. */
   counts: Map<string, TableStats>
 }
 
@@ -91,7 +87,7 @@ export class Tables {
   hasNetwork (nid: string): boolean { return this.nets.has(nid) }
 
   addNetwork (nid: string): void {
-    if (!this.nets.has(nid)) this.nets.set(nid, { tables: new Map(), hashes: new Uint32Array(2 * MAX_BUCKETS), synced: 0, mortal: 0, liveA: 0, liveB: 0, live: 0, counts: new Map() })
+    if (!this.nets.has(nid)) this.nets.set(nid, { tables: new Map(), hashes: new Uint32Array(2 * MAX_BUCKETS), liveA: 0, liveB: 0, counts: new Map() })
   }
 
   /** Add (sign 1) or remove (sign -1) an entry's part in its network's sums. */
@@ -100,22 +96,25 @@ export class Tables {
     if (c === undefined) { c = { table, entries: 0, tombstones: 0, hidden: 0 }; net.counts.set(table, c) }
     if (e.hidden) {
       c.hidden += sign
-      net.mortal += sign
       return
     }
     const b = (e.kh & BUCKET_MASK) * 2
     net.hashes[b] = net.hashes[b]! ^ e.h1
     net.hashes[b + 1] = net.hashes[b + 1]! ^ e.h2
-    net.synced += sign
     if (e.deleted) {
       c.tombstones += sign
-      net.mortal += sign
     } else {
       c.entries += sign
       net.liveA = (net.liveA ^ e.h1) >>> 0
       net.liveB = (net.liveB ^ e.h2) >>> 0
-      net.live += sign
     }
+  }
+
+  /** Sum of one count over a network's tables (a handful). */
+  private total (net: Net, f: (c: TableStats) => number): number {
+    let n = 0
+    for (const c of net.counts.values()) n += f(c)
+    return n
   }
 
   /** Forget a network's entries (this node left it); watchers see deletes of visible entries. */
@@ -263,7 +262,7 @@ export class Tables {
   reap (now: number, hiddenRetentionMs: number): Array<{ nid: string, table: string, key: string, owner: string }> {
     const gone: Array<{ nid: string, table: string, key: string, owner: string }> = []
     for (const [nid, net] of this.nets) {
-      if (net.mortal === 0) continue
+      if (this.total(net, c => c.tombstones + c.hidden) === 0) continue
       for (const [table, entries] of net.tables) {
         for (const [key, e] of entries) {
           if ((e.deleted && e.reapAt <= now) || (e.hidden && now - e.hiddenAt >= hiddenRetentionMs)) {
@@ -293,7 +292,8 @@ export class Tables {
 
   /** Entries that take part in sync: everything but hidden copies (those wait for their owner). */
   syncCount (nid: string): number {
-    return this.nets.get(nid)?.synced ?? 0
+    const net = this.nets.get(nid)
+    return net === undefined ? 0 : this.total(net, c => c.entries + c.tombstones)
   }
 
   /** Two words per bucket (`buckets` a power of two <= MAX_BUCKETS): XOR of the entries' version hashes. */
@@ -337,7 +337,7 @@ export class Tables {
   /** Digest of the visible live entries of a network: equal on two nodes iff they see the same. */
   digest (nid: string): string {
     const net = this.nets.get(nid)
-    return net === undefined ? `${hex32(0)}${hex32(0)}-0` : `${hex32(net.liveA)}${hex32(net.liveB)}-${net.live}`
+    return net === undefined ? `${hex32(0)}${hex32(0)}-0` : `${hex32(net.liveA)}${hex32(net.liveB)}-${this.total(net, c => c.entries)}`
   }
 
   // ---- watchers -------------------------------------------------------------------------------

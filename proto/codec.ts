@@ -114,9 +114,9 @@ export function rec (x: unknown, what: string): Record<string, unknown> {
   return x
 }
 
-export function strArr (o: Record<string, unknown>, k: string, max = 64): string[] {
+export function strArr (o: Record<string, unknown>, k: string, max = 64, maxLength = 1024): string[] {
   return arr(o, k, max).map((s, i) => {
-    if (typeof s !== 'string' || s.length > 1024) shape(`${k}[${i}]`)
+    if (typeof s !== 'string' || s.length > maxLength) shape(`${k}[${i}]`)
     return s
   })
 }

@@ -140,17 +140,10 @@ function packEntries (list: readonly WireEntry[]): { tables: string[], owners: s
   return { tables, owners, e }
 }
 
-function names (o: Record<string, unknown>, k: string): string[] {
-  return arr(o, k, MAX_BATCH).map((s, i) => {
-    if (typeof s !== 'string' || s.length > MAX_NAME) throw new WireError('shape', `bad ${k}[${i}]`)
-    return s
-  })
-}
-
 function unpackEntries (x: unknown): WireEntry[] {
   const o = rec(x, 'packed entries')
-  const tables = names(o, 'tables')
-  const owners = names(o, 'owners')
+  const tables = strArr(o, 'tables', MAX_BATCH, MAX_NAME)
+  const owners = strArr(o, 'owners', MAX_BATCH, MAX_NAME)
   const e = arr(o, 'e', PACKED_FIELDS * MAX_BATCH)
   if (e.length % PACKED_FIELDS !== 0) throw new WireError('shape', 'packed entries: length is not a multiple of 7')
   const out = new Array<WireEntry>(e.length / PACKED_FIELDS)
