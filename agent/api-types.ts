@@ -51,6 +51,8 @@ export interface ContainerView {
   /** CIDR form, e.g. "10.0.0.2/24". */
   IPv4Address: string
   IPv6Address: string
+  /** Published ports, Docker's notation (`198.18.0.11:8080->80/tcp`); absent when none. */
+  Ports?: string[]
 }
 
 export interface PeerView {
@@ -183,7 +185,9 @@ export const NetworkCreateRequest = z.strictObject({
   VNI: z.number({ error: 'VNI must be a number' }).int({ error: 'VNI must be an integer' })
     .min(MIN_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` }).max(MAX_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` }).optional(),
   Options: stringMap.optional(),
-  Labels: stringMap.optional()
+  Labels: stringMap.optional(),
+  /** No egress at all (Docker's --internal); part of the replicated definition. */
+  Internal: z.boolean({ error: 'Internal must be a boolean' }).optional()
 })
 export type NetworkCreateRequest = z.infer<typeof NetworkCreateRequest>
 
@@ -192,7 +196,9 @@ export const AttachRequest = z.strictObject({
   Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' }),
   Name: name('Name').optional(),
   IP: ipv4('IP').optional(),
-  MAC: mac.optional()
+  MAC: mac.optional(),
+  /** `[HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]`, checked by the controller (agent/egress/ports.ts). */
+  Publish: z.array(z.string({ error: 'Publish entries must be strings' }).max(64), { error: 'Publish must be a list' }).max(64).optional()
 })
 export type AttachRequest = z.infer<typeof AttachRequest>
 

@@ -87,9 +87,11 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--vni <n>', 'VXLAN id (default: allocated)', integerArg)
     .option('--opt <key=value>', 'driver option, repeatable', keyValue('--opt'))
     .option('--label <key=value>', 'label, repeatable', keyValue('--label'))
+    .option('--internal', 'no egress: containers reach each other only (no NAT, no published ports)')
     .addOption(socketOption())
-    .action(async (name: string, o: { subnet?: string, gateway?: string, ipRange?: string, vni?: number, opt?: Record<string, string>, label?: Record<string, string>, socket: string }) => {
+    .action(async (name: string, o: { subnet?: string, gateway?: string, ipRange?: string, vni?: number, opt?: Record<string, string>, label?: Record<string, string>, internal?: boolean, socket: string }) => {
       const req: NetworkCreateRequest = { Name: name }
+      if (o.internal === true) req.Internal = true
       if (o.subnet !== undefined) req.Subnet = o.subnet
       if (o.gateway !== undefined) req.Gateway = o.gateway
       if (o.ipRange !== undefined) req.IPRange = o.ipRange
@@ -130,10 +132,12 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--name <epname>', 'endpoint name (default: derived from the namespace)')
     .option('--ip <ip>', 'IPv4 address (default: allocated)')
     .option('--mac <mac>', 'MAC address (default: 02:42 + the IPv4 bytes)')
+    .option('--publish <[hostip:]hostport:ctrport[/tcp|/udp]>', 'publish a container port at this host\'s address, repeatable', collect)
     .option('--json', 'print JSON: {EndpointID, IPv4Address, MacAddress}')
     .addOption(socketOption())
-    .action(async (net: string, o: { netns: string, name?: string, ip?: string, mac?: string, json?: boolean, socket: string }) => {
+    .action(async (net: string, o: { netns: string, name?: string, ip?: string, mac?: string, publish?: string[], json?: boolean, socket: string }) => {
       const req: AttachRequest = { Netns: netnsArg(o.netns, io.cwd) }
+      if (o.publish !== undefined) req.Publish = o.publish
       if (o.name !== undefined) req.Name = o.name
       if (o.ip !== undefined) req.IP = o.ip
       if (o.mac !== undefined) req.MAC = o.mac

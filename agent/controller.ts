@@ -36,6 +36,7 @@ import type { IpamPort } from './ipam-port.js'
 import { LocalNetworks } from './local-networks.js'
 import type { LocalEndpoint, LocalState } from './local-state.js'
 import { NetworkRemovals } from './network-removals.js'
+import { egressView, parsePublish, publishedIn, type EgressPort } from './egress/index.js'
 
 export interface PeerHealth {
   setPeers(ips: Iterable<string>): void
@@ -57,6 +58,8 @@ export interface ControllerOptions {
   removalRetentionMs?: number
   /** Timers and time of the removal records (default: the system clock). */
   clock?: Clock
+  /** Uplinks, NAT and published ports (agent/egress); none in the in-memory tests. */
+  egress?: EgressPort
 }
 
 /** Whether a network's subnet overlaps `p`. */
@@ -95,6 +98,7 @@ export class Controller {
   private readonly pendingRestore = new Map<string, LocalEndpoint>()
   private restoreTimer: NodeJS.Timeout | undefined
   private readonly restoreGraceMs: number
+  private readonly egress: EgressPort | undefined
 
   constructor (o: ControllerOptions) {
     this.db = o.db
@@ -106,6 +110,7 @@ export class Controller {
     this.log = o.logger.child({ component: 'controller' })
     this.vtep = o.vtep
     this.restoreGraceMs = o.restoreGraceMs ?? 30_000
+    this.egress = o.egress
     this.local = new LocalNetworks({ ipam: o.ipam, driver: o.driver, glue: o.glue, state: o.state, logger: this.log })
     this.removals = new NetworkRemovals({
       db: o.db,
@@ -169,6 +174,8 @@ export class Controller {
         const isNew = !this.networks.has(rec.id)
         this.networks.set(rec.id, rec)
         if (isNew) this.events.emit('network', 'create', rec.id, { name: rec.name })
+        // A new subnet is one more the uplinks must not reach.
+        if (isNew && this.egress !== undefined) void this.serial(async () => { await this.syncEgressQuiet() })
         if ([...this.pendingRestore.values()].some(e => e.nid === rec.id)) void this.serial(async () => { await this.resumeRestore(rec.id) })
       } catch (err) {
         this.log.warn({ key: ev.key, err: String(err) }, 'undecodable network record')
@@ -188,6 +195,7 @@ export class Controller {
   private dropNetwork (nid: string, name: string): void {
     const known = this.networks.delete(nid)
     if (known) this.events.emit('network', 'destroy', nid, { name })
+    if (known && this.egress !== undefined) void this.serial(async () => { await this.syncEgressQuiet() })
     if (known || this.state.networks.has(nid) || this.state.endpointsOf(nid).length > 0) void this.serial(async () => { await this.releaseLocalNetwork(nid) })
   }
 
@@ -290,7 +298,7 @@ export class Controller {
           gateway: gw.address.split('/')[0]!,
           ipRange: req.IPRange ?? '',
           vni: Number(merged[VXLANID_LIST]?.split(',')[0] ?? 0),
-          internal: false,
+          internal: req.Internal === true,
           attachable: true,
           options: merged,
           labels: { ...req.Labels }
@@ -328,18 +336,24 @@ export class Controller {
     return await this.serial(async () => {
       const rec = this.resolve(network)
       if (this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
+      const publish = (req.Publish ?? []).map(parsePublish)
+      if (publish.length > 0 && this.egress === undefined) throw new BadRequestError('this agent has no egress: ports cannot be published')
+      await this.egress?.check(rec, publish, publishedIn(this.currentEgressView()))
       const poolId = await this.local.ensure(rec)
       const opts: Record<string, string> = req.MAC === undefined ? {} : { [MacAddress]: req.MAC }
       const addr = await this.ipam.requestAddress(poolId, req.IP, opts)
       const eid = randomBytes(32).toString('hex')
       const mac = (req.MAC ?? macFromIp(addr.address)).toLowerCase()
-      const ep: LocalEndpoint = { nid: rec.id, eid, name: req.Name ?? `${rec.name}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac, entries: [] }
+      const ep: LocalEndpoint = { nid: rec.id, eid, name: req.Name ?? `${rec.name}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac, entries: [], ...(publish.length > 0 ? { publish } : {}) }
       try {
         await this.plumb(ep)
         this.state.endpoints.set(eid, ep)
+        await this.syncEgress()
         await this.state.save()
       } catch (err) {
+        this.state.endpoints.delete(eid)
         await this.unplumb(ep).catch(() => {})
+        await this.syncEgressQuiet()
         await this.ipam.releaseAddress(poolId, addr.address.split('/')[0]!).catch(() => {})
         throw err
       }
@@ -386,6 +400,7 @@ export class Controller {
     if (ln !== undefined && ep.handoff === undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed') })
     this.state.endpoints.delete(ep.eid)
     await this.state.save()
+    await this.syncEgressQuiet()
     this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')
   }
 
@@ -400,6 +415,8 @@ export class Controller {
     for (const ep of this.state.endpoints.values()) this.pendingRestore.set(ep.eid, ep)
     for (const ep of [...this.pendingRestore.values()]) if (this.networks.has(ep.nid)) await this.restoreEndpoint(ep)
     await this.state.save()
+    // Adopts what a killed run left: the rules are rewritten to exactly this view.
+    await this.syncEgressQuiet()
     if (this.pendingRestore.size === 0) {
       await this.driver.restoreComplete()
       return
@@ -427,6 +444,7 @@ export class Controller {
   private async resumeRestore (nid: string): Promise<void> {
     for (const ep of [...this.pendingRestore.values()].filter(e => e.nid === nid)) await this.restoreEndpoint(ep)
     await this.state.save()
+    await this.syncEgressQuiet()
     if (this.pendingRestore.size === 0 && this.restoreTimer !== undefined) await this.finishRestore()
   }
 
@@ -436,7 +454,28 @@ export class Controller {
     this.restoreTimer = undefined
     for (const ep of [...this.pendingRestore.values()]) await this.restoreEndpoint(ep)
     await this.state.save()
+    await this.syncEgressQuiet()
     await this.driver.restoreComplete()
+  }
+
+  // ---- egress (agent/egress) -------------------------------------------------------------------
+
+  /** Networks with endpoints here (those still waiting for their definition left out). */
+  private currentEgressView (): ReturnType<typeof egressView> {
+    return egressView(this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.pendingRestore.has(e.eid)))
+  }
+
+  /**
+   * Bring uplinks and rules to the current view. Not while endpoints of the previous run wait
+   * for their network's definition: their uplinks and ports stay as the killed run left them.
+   */
+  private async syncEgress (): Promise<void> {
+    if (this.egress === undefined || this.pendingRestore.size > 0) return
+    await this.egress.apply(this.currentEgressView())
+  }
+
+  private async syncEgressQuiet (): Promise<void> {
+    await this.syncEgress().catch((err: unknown) => { this.log.warn({ err: String(err) }, 'egress reconcile failed') })
   }
 
   // ---- endpoints another runtime configures (Docker's remote plugin, agent/docker-plugin) -------
@@ -505,6 +544,7 @@ export class Controller {
         await this.unplumb(ep).catch(() => {})
         throw err
       }
+      await this.syncEgressQuiet()
       this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, handoff: ep.handoff }, 'endpoint joined (handed off)')
       return { gateway: rec.gateway }
     })

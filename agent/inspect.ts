@@ -3,6 +3,7 @@ import type { EndpointRecord, NetworkRecord } from '../proto/index.js'
 import type { OverlayStatus } from '../overlay/index.js'
 import type { ContainerView, EndpointView, IpamStatusView, NetworkInspect, NetworkSummary, PeerView } from './api-types.js'
 import type { LocalEndpoint } from './local-state.js'
+import { formatMapping } from './egress/index.js'
 
 export function summary (rec: NetworkRecord): NetworkSummary {
   return { Name: rec.name, Id: rec.id, Created: new Date(rec.created).toISOString(), Driver: 'overlay', Scope: 'global', Subnets: [rec.subnet] }
@@ -24,6 +25,7 @@ export function buildInspect (i: InspectInput): NetworkInspect {
   const containers: Record<string, ContainerView> = {}
   for (const ep of i.local) {
     containers[ep.eid] = { Name: ep.name, EndpointID: ep.eid, MacAddress: ep.mac, IPv4Address: ep.address, IPv6Address: '' }
+    if (ep.publish !== undefined && ep.publish.length > 0) containers[ep.eid]!.Ports = ep.publish.map(formatMapping)
   }
   const out: NetworkInspect = {
     Name: rec.name,

@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path'
 import { AtomicFile } from './atomic-file.js'
+import type { PortMapping } from './egress/index.js'
 
 export interface LocalEndpoint {
   nid: string
@@ -26,6 +27,8 @@ export interface LocalEndpoint {
    * requested it and releases it), so detaching does not release it. `netns` is "" then.
    */
   handoff?: string
+  /** Ports published at this host's address (`attach --publish`). */
+  publish?: PortMapping[]
 }
 
 export interface LocalNetwork {

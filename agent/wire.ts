@@ -14,6 +14,7 @@ import type { HostPort } from './config.js'
 import { Controller } from './controller.js'
 import { startDockerPlugin } from './docker-plugin/index.js'
 import type { AgentContext, AgentController } from './daemon.js'
+import { LinuxEgress } from './egress/index.js'
 import { clusterIpamPort } from './ipam-port.js'
 import { LocalState } from './local-state.js'
 
@@ -65,7 +66,8 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     const glue = new TableGlue(db, driver, log)
     const state = await LocalState.load(config.dataDir)
     const port = clusterIpamPort(ipam)
-    const controller = new Controller({ db, driver, glue, ipam: port, state, health: ctx.health, logger: log, vtep: advertise })
+    const egress = new LinuxEgress({ nodeName: config.name, logger: log })
+    const controller = new Controller({ db, driver, glue, ipam: port, state, health: ctx.health, logger: log, vtep: advertise, egress })
     late.controller = controller
     await controller.start()
     // Docker's remote plugin: after the controller is up (dockerd may call at once), closed first.
@@ -79,6 +81,7 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
       stop: async () => {
         await plugin?.close().catch((err: unknown) => { log.warn({ err: String(err) }, 'docker plugin close failed') })
         await detachAll()
+        await egress.stop().catch((err: unknown) => { log.warn({ err: String(err) }, 'removing the egress rules failed') })
         await ipam.leave().catch((err: unknown) => { log.warn({ err: String(err) }, 'IPAM handover failed') })
         await ipam.close()
         await ipamStore.close()

@@ -1,0 +1,139 @@
+/**
+ * Egress of one host: the uplinks of its networks' sandboxes and its firewall chains, brought to
+ * a desired view (what the controller holds: networks with endpoints here, their internal flag,
+ * published ports, every overlay subnet) by full reconciliation. Every apply reads the kernel
+ * and writes only what differs, so it is safe to repeat: after each change, after a restart
+ * (the rules a killed agent left are adopted and rewritten, never doubled), and periodically
+ * (someone flushed a chain or deleted an uplink).
+ */
+import type { Logger } from '../../networkdb/index.js'
+import { sandboxName } from '../../overlay/index.js'
+import { BadRequestError } from '../errors.js'
+import { iptables, reconcileFirewall, type FirewallSpec, type IptablesRunner } from './firewall.js'
+import { checkClashes, probeHostPort, type PortMapping } from './ports.js'
+import {
+  enableHostForwarding, enableSandboxForwarding, ensureUplink, hostRoutes, hostUplinks, removeUplinks, uplinkName
+} from './uplink.js'
+
+export interface EgressEndpoint {
+  eid: string
+  /** Address without prefix. */
+  ip: string
+  publish: PortMapping[]
+}
+
+export interface EgressNetwork {
+  nid: string
+  name: string
+  subnet: string
+  internal: boolean
+  /** This host's endpoints in the network (at least one: otherwise there is no sandbox). */
+  endpoints: EgressEndpoint[]
+}
+
+export interface EgressView {
+  networks: EgressNetwork[]
+  /** Every network subnet of the cluster. */
+  overlaySubnets: string[]
+}
+
+/** What the controller calls (absent in the in-memory tests: no kernel, no egress). */
+export interface EgressPort {
+  /** Refuse bad publications before anything is plumbed: nothing changes on an error. */
+  check(net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]): Promise<void>
+  /** Bring the host to the view (idempotent). */
+  apply(view: EgressView): Promise<void>
+  /** Graceful stop: remove every rule and uplink of ours. */
+  stop(): Promise<void>
+}
+
+export interface LinuxEgressOptions {
+  /** The agent's node name (sandbox names derive from it). */
+  nodeName: string
+  logger: Logger
+  iptables?: IptablesRunner
+  /** Re-apply the last view this often (default 30 s; 0 = never). */
+  reconcileIntervalMs?: number
+}
+
+export class LinuxEgress implements EgressPort {
+  private readonly log: Logger
+  private readonly ipt: IptablesRunner
+  private readonly forwarding = new Set<string>()
+  private last: EgressView | undefined
+  private queue: Promise<unknown> = Promise.resolve()
+  private timer: NodeJS.Timeout | undefined
+  private stopped = false
+
+  constructor (private readonly o: LinuxEgressOptions) {
+    this.log = o.logger.child({ component: 'egress' })
+    this.ipt = o.iptables ?? iptables
+    const every = o.reconcileIntervalMs ?? 30_000
+    if (every > 0) {
+      this.timer = setInterval(() => {
+        if (this.last !== undefined) void this.apply(this.last).catch((err: unknown) => { this.log.warn({ err: String(err) }, 'periodic egress reconcile failed') })
+      }, every)
+      this.timer.unref()
+    }
+  }
+
+  private serial<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  async check (net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]): Promise<void> {
+    if (wanted.length === 0) return
+    if (net.internal) throw new BadRequestError(`network ${net.name} is internal (no egress): ports cannot be published from it`)
+    checkClashes(wanted, published)
+    for (const m of wanted) await probeHostPort(m)
+  }
+
+  async apply (view: EgressView): Promise<void> {
+    await this.serial(async () => {
+      if (this.stopped) return
+      this.last = view
+      const out = view.networks.filter(n => !n.internal && n.endpoints.length > 0)
+      const have = await hostUplinks()
+      const routes = out.length > 0 ? await hostRoutes() : []
+      if (out.length > 0) await enableHostForwarding()
+      for (const n of out) {
+        const sandbox = sandboxName(this.o.nodeName, n.nid)
+        const created = await ensureUplink({ nid: n.nid, sandbox, subnet: n.subnet }, have.get(uplinkName(n.nid)), routes)
+        if (created || !this.forwarding.has(sandbox)) {
+          await enableSandboxForwarding(sandbox)
+          this.forwarding.add(sandbox)
+        }
+        if (created) this.log.info({ network: n.name, sandbox }, 'egress uplink created')
+      }
+      const wanted = new Set(out.map(n => uplinkName(n.nid)))
+      const strays = [...have.keys()].filter(d => !wanted.has(d))
+      if (strays.length > 0) await removeUplinks(strays)
+      const spec: FirewallSpec | undefined = out.length === 0
+        ? undefined
+        : {
+            overlaySubnets: view.overlaySubnets,
+            networks: out.map(n => ({ subnet: n.subnet, ports: n.endpoints.flatMap(e => e.publish.map(p => ({ ...p, ctrIp: e.ip }))) }))
+          }
+      const batch = await reconcileFirewall(this.ipt, spec)
+      if (batch !== '') this.log.debug({ lines: batch.split('\n').length }, 'egress firewall reconciled')
+    })
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    await this.serial(async () => {
+      this.stopped = true
+      await reconcileFirewall(this.ipt, undefined)
+      const left = [...(await hostUplinks()).keys()]
+      if (left.length > 0) await removeUplinks(left)
+      this.log.info({}, 'egress rules removed')
+    })
+  }
+}
+
+/** Published mappings of a view, for clash checks. */
+export function publishedIn (view: EgressView): PortMapping[] {
+  return view.networks.flatMap(n => n.endpoints.flatMap(e => e.publish))
+}
