@@ -7,6 +7,8 @@
  *   <prefix>-h<i>       host i: eth0 (veth, peer h<i> on br0) with 198.18.0.(10+i)/24, lo up
  *   <prefix>-h<i>-<c>   a "container" namespace of host i (lo up, nothing else: the agent's
  *                       attach moves its interface in)
+ *   <prefix>-outside    with `outside: true`: a server on the underlay that is not a cluster
+ *                       host (eth0 198.18.0.250/24, no agent): what containers reach by egress
  *
  * Every device lives inside a lab namespace (the veth ends are created in place with `ip -n`),
  * so removing the namespaces removes everything. Addresses come from 198.18.0.0/15 (RFC 2544,
@@ -24,6 +26,8 @@ export const DEFAULT_PREFIX = 'ovlab'
 export const UNDERLAY_NET = '198.18.0'
 export const UNDERLAY_PREFIX_LEN = 24
 const HOST_OFFSET = 10
+/** The outside server's address: above every host's (10 + MAX_HOSTS = 210). */
+export const OUTSIDE_IP = `${UNDERLAY_NET}.250`
 export const MAX_HOSTS = 200
 export const LAB_STATE_ROOT = '/run/ovnet-lab'
 /** overlay/dataplane.ts names a network's namespace `ovnet-<node name>-<nid prefix>`. */
@@ -48,6 +52,8 @@ export interface Lab {
   hosts: LabHost[]
   /** /run/ovnet-lab/<prefix>: keys, agent data, sockets and logs of this lab. */
   stateDir: string
+  /** The outside server (created with `outside: true`). */
+  outside?: { ns: string, ip: string }
 }
 
 export class LabExistsError extends Error {
@@ -86,6 +92,8 @@ export async function labNamespaces (prefix: string): Promise<string[]> {
 export interface CreateLabOptions {
   hosts: number
   prefix?: string
+  /** Add `<prefix>-outside`, a server on the underlay that is no cluster host (for egress). */
+  outside?: boolean
 }
 
 /**
@@ -114,6 +122,16 @@ export async function createLab (opts: CreateLabOptions): Promise<Lab> {
         'link set eth0 up'
       ])
       await ipBatch(lab.underlayNs, [`link set ${h.name} master br0`, `link set ${h.name} up`])
+    }
+    if (opts.outside === true) {
+      lab.outside = { ns: `${prefix}-outside`, ip: OUTSIDE_IP }
+      await addNetns(lab.outside.ns)
+      await ipBatch(lab.outside.ns, [
+        `link add eth0 type veth peer name outside netns ${lab.underlayNs}`,
+        `addr add ${OUTSIDE_IP}/${UNDERLAY_PREFIX_LEN} dev eth0`,
+        'link set eth0 up'
+      ])
+      await ipBatch(lab.underlayNs, ['link set outside master br0', 'link set outside up'])
     }
   } catch (err) {
     await destroyLab(prefix)
