@@ -5,6 +5,7 @@
  *   2. a cluster key, and one `ovnet agent` per host namespace, every agent seeded with the others;
  *   3. a network created on the first host (visible everywhere), two containers attached per host,
  *      the ping matrix across hosts, and `ovnet network inspect --verbose`;
+ *      egress: every container pings the lab's outside host (on the underlay, no cluster host);
  *   4. Ctrl-C: agents get SIGTERM (graceful leave), then the lab is removed.
  *      `--keep` leaves everything running; `npm run lab -- down` removes it later.
  *
@@ -13,7 +14,7 @@
 import { Command } from 'commander'
 import { ApiClient } from '../../agent/api-client.js'
 import { LabAgents } from './agents.js'
-import { execOk } from './netns.js'
+import { execIn, execOk } from './netns.js'
 import { formatPingMatrix, pingMatrix, type PingTarget } from './ping-matrix.js'
 import { createContainer, createLab, DEFAULT_PREFIX, destroyLab, labNamespaces, MAX_HOSTS, type Lab } from './topology.js'
 
@@ -66,6 +67,21 @@ async function showNetwork (lab: Lab, la: LabAgents): Promise<void> {
   say(JSON.stringify([await first.inspectNetwork('demo', true)], null, 2))
   if (!ok) throw new Error('some containers cannot reach each other (see the matrix)')
   say('\nall containers reach each other across hosts')
+  await showEgress(lab, targets)
+}
+
+/** Egress: every container pings the outside host through its own host (masqueraded there). */
+async function showEgress (lab: Lab, targets: readonly PingTarget[]): Promise<void> {
+  const out = lab.outside
+  if (out === undefined) return
+  say(`\negress: ping the outside host ${out.ip} (${out.ns}, on the underlay, not a cluster host):`)
+  const rows = await Promise.all(targets.map(async t => {
+    const r = await execIn(t.ns, 'ping', ['-c', '1', '-W', '2', out.ip])
+    return { t, ok: r.code === 0, rtt: /time=([\d.]+ ms)/.exec(r.stdout)?.[1] }
+  }))
+  for (const r of rows) say(`  ${r.t.name.padEnd(8)} -> ${out.ip}: ${r.ok ? `ok (${r.rtt ?? '?'})` : 'FAILED'}`)
+  if (!rows.every(r => r.ok)) throw new Error('some containers cannot reach the outside host (egress)')
+  say('every container reaches the outside through its own host, masqueraded to the host\'s address')
 }
 
 async function main (): Promise<void> {
@@ -82,7 +98,7 @@ async function main (): Promise<void> {
     await destroyLab(o.prefix)
   }
 
-  const lab = await createLab({ hosts: o.hosts, prefix: o.prefix })
+  const lab = await createLab({ hosts: o.hosts, prefix: o.prefix, outside: true })
   const la = new LabAgents(lab)
   const agents = la.agents
   let tearingDown = false

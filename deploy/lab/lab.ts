@@ -28,11 +28,12 @@ const program = new Command('lab')
 program.command('up').description('create the lab (fails if one with this prefix exists)')
   .option('--hosts <n>', 'number of hosts', hostsArg, 3)
   .option('--prefix <p>', 'name prefix of every namespace', DEFAULT_PREFIX)
-  .action(async (o: { hosts: number, prefix: string }) => {
+  .option('--outside', 'add <prefix>-outside, a server on the underlay that is no cluster host (egress)')
+  .action(async (o: { hosts: number, prefix: string, outside?: boolean }) => {
     requireRoot()
-    const lab = await createLab({ hosts: o.hosts, prefix: o.prefix })
+    const lab = await createLab({ hosts: o.hosts, prefix: o.prefix, outside: o.outside === true })
     process.stdout.write(`lab "${lab.prefix}" up: underlay ${UNDERLAY_NET}.0/${UNDERLAY_PREFIX_LEN} on ${lab.underlayNs}\n`)
-    process.stdout.write(table(['HOST', 'NAMESPACE', 'UNDERLAY IP'], lab.hosts.map(h => [h.name, h.ns, h.ip])))
+    process.stdout.write(table(['HOST', 'NAMESPACE', 'UNDERLAY IP'], [...lab.hosts.map(h => [h.name, h.ns, h.ip]), ...(lab.outside === undefined ? [] : [['outside', lab.outside.ns, lab.outside.ip]])]))
     process.stdout.write(`\nrun a command on a host:  ip netns exec ${lab.hosts[0]!.ns} <command>\nremove it:                lab down --prefix ${lab.prefix}\n`)
   })
 
