@@ -66,7 +66,8 @@ export function decodeNetworkRecord (data: Uint8Array): NetworkRecord {
     gateway: optStr(o, 'gateway', 64) ?? '',
     ipRange: optStr(o, 'ipRange', 64) ?? '',
     vni: uint(o, 'vni'),
-    internal: bool(o, 'internal'),
+    // Absent in a record of a writer that predates the flag (or omits it): not internal.
+    internal: o.internal === undefined ? false : bool(o, 'internal'),
     attachable: bool(o, 'attachable'),
     options: stringMap(o, 'options'),
     labels: stringMap(o, 'labels')

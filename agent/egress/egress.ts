@@ -84,9 +84,7 @@ export class LinuxEgress implements EgressPort {
   }
 
   async check (net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]): Promise<void> {
-    if (wanted.length === 0) return
-    if (net.internal) throw new BadRequestError(`network ${net.name} is internal (no egress): ports cannot be published from it`)
-    checkClashes(wanted, published)
+    checkPublish(net, wanted, published)
     for (const m of wanted) await probeHostPort(m)
   }
 
@@ -131,6 +129,13 @@ export class LinuxEgress implements EgressPort {
       this.log.info({}, 'egress rules removed')
     })
   }
+}
+
+/** The checks of a publication that need no kernel: internal network, clashes. */
+export function checkPublish (net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]): void {
+  if (wanted.length === 0) return
+  if (net.internal) throw new BadRequestError(`network ${net.name} is internal (no egress): ports cannot be published from it`)
+  checkClashes(wanted, published)
 }
 
 /** Published mappings of a view, for clash checks. */

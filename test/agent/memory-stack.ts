@@ -14,6 +14,7 @@ import { LocalState } from '../../agent/local-state.js'
 import { ClusterIpam, MemoryIpamStore } from '../../ipam/index.js'
 import { createMemoryCluster, driven, silentLogger, type MemoryCluster, type MemoryClusterOptions, type NetworkDBNode } from '../../networkdb/index.js'
 import { MemoryDataplane, OverlayDriver, TableGlue } from '../../overlay/index.js'
+import type { EgressPort } from '../../agent/egress/index.js'
 
 export interface StackHost {
   db: NetworkDBNode
@@ -42,6 +43,8 @@ export interface StackOptions {
   seed?: number
   cluster?: MemoryClusterOptions
   removalRetentionMs?: number
+  /** An egress port per host (agent/egress), e.g. a recording fake. */
+  egress?: (i: number) => EgressPort | undefined
 }
 
 export async function controllerStack (n: number, opts: StackOptions = {}): Promise<ControllerStack> {
@@ -63,7 +66,8 @@ export async function controllerStack (n: number, opts: StackOptions = {}): Prom
     await mkdir(dataDir, { recursive: true })
     const controller = new Controller({
       db, driver, glue: new TableGlue(db, driver), ipam: clusterIpamPort(ipam), state: await LocalState.load(dataDir),
-      health: { setPeers: () => {}, rtt: () => null }, logger: silentLogger, vtep, clock: c.clock, removalRetentionMs: opts.removalRetentionMs
+      health: { setPeers: () => {}, rtt: () => null }, logger: silentLogger, vtep, clock: c.clock, removalRetentionMs: opts.removalRetentionMs,
+      egress: opts.egress?.(i)
     })
     late.controller = controller
     await run(async () => { await controller.start() })
