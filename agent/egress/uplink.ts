@@ -96,8 +96,9 @@ export async function hostRoutes (): Promise<RouteJson[]> {
 
 /** The sandbox forwards between its bridge and its uplink (a new namespace does not). */
 export async function enableSandboxForwarding (sandbox: string): Promise<void> {
-  // nsenter --net only: /proc/sys/net is the namespace of the process that opens it.
-  await run('nsenter', [`--net=/run/netns/${sandbox}`, '--', 'sysctl', '-qw', 'net.ipv4.ip_forward=1'])
+  // nsenter --net only: /proc/sys/net is the namespace of the process that opens it. sh, not
+  // sysctl: one package less on the host.
+  await run('nsenter', [`--net=/run/netns/${sandbox}`, '--', 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'])
 }
 
 /** The host forwards (as Docker's daemon sets it); not undone on stop, as Docker does not. */
