@@ -136,6 +136,11 @@ function sameRules (a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i])
 }
 
+/** iptables-save / iptables-restore could not be started (not installed). */
+export class IptablesMissingError extends Error {
+  constructor (message: string) { super(message); this.name = 'IptablesMissingError' }
+}
+
 export interface IptablesRunner {
   save(table: 'filter' | 'nat'): Promise<string>
   restore(batch: string): Promise<void>
@@ -148,7 +153,7 @@ async function run (cmd: string, args: readonly string[], input?: string): Promi
     let stderr = ''
     child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
     child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.once('error', err => { reject(new Error(`${cmd}: ${err.message} (is iptables installed? scripts/setup-host.sh)`)) })
+    child.once('error', err => { reject(new IptablesMissingError(`${cmd}: ${err.message} (egress needs iptables: bash scripts/setup-host.sh)`)) })
     child.once('close', code => {
       if (code === 0) resolve(stdout)
       else reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${code ?? 'signal'}): ${stderr.trim()}`))
@@ -165,7 +170,15 @@ export const iptables: IptablesRunner = {
 
 /** Read, then write what differs, in one batch. Returns the batch applied ('' if none was needed). */
 export async function reconcileFirewall (ipt: IptablesRunner, spec: FirewallSpec | undefined): Promise<string> {
-  const saved = parseSave(`${await ipt.save('filter')}\n${await ipt.save('nat')}`)
+  let text: string
+  try {
+    text = `${await ipt.save('filter')}\n${await ipt.save('nat')}`
+  } catch (err) {
+    // Without iptables there is nothing of ours to remove; only wanting rules is an error.
+    if (spec === undefined && err instanceof IptablesMissingError) return ''
+    throw err
+  }
+  const saved = parseSave(text)
   const batch = restoreBatch(saved, spec)
   if (batch !== '') await ipt.restore(batch)
   return batch

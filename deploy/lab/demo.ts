@@ -22,7 +22,7 @@ const say = (s: string): void => { process.stdout.write(s + '\n') }
 
 async function checkHost (): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the demo creates network namespaces: run it as root')
-  for (const tool of ['ip', 'ping']) {
+  for (const tool of ['ip', 'ping', 'iptables-restore']) {
     try {
       await execOk('sh', ['-c', `command -v ${tool}`])
     } catch {
