@@ -159,6 +159,7 @@ describe('egress on a 3-host netns lab with an outside server (root)', function 
       assert.equal(seen, lab!.outside!.ip, 'the container sees the client\'s own address')
     }
     assert.equal(await connect(lab!.outside!.ns, lab!.hosts[0]!.ip, 8080), undefined, 'published on its own host only')
+    assert.ok(await connect(h.ns, h.ip, 8080) !== undefined, 'the host itself reaches its published port (OUTPUT)')
 
     // a process of the host listens on 8081
     await serve(h.ns, 8081, '0.0.0.0')
