@@ -64,17 +64,25 @@ export async function hostUplinks (): Promise<Map<string, LinkJson>> {
  * removing a stray sandbox side), then addresses, routes and forwarding. Returns whether it
  * created the pair.
  */
-export async function ensureUplink (u: UplinkSpec, existing: LinkJson | undefined, routes: RouteJson[]): Promise<boolean> {
+export async function ensureUplink (u: UplinkSpec, found: LinkJson | undefined, routes: RouteJson[]): Promise<boolean> {
   const dev = uplinkName(u.nid)
-  const created = existing === undefined
-  if (created) {
+  let existing = found
+  // A host side whose sandbox side is gone: the sandbox was removed (a network's last endpoint
+  // left) and made again; the kernel tears a deleted namespace down asynchronously, so the old
+  // host side can outlive it for a moment. Or someone deleted the route. Rebuild the pair.
+  if (existing !== undefined && !(await sandboxHasDefault(u.sandbox).catch(() => false))) {
+    await batch(undefined, [`link del ${dev}`]).catch(() => {})
+    existing = undefined
+  }
+  if (existing === undefined) {
     // A sandbox side without its host side (deleted by hand) would block the name.
     await batch(u.sandbox, [`link del ${SANDBOX_UPLINK}`]).catch(() => {})
     await batch(undefined, [`link add ${dev} type veth peer name ${SANDBOX_UPLINK} netns ${u.sandbox}`])
   }
+  const created = existing === undefined
   const host: string[] = []
-  if (created || existing.addr_info?.some(a => a.local === HOST_SIDE_IP) !== true) host.push(`addr replace ${HOST_SIDE_IP}/32 dev ${dev}`)
-  if (created || existing.operstate === 'DOWN') host.push(`link set ${dev} up`)
+  if (existing === undefined || existing.addr_info?.some(a => a.local === HOST_SIDE_IP) !== true) host.push(`addr replace ${HOST_SIDE_IP}/32 dev ${dev}`)
+  if (existing === undefined || existing.operstate === 'DOWN') host.push(`link set ${dev} up`)
   if (created || !routes.some(r => r.dst === u.subnet && r.dev === dev && r.gateway === SANDBOX_SIDE_IP)) {
     host.push(`route replace ${u.subnet} via ${SANDBOX_SIDE_IP} dev ${dev} onlink`)
   }

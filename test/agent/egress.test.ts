@@ -97,6 +97,11 @@ describe('egress on a 3-host netns lab with an outside server (root)', function 
     assert.equal(await connect(web[0]!.ns, web[1]!.ip, 9100), web[0]!.ip, 'no NAT between containers of a network')
     const m = await pingMatrix(web, { timeoutS: 1 })
     assert.ok([...m.values()].every(r => [...r.values()].every(Boolean)), 'full matrix inside web')
+    // the last endpoint of host 3 leaves (its sandbox and uplink go) and comes back at once
+    await a.client(2).detach('web', { Netns: web[2]!.ns })
+    const again = await a.client(2).attach('web', { Netns: web[2]!.ns, Name: 'web-2' })
+    web[2]!.ip = again.IPv4Address.split('/')[0]!
+    await until('web-2 reaches the outside again', async () => await connect(web[2]!.ns, lab!.outside!.ip, 9000) === lab!.hosts[2]!.ip)
   })
 
   it('an internal network: no way out, but its containers reach each other across hosts; inspect shows it', async () => {
