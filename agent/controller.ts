@@ -36,7 +36,7 @@ import type { IpamPort } from './ipam-port.js'
 import { LocalNetworks } from './local-networks.js'
 import type { LocalEndpoint, LocalState } from './local-state.js'
 import { NetworkRemovals } from './network-removals.js'
-import { egressView, parsePublish, publishedIn, type EgressPort } from './egress/index.js'
+import { egressView, parsePublish, type EgressPort } from './egress/index.js'
 
 export interface PeerHealth {
   setPeers(ips: Iterable<string>): void
@@ -338,7 +338,7 @@ export class Controller {
       if (this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
       const publish = (req.Publish ?? []).map(parsePublish)
       if (publish.length > 0 && this.egress === undefined) throw new BadRequestError('this agent has no egress: ports cannot be published')
-      await this.egress?.check(rec, publish, publishedIn(this.currentEgressView()))
+      await this.egress?.check(rec, publish, [...this.state.endpoints.values()].flatMap(e => e.publish ?? []))
       const poolId = await this.local.ensure(rec)
       const opts: Record<string, string> = req.MAC === undefined ? {} : { [MacAddress]: req.MAC }
       const addr = await this.ipam.requestAddress(poolId, req.IP, opts)
