@@ -137,8 +137,3 @@ export function checkPublish (net: { name: string, internal: boolean }, wanted: 
   if (net.internal) throw new BadRequestError(`network ${net.name} is internal (no egress): ports cannot be published from it`)
   checkClashes(wanted, published)
 }
-
-/** Published mappings of a view, for clash checks. */
-export function publishedIn (view: EgressView): PortMapping[] {
-  return view.networks.flatMap(n => n.endpoints.flatMap(e => e.publish))
-}
