@@ -26,6 +26,12 @@ export interface LocalEndpoint {
    * requested it and releases it), so detaching does not release it. `netns` is "" then.
    */
   handoff?: string
+  /** Interface name inside the namespace when not eth0. */
+  ifName?: string
+  /** The endpoint's own MTU (below the network's), when asked for. */
+  mtu?: number
+  /** Attachments made through CNI: CNI_CONTAINERID and the CNI network (config) name. */
+  cni?: { containerId: string, network: string }
 }
 
 export interface LocalNetwork {
