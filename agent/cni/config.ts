@@ -79,9 +79,9 @@ export function parseNetConf (raw: unknown): NetConf {
   const mtu = raw.mtu
   if (mtu !== undefined && (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535)) throw invalid(`"mtu" must be an integer in 68-65535, got ${JSON.stringify(mtu)}`)
   if (raw.dns !== undefined && !isObject(raw.dns)) throw invalid('"dns" must be an object')
-  const conf: NetConf = { cniVersion: version, name: raw.name, type: raw.type, network: raw.network, socket: (raw.socket as string | undefined) ?? DEFAULT_SOCKET }
+  const conf: NetConf = { cniVersion: version, name: raw.name, type: raw.type, network: raw.network, socket: (raw.socket) ?? DEFAULT_SOCKET }
   if (mtu !== undefined) conf.mtu = mtu
-  if (raw.dns !== undefined) conf.dns = raw.dns as CniDns
+  if (raw.dns !== undefined) conf.dns = raw.dns
   readRuntimeConfig(raw.runtimeConfig, conf)
   if (raw.prevResult !== undefined) {
     if (!isObject(raw.prevResult)) throw invalid('"prevResult" must be an object')
@@ -103,7 +103,7 @@ function readRuntimeConfig (rc: unknown, conf: NetConf): void {
   if (!isObject(rc)) throw invalid('"runtimeConfig" must be an object')
   if (rc.ips !== undefined) {
     if (!Array.isArray(rc.ips) || !rc.ips.every(x => typeof x === 'string')) throw invalid('runtimeConfig.ips must be a list of addresses')
-    const v4 = (rc.ips as string[]).filter(x => !x.includes(':'))
+    const v4 = (rc.ips).filter(x => !x.includes(':'))
     if (v4.length > 1) throw invalid('ovnet gives one IPv4 address per attachment', JSON.stringify(rc.ips))
     if (v4.length === 1) conf.ip = v4[0]!.split('/')[0]!
   }

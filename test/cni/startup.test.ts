@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { ApiServer } from '../../agent/api-server.js'
 import type { AttachmentView, AttachRequest, ControlHandlers, DetachRequest } from '../../agent/api-types.js'
 import { ErrNoSuchEndpoint, ErrNoSuchNetwork } from '../../agent/errors.js'
-import { createLogger } from '../../agent/logging.js'
+import { silentLogger } from '../../networkdb/index.js'
 import { CNI_BIN } from './lab-podman.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -77,7 +77,7 @@ describe('ovnet-cni start-up', () => {
         },
         attachments: async (): Promise<AttachmentView[]> => []
       }
-      server = new ApiServer(handlers as ControlHandlers, { socketPath: join(dir, 'agent.sock'), logger: createLogger({ level: 'silent' }), info: { Name: 'stand-in', Version: '0' } })
+      server = new ApiServer(handlers as ControlHandlers, { socketPath: join(dir, 'agent.sock'), logger: silentLogger, info: { Name: 'stand-in', Version: '0' } })
       await server.listen()
     })
 
