@@ -9,6 +9,7 @@ register()
 const { main } = await import('../agent/cni/main.ts')
 
 const code = await main(process.argv, process.env, process.stdin, process.stdout)
+// On the container start path: exit as soon as the result is flushed to the runtime's pipe
+// rather than waiting for sockets to finish closing.
 process.exitCode = code
-// Do not hang on a handle a dependency left open; give stdout time to drain first.
-setTimeout(() => { process.exit(code) }, 2000).unref()
+process.stdout.write('', () => { process.exit(code) })

@@ -43,6 +43,17 @@ async function readAll (stdin: NodeJS.ReadableStream): Promise<string> {
 
 /** Run one CNI invocation; resolves to the exit code. Never rejects. */
 export async function main (argv: readonly string[], env: Env, stdin: NodeJS.ReadableStream, stdout: Output, deps: DepsFactory = defaultDeps): Promise<number> {
+  // OVNET_CNI_TIMING=1: one stderr line (CNI leaves stderr to logs) splitting the wall time into
+  // process start-up and module loading (ms since the process began) and the command itself.
+  const loadedMs = performance.now()
+  const code = await run(argv, env, stdin, stdout, deps)
+  if (env.OVNET_CNI_TIMING === '1') {
+    process.stderr.write(`ovnet-cni: ${env.CNI_COMMAND ?? ''} started+loaded ${loadedMs.toFixed(1)} ms, command ${(performance.now() - loadedMs).toFixed(1)} ms, exit ${code}\n`)
+  }
+  return code
+}
+
+async function run (argv: readonly string[], env: Env, stdin: NodeJS.ReadableStream, stdout: Output, deps: DepsFactory): Promise<number> {
   let version = LATEST_VERSION
   const fail = (err: CniError): number => {
     stdout.write(JSON.stringify(errorObject(err, version)) + '\n')
