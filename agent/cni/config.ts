@@ -9,7 +9,9 @@
  * address, and silently ignoring a section the administrator wrote (say host-local with a subnet)
  * would hand out addresses from somewhere else than the file says.
  */
-import { CniError, ErrorCode, isSupported, LATEST_VERSION, SUPPORTED_VERSIONS, type CniDns, type CniResult } from './protocol.js'
+import {
+  CniError, ErrorCode, isSupported, LATEST_VERSION, SUPPORTED_VERSIONS, type CniDns, type CniResult
+} from './protocol.js'
 
 export const DEFAULT_SOCKET = '/run/ovnet/ovnet.sock'
 
@@ -62,7 +64,9 @@ export function parseNetConf (raw: unknown): NetConf {
   if (!isObject(raw)) throw new CniError(ErrorCode.decodingFailure, 'network config is not a JSON object')
   const version = raw.cniVersion
   // Go's decoder reads a missing version as 0.1.0, which this plugin does not speak either.
-  if (version !== undefined && typeof version !== 'string') throw new CniError(ErrorCode.decodingFailure, 'cniVersion must be a string')
+  if (version !== undefined && typeof version !== 'string') {
+    throw new CniError(ErrorCode.decodingFailure, 'cniVersion must be a string')
+  }
   if (version === undefined || !isSupported(version)) {
     throw new CniError(ErrorCode.incompatibleVersion, 'incompatible CNI versions',
       `config is "${version ?? '0.1.0'}", plugin supports ${JSON.stringify(SUPPORTED_VERSIONS)}`)
@@ -74,12 +78,19 @@ export function parseNetConf (raw: unknown): NetConf {
     throw new CniError(ErrorCode.unsupportedField, `unsupported field "ipam": ${JSON.stringify(raw.ipam)}`,
       'the ovnet agent assigns addresses from the cluster IPAM; remove the ipam section')
   }
-  if (typeof raw.network !== 'string' || raw.network === '') throw invalid('"network" (the ovnet network name) is required')
-  if (raw.socket !== undefined && (typeof raw.socket !== 'string' || !raw.socket.startsWith('/'))) throw invalid('"socket" must be an absolute path')
+  if (typeof raw.network !== 'string' || raw.network === '') throw invalid('"network" (an ovnet network) is required')
+  const socket = raw.socket
+  if (socket !== undefined && (typeof socket !== 'string' || !socket.startsWith('/'))) {
+    throw invalid('"socket" must be an absolute path')
+  }
   const mtu = raw.mtu
-  if (mtu !== undefined && (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535)) throw invalid(`"mtu" must be an integer in 68-65535, got ${JSON.stringify(mtu)}`)
+  if (mtu !== undefined && (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535)) {
+    throw invalid(`"mtu" must be an integer in 68-65535, got ${JSON.stringify(mtu)}`)
+  }
   if (raw.dns !== undefined && !isObject(raw.dns)) throw invalid('"dns" must be an object')
-  const conf: NetConf = { cniVersion: version, name: raw.name, type: raw.type, network: raw.network, socket: (raw.socket) ?? DEFAULT_SOCKET }
+  const conf: NetConf = {
+    cniVersion: version, name: raw.name, type: raw.type, network: raw.network, socket: socket ?? DEFAULT_SOCKET
+  }
   if (mtu !== undefined) conf.mtu = mtu
   if (raw.dns !== undefined) conf.dns = raw.dns
   readRuntimeConfig(raw.runtimeConfig, conf)
@@ -89,7 +100,8 @@ export function parseNetConf (raw: unknown): NetConf {
   }
   const valid = raw['cni.dev/valid-attachments']
   if (valid !== undefined) {
-    if (!Array.isArray(valid) || !valid.every(a => isObject(a) && typeof a.containerID === 'string' && typeof a.ifname === 'string')) {
+    const ok = (a: unknown): boolean => isObject(a) && typeof a.containerID === 'string' && typeof a.ifname === 'string'
+    if (!Array.isArray(valid) || !valid.every(ok)) {
       throw invalid('"cni.dev/valid-attachments" must be a list of {containerID, ifname}')
     }
     conf.validAttachments = valid as Array<{ containerID: string, ifname: string }>
@@ -102,7 +114,9 @@ function readRuntimeConfig (rc: unknown, conf: NetConf): void {
   if (rc === undefined) return
   if (!isObject(rc)) throw invalid('"runtimeConfig" must be an object')
   if (rc.ips !== undefined) {
-    if (!Array.isArray(rc.ips) || !rc.ips.every(x => typeof x === 'string')) throw invalid('runtimeConfig.ips must be a list of addresses')
+    if (!Array.isArray(rc.ips) || !rc.ips.every(x => typeof x === 'string')) {
+      throw invalid('runtimeConfig.ips must be a list of addresses')
+    }
     const v4 = (rc.ips).filter(x => !x.includes(':'))
     if (v4.length > 1) throw invalid('ovnet gives one IPv4 address per attachment', JSON.stringify(rc.ips))
     if (v4.length === 1) conf.ip = v4[0]!.split('/')[0]!

@@ -45,7 +45,9 @@ export function parseEnv (env: Env): CmdArgs {
   if (!COMMANDS.includes(command)) throw new CniError(ErrorCode.invalidEnv, `unknown CNI_COMMAND: ${command}`)
   const cmd = command as CniCommand
   const missing = REQUIRED[cmd].filter(v => (env[v] ?? '') === '')
-  if (missing.length > 0) throw new CniError(ErrorCode.invalidEnv, `required env variables [${missing.join(',')}] missing`)
+  if (missing.length > 0) {
+    throw new CniError(ErrorCode.invalidEnv, `required env variables [${missing.join(',')}] missing`)
+  }
   const containerId = env.CNI_CONTAINERID ?? ''
   const ifName = env.CNI_IFNAME ?? ''
   if (REQUIRED[cmd].includes('CNI_CONTAINERID') && !CNI_NAME_RE.test(containerId)) {

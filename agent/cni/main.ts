@@ -29,7 +29,10 @@ export const defaultDeps: DepsFactory = (socket, command) => ({
   agent: new ApiClient(socket, command === 'STATUS' ? { timeoutMs: STATUS_TIMEOUT_MS } : {}),
   // Loaded only by CHECK: ADD and DEL, on the container start and stop paths, do not need child_process.
   inspector: {
-    inspect: async (netns, ifName) => await new (await import('./netns-check.js')).IprouteNetnsInspector().inspect(netns, ifName)
+    inspect: async (netns, ifName) => {
+      const { IprouteNetnsInspector } = await import('./netns-check.js')
+      return await new IprouteNetnsInspector().inspect(netns, ifName)
+    }
   }
 })
 
@@ -42,18 +45,25 @@ async function readAll (stdin: NodeJS.ReadableStream): Promise<string> {
 }
 
 /** Run one CNI invocation; resolves to the exit code. Never rejects. */
-export async function main (argv: readonly string[], env: Env, stdin: NodeJS.ReadableStream, stdout: Output, deps: DepsFactory = defaultDeps): Promise<number> {
+export async function main (
+  argv: readonly string[], env: Env, stdin: NodeJS.ReadableStream, stdout: Output, deps: DepsFactory = defaultDeps
+): Promise<number> {
   // OVNET_CNI_TIMING=1: one stderr line (CNI leaves stderr to logs) splitting the wall time into
   // process start-up and module loading (ms since the process began) and the command itself.
   const loadedMs = performance.now()
   const code = await run(argv, env, stdin, stdout, deps)
   if (env.OVNET_CNI_TIMING === '1') {
-    process.stderr.write(`ovnet-cni: ${env.CNI_COMMAND ?? ''} started+loaded ${loadedMs.toFixed(1)} ms, command ${(performance.now() - loadedMs).toFixed(1)} ms, exit ${code}\n`)
+    const commandMs = performance.now() - loadedMs
+    const cmd = env.CNI_COMMAND ?? ''
+    const text = `started+loaded ${loadedMs.toFixed(1)} ms, command ${commandMs.toFixed(1)} ms, exit ${code}`
+    process.stderr.write(`ovnet-cni: ${cmd} ${text}\n`)
   }
   return code
 }
 
-async function run (argv: readonly string[], env: Env, stdin: NodeJS.ReadableStream, stdout: Output, deps: DepsFactory): Promise<number> {
+async function run (
+  argv: readonly string[], env: Env, stdin: NodeJS.ReadableStream, stdout: Output, deps: DepsFactory
+): Promise<number> {
   let version = LATEST_VERSION
   const fail = (err: CniError): number => {
     stdout.write(JSON.stringify(errorObject(err, version)) + '\n')

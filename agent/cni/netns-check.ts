@@ -51,7 +51,11 @@ export class IprouteNetnsInspector implements NetnsInspector {
     ])
     const links = JSON.parse(addrText === '' ? '[]' : addrText) as AddrJson[]
     const routes = (JSON.parse(routeText === '' ? '[]' : routeText) as RouteJson[])
-      .map(r => ({ dst: r.dst === 'default' ? '0.0.0.0/0' : r.dst, ...(r.gateway === undefined ? {} : { gw: r.gateway }), ...(r.dev === undefined ? {} : { dev: r.dev }) }))
+      .map(r => ({
+        dst: r.dst === 'default' ? '0.0.0.0/0' : r.dst,
+        ...(r.gateway === undefined ? {} : { gw: r.gateway }),
+        ...(r.dev === undefined ? {} : { dev: r.dev })
+      }))
     const l = links.find(x => x.ifname === ifName)
     if (l === undefined) return { addresses: [], routes }
     return {

@@ -125,5 +125,6 @@ export function resultFor (cniVersion: string, r: Omit<CniResult, 'cniVersion'>)
 
 /** VERSION's answer: the version asked in (the latest when none or an unknown one) and ours. */
 export function versionResult (asked: string | undefined): { cniVersion: string, supportedVersions: string[] } {
-  return { cniVersion: asked !== undefined && parseVersion(asked) !== undefined ? asked : LATEST_VERSION, supportedVersions: [...SUPPORTED_VERSIONS] }
+  const cniVersion = asked !== undefined && parseVersion(asked) !== undefined ? asked : LATEST_VERSION
+  return { cniVersion, supportedVersions: [...SUPPORTED_VERSIONS] }
 }
