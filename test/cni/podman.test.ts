@@ -125,6 +125,19 @@ describe('ovnet-cni with real agents, and podman\'s CNI backend, on a 2-host net
     for (const i of [0, 1]) {
       await until(`host ${i + 1} forgot team/byhand`, async () => (await agents!.client(i).inspectNetwork(NET, true)).Endpoints?.length === 0)
     }
+    // An interface of that name already in the container: an error, and nothing left attached.
+    const made = await exec('ip', ['-n', ns, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1p'])
+    assert.equal(made.code, 0, made.stderr)
+    const [foreign] = await ipJson<{ address: string }>(ns, ['link', 'show', 'dev', 'eth1'])
+    const taken = await plugin({ ...env, CNI_IFNAME: 'eth1', CNI_COMMAND: 'ADD' }, conf(0))
+    assert.equal(taken.code, 1, taken.text)
+    assert.equal(taken.out?.code, 102, taken.text)
+    assert.deepEqual(await agents!.client(0).attachments(NET), [])
+    const [after] = await ipJson<{ address: string, addr_info: unknown[] }>(ns, ['-4', 'addr', 'show', 'dev', 'eth1'])
+    assert.deepEqual(after?.addr_info ?? [], [], 'the existing interface got no address')
+    assert.equal((await ipJson<{ address: string }>(ns, ['link', 'show', 'dev', 'eth1']))[0]?.address, foreign!.address, 'nor our MAC')
+    assert.deepEqual((await ipJson<{ ifname: string }>(ns, ['link', 'show'])).map(l => l.ifname).sort(), ['eth1', 'eth1p', 'lo'])
+    await exec('ip', ['-n', ns, 'link', 'del', 'eth1'])
     // DEL after that (and twice): success, nothing to do.
     for (let k = 0; k < 2; k++) {
       const del = await plugin({ ...env, CNI_COMMAND: 'DEL' }, conf(0))
