@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { busyboxImageTar } from '../docker-plugin/lab-dockerd.js'
 import { LabAgents } from '../../deploy/lab/agents.js'
@@ -21,6 +22,11 @@ const NET = 'cnired'
 const SUBNET = '10.124.0.0/24'
 const CNI_NAME = 'ovnet-cni-test'
 const IMAGE = 'localhost/ovnet-busybox:cni'
+/**
+ * What podman 4.3 writes outside its --root/--runroot whatever it is told: the image import's blob
+ * info cache and libcni's results cache. Removed after the test only when the test created them.
+ */
+const PODMAN_GLOBAL_DIRS = ['/var/lib/containers', '/var/lib/cni']
 
 interface PluginRun { code: number, out: Record<string, unknown> | undefined, text: string }
 
@@ -50,8 +56,11 @@ describe('ovnet-cni with real agents, and podman\'s CNI backend, on a 2-host net
   const conf = (i: number, over: Record<string, unknown> = {}): Record<string, unknown> =>
     ({ cniVersion: '1.1.0', name: CNI_NAME, type: 'ovnet', network: NET, socket: socket(i), ...over })
 
+  const createdByUs: string[] = []
+
   before(async function () {
     if (process.getuid?.() !== 0) this.skip()
+    createdByUs.push(...PODMAN_GLOBAL_DIRS.filter(d => !existsSync(d)))
     lab = await createLab({ hosts: 2, prefix })
     agents = new LabAgents(lab)
     await agents.start()
@@ -74,6 +83,7 @@ describe('ovnet-cni with real agents, and podman\'s CNI backend, on a 2-host net
     for (const p of podmans) await p.tearDown()
     await agents?.stopAll().catch(() => {})
     if (lab !== undefined) await destroyLab(prefix)
+    for (const d of createdByUs) await rm(d, { recursive: true, force: true })
   })
 
   it('by hand: ADD gives a cluster address, CHECK reads the kernel, the attachment survives kill -9, GC and DEL release it', async () => {
