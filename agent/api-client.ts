@@ -7,7 +7,7 @@
 import { request, type IncomingMessage } from 'node:http'
 import { createInterface } from 'node:readline'
 import type {
-  AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView,
+  AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView,
   MemberView, NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary, PingResponse
 } from './api-types.js'
 
@@ -70,6 +70,10 @@ export class ApiClient {
 
   async detach (network: string, req: DetachRequest): Promise<void> {
     await this.call('POST', `/v1/networks/${encodeURIComponent(network)}/detach`, req)
+  }
+
+  attachments (network: string): Promise<AttachmentView[]> {
+    return this.call('GET', `/v1/networks/${encodeURIComponent(network)}/attachments`)
   }
 
   ipamStatus (): Promise<IpamStatusView> { return this.call('GET', '/v1/ipam') }

@@ -12,6 +12,7 @@
  *   DELETE /v1/networks/:network           → 204
  *   POST   /v1/networks/:network/attach    AttachRequest → AttachResponse
  *   POST   /v1/networks/:network/detach    DetachRequest → 204
+ *   GET    /v1/networks/:network/attachments → AttachmentView[] (this host's, with CNI keys)
  *   GET    /v1/ipam                        → IpamStatusView
  *   POST   /v1/ipam/reclaim                IpamReclaimRequest → IpamReclaimResponse
  *   GET    /v1/events                      → newline-delimited ControlEvent, until either side closes
@@ -50,6 +51,14 @@ export function buildRouter (handlers: ControlHandlers, info: PingResponse, stre
     .json({ method: 'DELETE', path: '/v1/networks/:network', handle: async ({ params }) => { await handlers.removeNetwork(params.network) } })
     .json({ method: 'POST', path: '/v1/networks/:network/attach', body: AttachRequest, handle: async ({ params, body }) => await handlers.attach(params.network, body) })
     .json({ method: 'POST', path: '/v1/networks/:network/detach', body: DetachRequest, handle: async ({ params, body }) => { await handlers.detach(params.network, body) } })
+    .json({
+      method: 'GET',
+      path: '/v1/networks/:network/attachments',
+      handle: async ({ params }) => {
+        if (handlers.attachments === undefined) throw new NotImplementedError('attachments are not available from this agent')
+        return await handlers.attachments(params.network)
+      }
+    })
     .json({ method: 'GET', path: '/v1/ipam', handle: async () => await handlers.ipamStatus() })
     .json({ method: 'POST', path: '/v1/ipam/reclaim', body: IpamReclaimRequest, handle: async ({ body }) => await handlers.ipamReclaim(body.Node) })
     .json({

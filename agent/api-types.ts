@@ -105,6 +105,30 @@ export interface AttachResponse {
   /** CIDR form. */
   IPv4Address: string
   MacAddress: string
+  /** The network's gateway (no prefix length), the endpoint's default route; absent when it has none. */
+  Gateway?: string
+}
+
+/**
+ * `GET /v1/networks/:network/attachments`: this host's endpoints in the network with what a
+ * runtime keyed them by (the CNI plugin's container id and interface name; its GC lists them).
+ */
+export interface AttachmentView {
+  EndpointID: string
+  Name: string
+  /** The namespace as given at attach ("" for an endpoint another runtime moved, Docker's). */
+  Netns: string
+  /** Interface name inside the namespace. */
+  IfName: string
+  /** CIDR form. */
+  IPv4Address: string
+  MacAddress: string
+  Gateway?: string
+  /** The interface's MTU when the attach asked for one (else the network's). */
+  MTU?: number
+  /** Set for attachments made through CNI: CNI_CONTAINERID and the CNI network (config) name. */
+  ContainerID?: string
+  CNINetwork?: string
 }
 
 /** A contiguous part of a pool held by one node. */
@@ -191,6 +215,14 @@ export const NetworkCreateRequest = z.strictObject({
 })
 export type NetworkCreateRequest = z.infer<typeof NetworkCreateRequest>
 
+/** Linux: at most 15 bytes, not "." or "..", no "/", ":" or white space (as the CNI spec's check). */
+const ifname = z.string({ error: 'IfName must be a string' })
+  .refine(s => s.length > 0 && Buffer.byteLength(s) <= 15 && s !== '.' && s !== '..' && !/[/:\s]/.test(s),
+    { error: iss => `invalid interface name: ${String(iss.input)}` })
+/** CNI's container id rule: alphanumeric first, then alphanumerics, "_", "." or "-". */
+const containerId = z.string({ error: 'ContainerID must be a string' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: iss => `invalid container id: ${String(iss.input)}` })
+
 export const AttachRequest = z.strictObject({
   /** A namespace name (as in /run/netns) or a path to a namespace file. */
   Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' }),
@@ -198,13 +230,25 @@ export const AttachRequest = z.strictObject({
   IP: ipv4('IP').optional(),
   MAC: mac.optional(),
   /** `[HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]`, checked by the controller (agent/egress/ports.ts). */
-  Publish: z.array(z.string({ error: 'Publish entries must be strings' }).max(64), { error: 'Publish must be a list' }).max(64).optional()
-})
+  Publish: z.array(z.string({ error: 'Publish entries must be strings' }).max(64), { error: 'Publish must be a list' }).max(64).optional(),
+  /** Interface name inside the namespace (default eth0). */
+  IfName: ifname.optional(),
+  /** MTU of the endpoint's interfaces; at most the network's (the VXLAN path's limit). */
+  MTU: z.number({ error: 'MTU must be a number' }).int({ error: 'MTU must be an integer' })
+    .min(68, { error: 'MTU must be in 68-65535' }).max(65535, { error: 'MTU must be in 68-65535' }).optional(),
+  /** CNI attachments: the runtime's container id (with IfName the attachment's key) and CNI network name. */
+  ContainerID: containerId.optional(),
+  CNINetwork: name('CNINetwork').optional()
+}).refine(r => (r.ContainerID === undefined) === (r.CNINetwork === undefined), { error: 'ContainerID and CNINetwork go together' })
 export type AttachRequest = z.infer<typeof AttachRequest>
 
+/** By namespace (the CLI), or by CNI key: ContainerID and IfName (default eth0). */
 export const DetachRequest = z.strictObject({
-  Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' })
-})
+  Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' }).optional(),
+  ContainerID: containerId.optional(),
+  IfName: ifname.optional()
+}).refine(r => (r.Netns === undefined) !== (r.ContainerID === undefined), { error: 'give either Netns or ContainerID' })
+  .refine(r => r.IfName === undefined || r.ContainerID !== undefined, { error: 'IfName goes with ContainerID' })
 export type DetachRequest = z.infer<typeof DetachRequest>
 
 export const IpamReclaimRequest = z.strictObject({
@@ -233,6 +277,8 @@ export interface ControlHandlers {
   ipamReclaim(node: string): Promise<IpamReclaimResponse>
   /** Deliver events as they happen until unsubscribed; no replay of past events. */
   subscribeEvents(listener: (ev: ControlEvent) => void): Unsubscribe
+  /** This host's endpoints in a network, with their runtime keys (CNI GC/CHECK). Optional: else 501. */
+  attachments?(network: string): Promise<AttachmentView[]>
   /** NetworkDB diagnostics (read-only). Optional: a controller without it answers 501. */
   diagnostics?(): Promise<DiagnosticsView>
 }

@@ -21,12 +21,13 @@ import {
 } from '../proto/index.js'
 import { SystemClock, type Clock, type Logger, type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
 import {
-  EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST, type OverlayDriver, type TableGlue
+  EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST,
+  type OverlayDriver, type TableGlue
 } from '../overlay/index.js'
 import { parsePrefix, prefixesOverlap, type ParsedPrefix } from '../ipam/addr.js'
 import { ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType } from '../ipam/ipamapi.js'
 import type {
-  AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
+  AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
 } from './api-types.js'
 import { ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork, NetworkNameError } from './errors.js'
@@ -336,6 +337,7 @@ export class Controller {
     return await this.serial(async () => {
       const rec = this.resolve(network)
       if (this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
+      if (req.ContainerID !== undefined && this.findCni(req.ContainerID, req.IfName) !== undefined) throw new ErrInvalidJoin()
       const publish = (req.Publish ?? []).map(parsePublish)
       if (publish.length > 0 && this.egress === undefined) throw new BadRequestError('this agent has no egress: ports cannot be published')
       await this.egress?.check(rec, publish, [...this.state.endpoints.values()].flatMap(e => e.publish ?? []))
@@ -345,6 +347,9 @@ export class Controller {
       const eid = randomBytes(32).toString('hex')
       const mac = (req.MAC ?? macFromIp(addr.address)).toLowerCase()
       const ep: LocalEndpoint = { nid: rec.id, eid, name: req.Name ?? `${rec.name}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac, entries: [], ...(publish.length > 0 ? { publish } : {}) }
+      if (req.IfName !== undefined && req.IfName !== 'eth0') ep.ifName = req.IfName
+      if (req.MTU !== undefined) ep.mtu = req.MTU
+      if (req.ContainerID !== undefined && req.CNINetwork !== undefined) ep.cni = { containerId: req.ContainerID, network: req.CNINetwork }
       try {
         await this.plumb(ep)
         this.state.endpoints.set(eid, ep)
@@ -358,7 +363,7 @@ export class Controller {
         throw err
       }
       this.log.info({ network: rec.name, eid, ip: ep.address, netns: ep.netns }, 'endpoint attached')
-      return { EndpointID: eid, IPv4Address: ep.address, MacAddress: mac }
+      return { EndpointID: eid, IPv4Address: ep.address, MacAddress: mac, ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }) }
     })
   }
 
@@ -366,7 +371,10 @@ export class Controller {
   private async plumb (ep: LocalEndpoint): Promise<void> {
     await this.driver.createEndpoint(ep.nid, ep.eid, new EndpointInterface({ address: ep.address, mac: ep.mac }), {})
     const j = new EndpointJoinInfo()
-    await this.driver.join(ep.nid, ep.eid, ep.netns, j, ep.handoff === undefined ? {} : { [HANDOFF_OPTION]: ep.handoff }, {})
+    const opts: Record<string, string> = ep.handoff === undefined ? {} : { [HANDOFF_OPTION]: ep.handoff }
+    if (ep.ifName !== undefined) opts[IFNAME_OPTION] = ep.ifName
+    if (ep.mtu !== undefined) opts[MTU_OPTION] = String(ep.mtu)
+    await this.driver.join(ep.nid, ep.eid, ep.netns, j, opts, {})
     await this.glue.publish(ep.nid, j.tableEntries)
     ep.entries = j.tableEntries.map(t => ({ table: t.tableName, key: t.key }))
     const key = endpointKey(ep.nid, ep.eid)
@@ -386,10 +394,36 @@ export class Controller {
   async detach (network: string, req: DetachRequest): Promise<void> {
     await this.serial(async () => {
       const rec = this.resolve(network)
+      if (req.ContainerID !== undefined) {
+        const ep = this.findCni(req.ContainerID, req.IfName)
+        if (ep?.nid !== rec.id) throw new ErrNoSuchEndpoint(`in network ${rec.name} for container ${req.ContainerID} ${req.IfName ?? 'eth0'}`)
+        await this.detachLocal(ep)
+        return
+      }
       const ep = this.state.endpointsOf(rec.id).find(e => e.netns === req.Netns)
       if (ep === undefined) throw new ErrNoSuchEndpoint(`in network ${rec.name} for namespace ${req.Netns}`)
       await this.detachLocal(ep)
     })
+  }
+
+  /** The CNI attachment (container id, interface name) of this host, in any network. */
+  private findCni (containerId: string, ifName = 'eth0'): LocalEndpoint | undefined {
+    return [...this.state.endpoints.values()].find(e => e.cni?.containerId === containerId && (e.ifName ?? 'eth0') === ifName)
+  }
+
+  async attachments (network: string): Promise<AttachmentView[]> {
+    const rec = this.resolve(network)
+    return this.state.endpointsOf(rec.id).map(e => ({
+      EndpointID: e.eid,
+      Name: e.name,
+      Netns: e.netns,
+      IfName: e.handoff ?? e.ifName ?? 'eth0',
+      IPv4Address: e.address,
+      MacAddress: e.mac,
+      ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }),
+      ...(e.mtu === undefined ? {} : { MTU: e.mtu }),
+      ...(e.cni === undefined ? {} : { ContainerID: e.cni.containerId, CNINetwork: e.cni.network })
+    }))
   }
 
   private async detachLocal (ep: LocalEndpoint): Promise<void> {

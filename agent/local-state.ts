@@ -29,6 +29,12 @@ export interface LocalEndpoint {
   handoff?: string
   /** Ports published at this host's address (`attach --publish`). */
   publish?: PortMapping[]
+  /** Interface name inside the namespace when not eth0. */
+  ifName?: string
+  /** The endpoint's own MTU (below the network's), when asked for. */
+  mtu?: number
+  /** Attachments made through CNI: CNI_CONTAINERID and the CNI network (config) name. */
+  cni?: { containerId: string, network: string }
 }
 
 export interface LocalNetwork {

@@ -201,7 +201,9 @@ export class LinuxDataplane implements Dataplane {
       'link set lo up'
     ]
     if (spec.gateway !== undefined) ctrLines.push(`route replace default via ${spec.gateway} dev ${dev}`)
-    const c = await this.ipr.batch('ip', ctr, ctrLines)
+    // Stop at a failure: when the container already has an interface of that name, the rename
+    // fails and the lines after it would configure THAT interface (CNI: it must be an error).
+    const c = await this.ipr.batch('ip', ctr, ctrLines, { stopAtFailure: true })
     try {
       requireOk(c, ctrLines, 'container interface setup', ctr)
     } catch (e) {

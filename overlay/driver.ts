@@ -45,6 +45,8 @@ export const IFNAME_OPTION = 'ovnet.ifname'
  * reported as the join's source name (destination prefix "eth"); the sandbox key is not used.
  */
 export const HANDOFF_OPTION = 'ovnet.handoff'
+/** Endpoint option: the endpoint's own MTU, at most the network's (the VXLAN path's limit). */
+export const MTU_OPTION = 'ovnet.mtu'
 
 export interface OverlayDriverOptions {
   dataplane: Dataplane
@@ -315,14 +317,19 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     if (handoff === '') throw new InvalidParameterError(`empty ${HANDOFF_OPTION} interface name`)
     if (sboxKey === '' && handoff === undefined) throw new InvalidParameterError('empty sandbox key')
     const ifName = handoff ?? optionValue(epOpts, IFNAME_OPTION) ?? 'eth0'
+    const mtuText = optionValue(epOpts, MTU_OPTION)
+    const epMtu = mtuText === undefined ? undefined : Number(mtuText)
+    if (epMtu !== undefined && !validMtu(epMtu)) throw new InvalidParameterError(`invalid ${MTU_OPTION} ${mtuText}`)
     const gatewayIp = n.gateway?.split('/')[0]
     ep.state = 'joining'
     try {
       await n.queue.run(async () => {
         await this.ensureSandboxLocked(n)
+        const netMtu = (n.spec as SandboxSpec).mtu
         try {
+          if (epMtu !== undefined && epMtu > netMtu) throw new InvalidParameterError(`${MTU_OPTION} ${epMtu} is above the network's MTU ${netMtu}`)
           await this.dp.addEndpoint({
-            sandbox: n.sandbox, eid, containerNetns: sboxKey, ifName, mac: ep.mac, address: ep.address, gateway: gatewayIp, mtu: (n.spec as SandboxSpec).mtu,
+            sandbox: n.sandbox, eid, containerNetns: sboxKey, ifName, mac: ep.mac, address: ep.address, gateway: gatewayIp, mtu: epMtu ?? netMtu,
             ...(handoff === undefined ? {} : { handoff: true })
           })
         } catch (e) {

@@ -104,11 +104,15 @@ export class Iproute {
 
   /**
    * Run a batch (`-force` so one failed line does not stop the rest). The caller decides which
-   * failures matter; every line is one netlink request, all in this one process.
+   * failures matter; every line is one netlink request, all in this one process. `stopAtFailure`:
+   * no -force, for lines that must not run once an earlier one failed.
    */
-  async batch (tool: Tool, netns: string | undefined, lines: readonly string[]): Promise<BatchResult> {
+  async batch (
+    tool: Tool, netns: string | undefined, lines: readonly string[], o: { stopAtFailure?: boolean } = {}
+  ): Promise<BatchResult> {
     if (lines.length === 0) return { code: 0, stdout: '', stderr: '', failures: [], aborted: false }
-    const r = await this.run(this.argv(tool, netns, ['-force', '-batch', '-']), lines.join('\n') + '\n')
+    const flags = o.stopAtFailure === true ? ['-batch', '-'] : ['-force', '-batch', '-']
+    const r = await this.run(this.argv(tool, netns, flags), lines.join('\n') + '\n')
     const failures = parseBatchErrors(r.stderr)
     return { ...r, failures, aborted: r.code !== 0 && failures.length === 0 }
   }

@@ -2,7 +2,8 @@
 # Checks, and installs when missing, the Debian packages ovnet needs on a host:
 #   iproute2 (ip, bridge), iptables, iputils-ping (ping), util-linux (nsenter, unshare), and for
 #   the deploy kit's checks systemd (systemd-analyze) and cloud-init (its schema checker), and for
-#   the Docker plugin's tests docker.io (dockerd, with containerd and runc) and busybox-static.
+#   the Docker plugin's tests docker.io (dockerd, with containerd and runc) and busybox-static, and
+#   for the CNI plugin's tests podman (with conmon, runc and containers-common; its CNI backend).
 # Idempotent: does nothing when every tool is already present. Needs root to install.
 set -euo pipefail
 
@@ -21,6 +22,8 @@ declare -A pkg_of=(
   # already be on the machine without the daemon.
   [dockerd]=docker.io
   [busybox]=busybox-static
+  # CNI plugin tests (test/cni): Debian's podman 4 with network_backend = "cni".
+  [podman]=podman
 )
 
 missing=()
@@ -32,7 +35,7 @@ done
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux, systemd, cloud-init, docker.io, busybox-static)"
+  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux, systemd, cloud-init, docker.io, busybox-static, podman)"
   exit 0
 fi
 
