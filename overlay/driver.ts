@@ -9,7 +9,7 @@
  *   compares the kernel with the PeerDB and repairs drift periodically, after any failure, and
  *   soon after a peer of the network returns (peer-return.ts). When the batches and retries run:
  *   kernel-scheduler.ts. A network's sandbox devices change under its kernel lock held
- *   exclusively; endpoints (veths) and peer programming share it (kernel-lock.ts), so attaches
+ *   exclusively; endpoints (veths) and peer programming share it (shared-lock.ts), so attaches
  *   to one network run side by side and different networks never wait for each other.
  * - Restart: sandboxes of a previous run (found by name prefix) are adopted when their network's
  *   first endpoint joins again, and removed if nothing claims them (restoreComplete / grace).

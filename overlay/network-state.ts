@@ -7,7 +7,7 @@ import type { TimerHandle } from '../networkdb/clock.js'
 import type { SandboxSpec } from './dataplane.js'
 import type { PeerDB } from './peerdb.js'
 import type { ReconcileReport, SandboxProgrammer } from './reconciler.js'
-import { KernelLock } from './kernel-lock.js'
+import { SharedLock } from './shared-lock.js'
 import { SerialQueue } from './serial.js'
 import type { NetworkStatus, PeerProgramState, SandboxOrigin } from './status.js'
 
@@ -29,8 +29,8 @@ export interface Net {
   mtuOption: number | undefined
   sandbox: string
   endpoints: Map<string, Endpoint>
-  /** Devices of the sandbox: exclusive; endpoints and peer programming: shared (kernel-lock.ts). */
-  lock: KernelLock
+  /** Devices of the sandbox: exclusive; endpoints and peer programming: shared (shared-lock.ts). */
+  lock: SharedLock
   /** FDB/neighbour flushes and reconciliations of the sandbox, one at a time, in order. */
   programming: SerialQueue
   /** Present while the sandbox exists. */
@@ -52,7 +52,7 @@ export function newNet (init: Pick<Net, 'nid' | 'vni' | 'subnet' | 'gateway' | '
   return {
     ...init,
     endpoints: new Map(),
-    lock: new KernelLock(),
+    lock: new SharedLock(),
     programming: new SerialQueue(),
     programmer: undefined,
     spec: undefined,

@@ -1,12 +1,14 @@
 /**
- * The kernel lock of one network: a sandbox's devices (create, rebuild, remove) change under an
- * exclusive hold; endpoint veths and FDB/neighbour programming touch disjoint objects and share
- * it, so concurrent attaches to one network do not wait for each other's iproute2 processes.
- * First come, first served: a waiting exclusive hold is not overtaken by later shared ones.
+ * A shared/exclusive lock, first come first served: a waiting exclusive hold is not overtaken by
+ * later shared ones. The overlay driver holds one per network as its kernel lock: a sandbox's
+ * devices (create, rebuild, remove) change under an exclusive hold; endpoint veths and FDB/neighbour
+ * programming touch disjoint objects and share it, so concurrent attaches to one network do not
+ * wait for each other's iproute2 processes. The agent's controller holds one for cluster-wide
+ * operations (exclusive) against per-network ones (shared).
  */
 interface Waiter { exclusive: boolean, start: () => void }
 
-export class KernelLock {
+export class SharedLock {
   private shared = 0
   private exclusive = false
   private readonly waiting: Waiter[] = []

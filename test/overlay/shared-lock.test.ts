@@ -1,12 +1,12 @@
 /**
- * The per-network kernel lock (overlay/kernel-lock.ts) and what the driver gets from it: attaches
+ * The per-network kernel lock (overlay/shared-lock.ts) and what the driver gets from it: attaches
  * to one network run their endpoint setup side by side, another network never waits for a stuck
  * one, and sandbox creation and removal stay exclusive.
  */
 import assert from 'node:assert/strict'
 import { MemoryDataplane } from '../../overlay/dataplane-memory.js'
 import type { EndpointSpec } from '../../overlay/dataplane.js'
-import { KernelLock } from '../../overlay/kernel-lock.js'
+import { SharedLock } from '../../overlay/shared-lock.js'
 import { createNet, joinLocal, NID, rig } from './helpers.js'
 
 const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
@@ -41,7 +41,7 @@ class GatedDataplane extends MemoryDataplane {
 
 describe('overlay kernel lock', () => {
   it('shared holders overlap; an exclusive one runs alone and is not overtaken by later shared ones', async () => {
-    const lock = new KernelLock()
+    const lock = new SharedLock()
     const log: string[] = []
     const gates: Record<string, () => void> = {}
     const hold = (name: string) => async (): Promise<void> => {
@@ -66,7 +66,7 @@ describe('overlay kernel lock', () => {
   })
 
   it('a failing holder releases the lock', async () => {
-    const lock = new KernelLock()
+    const lock = new SharedLock()
     await assert.rejects(lock.runExclusive(async () => { throw new Error('boom') }), /boom/)
     assert.equal(await lock.runShared(async () => 7), 7)
   })
