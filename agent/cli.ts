@@ -7,13 +7,16 @@
  */
 import { resolve } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { generateClusterKey } from '../networkdb/cluster-key.js'
 import { AgentUnavailableError, ApiClient, DEFAULT_SOCKET } from './api-client.js'
 import type { AttachRequest, NetworkCreateRequest } from './api-types.js'
 import { attachTable, eventLine, ipamTables, membersTable, networksTable, reclaimText } from './cli-format.js'
-import { ConfigError, loadAgentConfig, type AgentFlags } from './config.js'
-import { AgentInterruptedError, runAgent } from './daemon.js'
+import type { AgentFlags } from './config.js'
 import { OVNET_VERSION } from './version.js'
+
+// Start-up time is the CLI's latency (and a CNI plugin's, once per container): the client
+// commands load commander, the API client and the formatters only. The agent (libp2p, lmdb,
+// pino, prom-client), its configuration (yaml, zod) and keygen (@libp2p/pnet) are imported by
+// the commands that need them. test/agent/cli-modules.test.ts checks this.
 
 export const EXIT_OK = 0
 export const EXIT_FAILED = 1
@@ -196,6 +199,7 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .argument('<file>', 'where to write the key (must not exist)')
     .action(async (file: string) => {
       const path = resolve(io.cwd, file)
+      const { generateClusterKey } = await import('../networkdb/cluster-key.js')
       await generateClusterKey(path)
       io.stdout(`cluster key written to ${path}\n`)
     })
@@ -231,6 +235,8 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
     .option('--docker-plugin [path]', 'serve the Docker remote network/IPAM plugin on this socket (default /run/docker/plugins/ovnet.sock)')
     .action(async (o: AgentFlags) => {
+      const { loadAgentConfig } = await import('./config.js')
+      const { AgentInterruptedError, runAgent } = await import('./daemon.js')
       const config = await loadAgentConfig(o, { cwd: io.cwd })
       let handle
       try {
@@ -269,7 +275,9 @@ function reportError (err: unknown, io: CliIO): number {
   }
   const message = err instanceof Error ? err.message : String(err)
   io.stderr(`${message.split('\n')[0]}\n`)
-  if (err instanceof ConfigError) return EXIT_USAGE
+  // By name: importing ConfigError's module (yaml, zod, networkdb config) for instanceof would
+  // load it into every command.
+  if (err instanceof Error && err.name === 'ConfigError') return EXIT_USAGE
   if (err instanceof AgentUnavailableError) return EXIT_UNAVAILABLE
   // ApiError (the agent's libnetwork error), ClusterKeyError, and anything unexpected.
   return EXIT_FAILED

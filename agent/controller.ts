@@ -38,6 +38,7 @@ import { LocalNetworks } from './local-networks.js'
 import type { LocalEndpoint, LocalState } from './local-state.js'
 import { NetworkRemovals } from './network-removals.js'
 import { egressView, parsePublish, type EgressPort } from './egress/index.js'
+import { OpLocks } from './op-locks.js'
 
 export interface PeerHealth {
   setPeers(ips: Iterable<string>): void
@@ -93,8 +94,10 @@ export class Controller {
   private readonly removals: NetworkRemovals
   private readonly events = new EventHub()
   private readonly unwatch: Unsubscribe[] = []
-  /** Serializes mutations of local state (attach, detach, create, remove, reactions). */
-  private queue: Promise<unknown> = Promise.resolve()
+  /** Cluster-wide mutations run alone; attach/detach only take turns per network (op-locks.ts). */
+  private readonly ops = new OpLocks()
+  /** `nid\0netns` of attaches between their address and their saved endpoint. */
+  private readonly attaching = new Set<string>()
   /** Endpoints of the previous run whose network is not known yet (see restore). */
   private readonly pendingRestore = new Map<string, LocalEndpoint>()
   private restoreTimer: NodeJS.Timeout | undefined
@@ -123,10 +126,23 @@ export class Controller {
     })
   }
 
+  /** A cluster-wide operation: alone. */
   private serial<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn)
-    this.queue = run.catch(() => {})
-    return run
+    return this.ops.exclusive(fn)
+  }
+
+  /**
+   * An operation on one network's endpoints: alongside others, `fn` taking turns with those of
+   * the same network only. The network's pool and driver network are set up first, cluster-wide
+   * (once per network and host), so the IPAM's pool requests never overlap.
+   */
+  private async inNetwork<T> (rec: NetworkRecord, fn: () => Promise<T>, after?: (v: T) => Promise<void>): Promise<T> {
+    if (!this.local.isReady(rec.id)) await this.serial(async () => { if (this.networks.has(rec.id)) await this.local.ensure(rec) })
+    return await this.ops.shared(async () => {
+      const v = await this.ops.network(rec.id, fn)
+      if (after !== undefined) await after(v)
+      return v
+    })
   }
 
   /** Join the cluster-wide network, follow the tables, rebuild what this host had attached. */
@@ -309,6 +325,7 @@ export class Controller {
         undo.push(async () => { this.state.networks.delete(nid); await this.state.save() })
         await this.db.createEntry(NETWORK_TABLE, GLOBAL, nid, encodeNetworkRecord(rec))
         this.networks.set(nid, rec)
+        await this.db.publishPending()
         this.log.info({ network: rec.name, id: nid, subnet: rec.subnet, vni: rec.vni }, 'network created')
         return { Id: nid }
       } catch (err) {
@@ -323,6 +340,7 @@ export class Controller {
       const rec = this.resolve(network)
       if (this.endpointsIn(rec.id).length > 0 || this.state.endpointsOf(rec.id).length > 0) throw new ActiveEndpointsError(rec.name, rec.id)
       await this.removals.remove(rec)
+      await this.db.publishPending()
       // every host (this one included, through the watch) releases what it holds
     })
   }
@@ -334,37 +352,54 @@ export class Controller {
   }
 
   async attach (network: string, req: AttachRequest): Promise<AttachResponse> {
-    return await this.serial(async () => {
-      const rec = this.resolve(network)
-      if (this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
+    const rec = this.resolve(network)
+    const key = `${rec.id}\u0000${req.Netns}`
+    const publish = (req.Publish ?? []).map(parsePublish)
+    if (publish.length > 0 && this.egress === undefined) throw new BadRequestError('this agent has no egress: ports cannot be published')
+    // The address is picked in the network's turn; the kernel work and the publication run
+    // alongside other attaches (the driver orders what must be ordered).
+    const ep = await this.inNetwork(rec, async () => {
+      if (!this.networks.has(rec.id)) throw new ErrNoSuchNetwork(network)
+      if (this.attaching.has(key) || this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
       if (req.ContainerID !== undefined && this.findCni(req.ContainerID, req.IfName) !== undefined) throw new ErrInvalidJoin()
-      const publish = (req.Publish ?? []).map(parsePublish)
-      if (publish.length > 0 && this.egress === undefined) throw new BadRequestError('this agent has no egress: ports cannot be published')
       await this.egress?.check(rec, publish, [...this.state.endpoints.values()].flatMap(e => e.publish ?? []))
       const poolId = await this.local.ensure(rec)
       const opts: Record<string, string> = req.MAC === undefined ? {} : { [MacAddress]: req.MAC }
       const addr = await this.ipam.requestAddress(poolId, req.IP, opts)
       const eid = randomBytes(32).toString('hex')
       const mac = (req.MAC ?? macFromIp(addr.address)).toLowerCase()
-      const ep: LocalEndpoint = { nid: rec.id, eid, name: req.Name ?? `${rec.name}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac, entries: [], ...(publish.length > 0 ? { publish } : {}) }
+      this.attaching.add(key)
+      const ep: LocalEndpoint = {
+        nid: rec.id, eid, name: req.Name ?? `${rec.name}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac,
+        entries: [], ...(publish.length > 0 ? { publish } : {})
+      }
       if (req.IfName !== undefined && req.IfName !== 'eth0') ep.ifName = req.IfName
       if (req.MTU !== undefined) ep.mtu = req.MTU
       if (req.ContainerID !== undefined && req.CNINetwork !== undefined) ep.cni = { containerId: req.ContainerID, network: req.CNINetwork }
+      return ep
+    }, async ep => {
       try {
         await this.plumb(ep)
-        this.state.endpoints.set(eid, ep)
+        this.state.endpoints.set(ep.eid, ep)
         await this.syncEgress()
         await this.state.save()
       } catch (err) {
-        this.state.endpoints.delete(eid)
+        this.state.endpoints.delete(ep.eid)
         await this.unplumb(ep).catch(() => {})
         await this.syncEgressQuiet()
-        await this.ipam.releaseAddress(poolId, addr.address.split('/')[0]!).catch(() => {})
+        await this.ops.network(rec.id, async () => {
+          const ln = this.state.networks.get(rec.id)
+          if (ln !== undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch(() => {})
+        })
         throw err
+      } finally {
+        this.attaching.delete(key)
       }
-      this.log.info({ network: rec.name, eid, ip: ep.address, netns: ep.netns }, 'endpoint attached')
-      return { EndpointID: eid, IPv4Address: ep.address, MacAddress: mac, ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }) }
+      // Answer once the other hosts have been sent the endpoint.
+      await this.db.publishPending()
     })
+    this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, netns: ep.netns }, 'endpoint attached')
+    return { EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac, ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }) }
   }
 
   /** Driver endpoint + join into the container netns + publication. Idempotent (restore). */
@@ -392,17 +427,20 @@ export class Controller {
   }
 
   async detach (network: string, req: DetachRequest): Promise<void> {
-    await this.serial(async () => {
-      const rec = this.resolve(network)
-      if (req.ContainerID !== undefined) {
-        const ep = this.findCni(req.ContainerID, req.IfName)
-        if (ep?.nid !== rec.id) throw new ErrNoSuchEndpoint(`in network ${rec.name} for container ${req.ContainerID} ${req.IfName ?? 'eth0'}`)
+    const rec = this.resolve(network)
+    await this.ops.shared(async () => {
+      await this.ops.network(rec.id, async () => {
+        if (req.ContainerID !== undefined) {
+          const ep = this.findCni(req.ContainerID, req.IfName)
+          if (ep?.nid !== rec.id) throw new ErrNoSuchEndpoint(`in network ${rec.name} for container ${req.ContainerID} ${req.IfName ?? 'eth0'}`)
+          await this.detachLocal(ep)
+          return
+        }
+        const ep = this.state.endpointsOf(rec.id).find(e => e.netns === req.Netns)
+        if (ep === undefined) throw new ErrNoSuchEndpoint(`in network ${rec.name} for namespace ${req.Netns}`)
         await this.detachLocal(ep)
-        return
-      }
-      const ep = this.state.endpointsOf(rec.id).find(e => e.netns === req.Netns)
-      if (ep === undefined) throw new ErrNoSuchEndpoint(`in network ${rec.name} for namespace ${req.Netns}`)
-      await this.detachLocal(ep)
+      })
+      await this.db.publishPending()
     })
   }
 
@@ -539,9 +577,9 @@ export class Controller {
 
   /** An address of the network for an endpoint the runtime will create (the network's pool is held here from now on). */
   async requestAddress (nid: string, ip: string | undefined, options: Record<string, string>): Promise<string> {
-    return await this.serial(async () => {
-      const rec = this.networks.get(nid)
-      if (rec === undefined) throw new ErrNoSuchNetwork(nid)
+    const rec = this.networks.get(nid)
+    if (rec === undefined) throw new ErrNoSuchNetwork(nid)
+    return await this.inNetwork(rec, async () => {
       const poolId = await this.local.ensure(rec)
       return (await this.ipam.requestAddress(poolId, ip, options)).address
     })
@@ -549,13 +587,13 @@ export class Controller {
 
   /** Give back an address from `requestAddress`; refused while an endpoint of this host uses it. */
   async releaseAddress (nid: string, ip: string): Promise<void> {
-    await this.serial(async () => {
+    await this.ops.shared(() => this.ops.network(nid, async () => {
       const ln = this.state.networks.get(nid)
       if (ln === undefined) throw new ErrNoSuchNetwork(nid)
       const user = this.state.endpointsOf(nid).find(e => e.address.split('/')[0] === ip)
       if (user !== undefined) throw new BadRequestError(`address ${ip} is in use by endpoint ${user.eid.slice(0, 12)}`)
       await this.ipam.releaseAddress(ln.poolId, ip)
-    })
+    }))
   }
 
   /**
@@ -564,7 +602,9 @@ export class Controller {
    * Published like `attach`'s, so inspect shows it everywhere. Returns the network's gateway.
    */
   async attachHandoff (nid: string, req: { eid: string, name: string, address: string, mac: string, handoff: string }): Promise<{ gateway: string }> {
-    return await this.serial(async () => {
+    const found = this.networks.get(nid)
+    if (found === undefined) throw new ErrNoSuchNetwork(nid)
+    return await this.inNetwork(found, async () => {
       const rec = this.networks.get(nid)
       if (rec === undefined) throw new ErrNoSuchNetwork(nid)
       if (this.state.endpoints.has(req.eid)) throw new ErrInvalidJoin()
@@ -581,15 +621,20 @@ export class Controller {
       await this.syncEgressQuiet()
       this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, handoff: ep.handoff }, 'endpoint joined (handed off)')
       return { gateway: rec.gateway }
-    })
+    }, async () => { await this.db.publishPending() })
   }
 
   /** Undo `attachHandoff` (Docker's Leave); the address stays with the runtime. */
   async detachHandoff (eid: string): Promise<void> {
-    await this.serial(async () => {
-      const ep = this.state.endpoints.get(eid)
-      if (ep?.handoff === undefined) throw new ErrNoSuchEndpoint(eid)
-      await this.detachLocal(ep)
+    const found = this.state.endpoints.get(eid)
+    if (found?.handoff === undefined) throw new ErrNoSuchEndpoint(eid)
+    await this.ops.shared(async () => {
+      await this.ops.network(found.nid, async () => {
+        const ep = this.state.endpoints.get(eid)
+        if (ep?.handoff === undefined) throw new ErrNoSuchEndpoint(eid)
+        await this.detachLocal(ep)
+      })
+      await this.db.publishPending()
     })
   }
 

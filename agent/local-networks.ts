@@ -59,6 +59,12 @@ export class LocalNetworks {
   }
 
   /** The pool held here for the network (taken if needed) and the network created in the driver (idempotent). */
+  /** True when `ensure(rec)` has nothing to do (pool held, driver network created). */
+  isReady (nid: string): boolean {
+    const ln = this.state.networks.get(nid)
+    return ln !== undefined && this.ipam.holdsPool(ln.poolId) && this.driverNets.has(nid)
+  }
+
   async ensure (rec: NetworkRecord): Promise<string> {
     let ln = this.state.networks.get(rec.id)
     if (ln !== undefined && !this.ipam.holdsPool(ln.poolId)) {

@@ -1,4 +1,4 @@
 /** The ovnet version: package.json's, read once (the CLI and the agent's /v1/ping report it). */
-import { readFileSync } from 'node:fs'
+import { packageJson } from './package-root.js'
 
-export const OVNET_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+export const OVNET_VERSION: string = packageJson(import.meta.url).version

@@ -1,14 +1,9 @@
 #!/usr/bin/env node
-// The `ovnet` command. Plain JavaScript so it runs without a build step: it registers tsx's
-// loader, loads the polyfills every dependency expects (libp2p needs Promise.withResolvers on
-// Node 20), then runs the TypeScript CLI in-process (no child process, so signals and exit codes
-// are the CLI's own).
-import { register } from 'tsx/esm/api'
+// The `ovnet` command: runs the built CLI (dist/, made by `npm ci` through the package's `prepare`
+// build; no TypeScript at run time) in-process, so signals and exit codes are the CLI's own.
+import './preload.js'
 
-register()
-await import('../proto/polyfill.ts')
-const { main } = await import('../agent/cli.ts')
-
+const { main } = await import('../dist/agent/cli.js')
 const code = await main(process.argv)
 process.exitCode = code
 // Normally the process ends by itself here. If a dependency left a handle open (a socket, a

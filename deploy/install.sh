@@ -53,7 +53,7 @@ fi
 if [ -n "$OVNET_SRC_DIR" ]; then
   log "copying $OVNET_SRC_DIR to $PREFIX"
   install -d -m 0755 "$PREFIX"
-  rsync -a --delete --exclude node_modules --exclude .git --exclude .vagrant "$OVNET_SRC_DIR"/ "$PREFIX"/
+  rsync -a --delete --exclude node_modules --exclude dist --exclude .git --exclude .vagrant "$OVNET_SRC_DIR"/ "$PREFIX"/
 elif [ -d "$PREFIX/.git" ]; then
   log "updating $PREFIX to $OVNET_REF"
   git -C "$PREFIX" fetch -q --depth 1 origin "$OVNET_REF"
@@ -63,7 +63,9 @@ else
   log "cloning $OVNET_REPO ($OVNET_REF) into $PREFIX"
   git clone -q --depth 1 --branch "$OVNET_REF" "$OVNET_REPO" "$PREFIX"
 fi
-(cd "$PREFIX" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+# The full install first: its `prepare` step builds dist/ with TypeScript (a dev dependency), which
+# is then pruned; the agent and the CLI run the built JavaScript only.
+(cd "$PREFIX" && npm ci --no-audit --no-fund --loglevel=error && npm prune --omit=dev --no-audit --no-fund --loglevel=error)
 ln -sfn "$PREFIX/bin/ovnet.js" /usr/local/bin/ovnet
 
 # ---- configuration: /etc/ovnet/{cluster.key,ovnet.yaml} ------------------------------------------

@@ -12,21 +12,24 @@ export class GossipQueue {
   constructor (
     private readonly clock: Clock,
     private readonly windowMs: number,
-    private readonly send: (nid: string, entries: WireEntry[]) => void
+    private readonly send: (nid: string, entries: WireEntry[]) => Promise<void>
   ) {}
 
   add (nid: string, e: WireEntry): void {
     let q = this.pending.get(nid)
     if (q === undefined) { q = new Map(); this.pending.set(nid, q) }
     q.set(`${e.table}\u0000${e.key}`, e)
-    if (this.timer === undefined) this.timer = this.clock.setTimeout(() => { this.timer = undefined; this.flush() }, this.windowMs)
+    if (this.timer === undefined) this.timer = this.clock.setTimeout(() => { this.timer = undefined; void this.flush() }, this.windowMs)
   }
 
-  flush (): void {
+  /** Send everything queued now; the sends' promises (they never reject). */
+  flush (): Array<Promise<void>> {
     this.cancel()
     const batches = [...this.pending]
     this.pending.clear()
-    for (const [nid, q] of batches) for (const chunk of chunkEntries([...q.values()])) this.send(nid, chunk)
+    const sent: Array<Promise<void>> = []
+    for (const [nid, q] of batches) for (const chunk of chunkEntries([...q.values()])) sent.push(this.send(nid, chunk))
+    return sent
   }
 
   cancel (): void {

@@ -90,7 +90,7 @@ export class NetworkDBNode implements NetworkDB {
     this.m = new NetworkDBMetrics(opts.metrics ?? noopMetrics)
     this.tables = new Tables((err, table) => { this.log.error({ err: String(err), table }, 'table watcher threw') })
     this.timers = new Periodic(this.clock, (err) => { this.log.error({ err: String(err) }, 'periodic task failed') })
-    this.gossipQueue = new GossipQueue(this.clock, this.cfg.gossipFlushMs, (nid, entries) => { this.publish(networkTopic(nid), { t: 'tables', b: { nid, entries } }) })
+    this.gossipQueue = new GossipQueue(this.clock, this.cfg.gossipFlushMs, (nid, entries) => this.publish(networkTopic(nid), { t: 'tables', b: { nid, entries } }))
     this.entries = new Entries({
       tables: this.tables,
       store: this.store,
@@ -177,7 +177,7 @@ export class NetworkDBNode implements NetworkDB {
    */
   async leave (): Promise<void> {
     if (!this.running) return
-    this.gossipQueue.flush()
+    void this.gossipQueue.flush()
     this.mem.self.status = 'left'
     this.broadcastNode(this.mem.event(this.mem.self, 'left'))
     await Promise.all(this.mem.others('alive', 'suspect').map(async m => { await this.pushPull(m.id, this.cfg.probeIntervalMs * 2).catch(() => {}) }))
@@ -254,7 +254,7 @@ export class NetworkDBNode implements NetworkDB {
     this.requireRunning()
     if (!this.joined.has(nid)) throw new NotInNetworkError(nid)
     this.entries.deleteOwn(nid)
-    this.gossipQueue.flush()
+    void this.gossipQueue.flush()
     const ltime = ++this.networkClock
     this.netNodes.set(nid, this.nodeId, ltime, false)
     this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: false } })
@@ -294,6 +294,10 @@ export class NetworkDBNode implements NetworkDB {
     await this.entries.delete(table, nid, key, opts)
   }
 
+  async publishPending (): Promise<void> {
+    await Promise.all(this.gossipQueue.flush())
+  }
+
   getEntry (table: string, nid: string, key: string): EntryView | undefined {
     return this.tables.view(table, nid, key)
   }
@@ -313,16 +317,17 @@ export class NetworkDBNode implements NetworkDB {
 
   // ---- gossip ---------------------------------------------------------------------------------
 
-  private broadcast (msg: GossipMessage): void { this.publish(CLUSTER_TOPIC, msg) }
+  private broadcast (msg: GossipMessage): void { void this.publish(CLUSTER_TOPIC, msg) }
 
   private broadcastNode (ev: WireNodeEvent): void { this.broadcast({ t: 'node', b: ev }) }
 
-  private publish (topic: string, msg: GossipMessage): void {
-    if (!this.running) return
+  /** Never rejects (a failed publish is logged); resolves once the transport has the message. */
+  private publish (topic: string, msg: GossipMessage): Promise<void> {
+    if (!this.running) return Promise.resolve()
     const data = encodeGossip(msg)
     this.counts.gossipOut++
     this.m.gossip.inc({ dir: 'out', type: msg.t })
-    this.transport.publish(topic, data).catch((err: unknown) => { this.log.debug({ err: String(err), topic }, 'publish failed') })
+    return this.transport.publish(topic, data).catch((err: unknown) => { this.log.debug({ err: String(err), topic }, 'publish failed') })
   }
 
   private drop (reason: string, detail: object): void {

@@ -117,6 +117,11 @@ export interface NetworkDB {
   createEntry(table: string, nid: string, key: string, value: Uint8Array): Promise<void>
   updateEntry(table: string, nid: string, key: string, value: Uint8Array, opts?: WriteOptions): Promise<void>
   deleteEntry(table: string, nid: string, key: string, opts?: WriteOptions): Promise<void>
+  /**
+   * Send this node's queued table writes now (skipping the gossip window) and resolve once the
+   * transport has taken them: an API that answers after this has published its write.
+   */
+  publishPending(): Promise<void>
   getEntry(table: string, nid: string, key: string): EntryView | undefined
   /** Visible live entries of a table, of one network or of every network. */
   walkTable(table: string, nid?: string): EntryView[]

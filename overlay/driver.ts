@@ -7,8 +7,10 @@
  * - Kernel: one sandbox per network per host, created on the first join and removed with the
  *   last leave. Event bursts are coalesced into one dataplane batch per network; a reconciler
  *   compares the kernel with the PeerDB and repairs drift periodically, after any failure, and
- *   soon after a peer of the network returns (peer-return.ts).
- *   Every kernel operation of a network runs on that network's serial queue.
+ *   soon after a peer of the network returns (peer-return.ts). When the batches and retries run:
+ *   kernel-scheduler.ts. A network's sandbox devices change under its kernel lock held
+ *   exclusively; endpoints (veths) and peer programming share it (shared-lock.ts), so attaches
+ *   to one network run side by side and different networks never wait for each other.
  * - Restart: sandboxes of a previous run (found by name prefix) are adopted when their network's
  *   first endpoint joins again, and removed if nothing claims them (restoreComplete / grace).
  */
@@ -31,6 +33,7 @@ import { NetworkExistsError, NoVniError } from './errors.js'
 import { checkIpam, optionValue, validMtu, validNodeName } from './options.js'
 import { PeerDB } from './peerdb.js'
 import { Coalescer, ReturnDetector } from './peer-return.js'
+import { KernelScheduler, type ReconcileTrigger } from './kernel-scheduler.js'
 import { SandboxProgrammer, type ReconcileReport } from './reconciler.js'
 import { networkStatus, newNet, type Endpoint, type Net } from './network-state.js'
 import type { OverlayStatus } from './status.js'
@@ -76,11 +79,6 @@ export interface OverlayDriverOptions {
   orphanGraceMs?: number
 }
 
-const MAX_RETRY_MS = 30_000
-
-/** What started a full reconciliation (a metric label). */
-type ReconcileTrigger = 'periodic' | 'peer-return' | 'retry' | 'sandbox' | 'request'
-
 export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   readonly nodeName: string
   readonly vtep: string
@@ -91,9 +89,8 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   private readonly clock: Clock
   private readonly log: Logger
   private readonly mtu: number | undefined
-  private readonly batchDelayMs: number
   private readonly reconcileIntervalMs: number
-  private readonly retryMs: number
+  private readonly sched: KernelScheduler
   private readonly orphanGraceMs: number
   private readonly nets = new Map<string, Net>()
   private readonly peers = new Map<string, PeerDB>()
@@ -119,9 +116,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     this.clock = opts.clock ?? new SystemClock()
     this.log = (opts.logger ?? silentLogger).child({ component: 'overlay' })
     this.mtu = opts.mtu
-    this.batchDelayMs = opts.batchDelayMs ?? 0
     this.reconcileIntervalMs = opts.reconcileIntervalMs ?? 30_000
-    this.retryMs = opts.retryMs ?? 500
     this.orphanGraceMs = opts.orphanGraceMs ?? 60_000
     this.returns = new Coalescer(this.clock, opts.returnReconcileDelayMs ?? 500, async nid => {
       const n = this.nets.get(nid)
@@ -140,6 +135,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       badRecords: metrics.counter('ovnet_overlay_bad_peer_records_total', 'Undecodable peer table entries ignored'),
       peers: metrics.gauge('ovnet_overlay_peers', 'Remote endpoint announcements known per network', ['nid'])
     }
+    this.sched = new KernelScheduler({ clock: this.clock, logger: this.log, metrics: this.m, batchDelayMs: opts.batchDelayMs ?? 0, retryMs: opts.retryMs ?? 500 })
   }
 
   /** Owner tag of this node's sandboxes; the network id follows. */
@@ -194,7 +190,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     }
     for (const n of this.nets.values()) {
       if (n.staleKeys.length === 0) continue
-      await n.queue.run(async () => {
+      await n.lock.runShared(async () => {
         const joined = new Set([...n.endpoints.values()].filter(e => e.state !== 'created').map(e => endpointKey(e.eid)))
         for (const key of n.staleKeys) if (!joined.has(key) && n.spec !== undefined) await this.guard('removeEndpoint', () => this.dp.removeEndpoint(n.sandbox, key))
         n.staleKeys = []
@@ -216,7 +212,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     this.allocator?.stop()
     for (const n of this.nets.values()) {
       this.cancelTimers(n)
-      await n.queue.run(async () => {
+      await n.lock.runExclusive(async () => {
         if (opts.keepDataplane !== true && n.spec !== undefined) await this.removeSandboxLocked(n)
       })
     }
@@ -268,7 +264,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     const joined = [...n.endpoints.values()].filter(e => e.state !== 'created').length
     if (joined > 0) throw new ActiveEndpointsError(nid, joined)
     this.cancelTimers(n)
-    await n.queue.run(async () => { if (n.spec !== undefined) await this.removeSandboxLocked(n) })
+    await n.lock.runExclusive(async () => { if (n.spec !== undefined) await this.removeSandboxLocked(n) })
     this.nets.delete(nid)
     this.peers.delete(nid)
   }
@@ -322,22 +318,33 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     if (epMtu !== undefined && !validMtu(epMtu)) throw new InvalidParameterError(`invalid ${MTU_OPTION} ${mtuText}`)
     const gatewayIp = n.gateway?.split('/')[0]
     ep.state = 'joining'
+    // Another endpoint of this network that holds or is getting the sandbox.
+    const others = (): boolean => [...n.endpoints.values()].some(x => x !== ep && x.state !== 'created')
     try {
-      await n.queue.run(async () => {
-        await this.ensureSandboxLocked(n)
-        const netMtu = (n.spec as SandboxSpec).mtu
+      // Only the first endpoint builds the sandbox; a 'joining' endpoint keeps it from removal,
+      // except by a removal that had started already: then build it again.
+      let added = false
+      while (!added) {
+        if (n.spec === undefined) await n.lock.runExclusive(() => this.ensureSandboxLocked(n))
         try {
-          if (epMtu !== undefined && epMtu > netMtu) throw new InvalidParameterError(`${MTU_OPTION} ${epMtu} is above the network's MTU ${netMtu}`)
-          await this.dp.addEndpoint({
-            sandbox: n.sandbox, eid, containerNetns: sboxKey, ifName, mac: ep.mac, address: ep.address, gateway: gatewayIp, mtu: epMtu ?? netMtu,
-            ...(handoff === undefined ? {} : { handoff: true })
+          added = await n.lock.runShared(async () => {
+            const spec = n.spec
+            if (spec === undefined) return false
+            if (epMtu !== undefined && epMtu > spec.mtu) {
+              throw new InvalidParameterError(`${MTU_OPTION} ${epMtu} is above the network's MTU ${spec.mtu}`)
+            }
+            await this.dp.addEndpoint({
+              sandbox: n.sandbox, eid, containerNetns: sboxKey, ifName, mac: ep.mac, address: ep.address, gateway: gatewayIp, mtu: epMtu ?? spec.mtu,
+              ...(handoff === undefined ? {} : { handoff: true })
+            })
+            return true
           })
         } catch (e) {
           this.m.errors.inc({ op: 'addEndpoint' })
-          if (![...n.endpoints.values()].some(x => x.state === 'joined')) await this.removeSandboxLocked(n)
+          if (!others()) await n.lock.runExclusive(async () => { if (!others() && n.spec !== undefined) await this.removeSandboxLocked(n) })
           throw e
         }
-      })
+      }
     } catch (e) {
       ep.state = 'created'
       throw e
@@ -357,13 +364,14 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     const n = this.net(nid)
     const ep = this.endpoint(n, eid)
     if (ep.state !== 'joined') return
-    await n.queue.run(async () => {
+    await n.lock.runShared(async () => {
       if (n.spec !== undefined) await this.dp.removeEndpoint(n.sandbox, eid)
-      ep.state = 'created'
-      ep.containerNetns = undefined
-      this.peerDb(nid).removeLocal(eid)
-      if (![...n.endpoints.values()].some(x => x.state !== 'created')) await this.removeSandboxLocked(n)
     })
+    ep.state = 'created'
+    ep.containerNetns = undefined
+    this.peerDb(nid).removeLocal(eid)
+    const unused = (): boolean => ![...n.endpoints.values()].some(x => x.state !== 'created')
+    if (unused()) await n.lock.runExclusive(async () => { if (unused() && n.spec !== undefined) await this.removeSandboxLocked(n) })
     this.schedule(n)
   }
 
@@ -409,68 +417,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
 
   // ---- kernel programming ------------------------------------------------------------------------
 
-  private schedule (n: Net): void {
-    // Without a sandbox the PeerDB just accumulates; creating the sandbox programs everything.
-    if (n.programmer === undefined || n.flushTimer !== undefined || n.retryTimer !== undefined) return
-    n.flushTimer = this.clock.setTimeout(() => {
-      n.flushTimer = undefined
-      void this.sync(n)
-    }, this.batchDelayMs)
-  }
-
-  /** Bring the kernel up to date: incremental flush, or full reconcile after a failure. */
-  private sync (n: Net, full = false): Promise<void> {
-    return n.queue.run(async () => {
-      const p = n.programmer
-      if (p === undefined) return
-      try {
-        if (full || n.needsReconcile) {
-          await this.reconcileLocked(n, p, 'retry')
-        } else {
-          const ops = await p.flush()
-          if (ops > 0) { this.m.batches.inc({ path: 'flush' }); this.m.ops.inc({ path: 'flush' }, ops) }
-        }
-        n.retryDelay = 0
-        n.lastError = undefined
-      } catch (e) {
-        this.kernelFailed(n, e, 'apply')
-      }
-    })
-  }
-
-  private async reconcileLocked (n: Net, p: SandboxProgrammer, trigger: ReconcileTrigger): Promise<void> {
-    n.needsReconcile = true
-    let r: ReconcileReport
-    try {
-      r = await p.reconcile(() => this.clock.now())
-    } catch (e) {
-      this.m.reconciles.inc({ trigger, result: 'failed' })
-      throw e
-    }
-    n.needsReconcile = false
-    n.lastReconcile = r
-    const repaired = r.missing + r.wrong + r.learned + r.stale
-    this.m.reconciles.inc({ trigger, result: repaired > 0 ? 'repaired' : 'clean' })
-    if (repaired > 0) {
-      this.m.batches.inc({ path: 'reconcile' })
-      this.m.ops.inc({ path: 'reconcile' }, repaired)
-      for (const kind of ['missing', 'wrong', 'learned', 'stale'] as const) if (r[kind] > 0) this.m.repairs.inc({ kind }, r[kind])
-      this.log.info({ nid: n.nid, trigger, missing: r.missing, wrong: r.wrong, learned: r.learned, stale: r.stale }, 'reconciled sandbox')
-    }
-  }
-
-  private kernelFailed (n: Net, e: unknown, op: string): void {
-    this.m.errors.inc({ op })
-    n.lastError = (e as Error).message
-    n.needsReconcile = true
-    n.retryDelay = Math.min(MAX_RETRY_MS, n.retryDelay === 0 ? this.retryMs : n.retryDelay * 2)
-    this.log.warn({ nid: n.nid, op, err: n.lastError, retryMs: n.retryDelay }, 'kernel programming failed; will reconcile')
-    this.clock.clearTimeout(n.retryTimer)
-    n.retryTimer = this.clock.setTimeout(() => {
-      n.retryTimer = undefined
-      void this.sync(n, true)
-    }, n.retryDelay)
-  }
+  private schedule (n: Net): void { this.sched.schedule(n) }
 
   private async ensureSandboxLocked (n: Net): Promise<void> {
     if (n.spec !== undefined) return
@@ -494,9 +441,9 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     n.programmer = new SandboxProgrammer(this.dp, n.sandbox, this.peerDb(n.nid))
     // Replays announcements received before the sandbox existed, and repairs an adopted one.
     try {
-      await this.reconcileLocked(n, n.programmer, 'sandbox')
+      await this.sched.reconcile(n, n.programmer, 'sandbox')
     } catch (e) {
-      this.kernelFailed(n, e, 'reconcile')
+      this.sched.failed(n, e, 'reconcile')
     }
   }
 
@@ -510,9 +457,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   }
 
   private cancelTimers (n: Net): void {
-    this.clock.clearTimeout(n.flushTimer)
-    this.clock.clearTimeout(n.retryTimer)
-    n.flushTimer = n.retryTimer = undefined
+    this.sched.cancel(n)
     this.returns.cancel(n.nid)
   }
 
@@ -531,18 +476,18 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   private async reconcileAll (nets: readonly Net[], trigger: ReconcileTrigger): Promise<ReconcileReport[]> {
     const out: ReconcileReport[] = []
     for (const n of nets) {
-      await n.queue.run(async () => {
+      await n.lock.runExclusive(async () => {
         const p = n.programmer
         if (p === undefined || n.spec === undefined) return
         try {
           // The devices too: someone may have deleted the vxlan device or the bridge.
           await this.dp.ensureSandbox(n.spec)
-          await this.reconcileLocked(n, p, trigger)
+          await this.sched.reconcile(n, p, trigger)
           if (n.lastReconcile !== undefined) out.push(n.lastReconcile)
           n.lastError = undefined
           n.retryDelay = 0
         } catch (e) {
-          this.kernelFailed(n, e, 'reconcile')
+          this.sched.failed(n, e, 'reconcile')
         }
       })
     }
@@ -551,11 +496,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
 
   /** Program pending changes now (skipping the coalescing window) and wait until done. */
   async flush (): Promise<void> {
-    for (const n of this.nets.values()) {
-      this.clock.clearTimeout(n.flushTimer)
-      n.flushTimer = undefined
-      await this.sync(n)
-    }
+    for (const n of this.nets.values()) await this.sched.flushNow(n)
   }
 
   private async guard (op: string, fn: () => Promise<void>): Promise<void> {

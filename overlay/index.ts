@@ -16,5 +16,7 @@ export {
   type ClaimView, type VniAllocatorOptions, type VniConflict
 } from './vni.js'
 export { TableGlue, type TableEntry } from './table-glue.js'
+export { SharedLock } from './shared-lock.js'
+export { SerialQueue } from './serial.js'
 export { EndpointInterface, EndpointJoinInfo, type StaticRoute } from './endpoint-info.js'
 export type * from './status.js'

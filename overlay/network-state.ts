@@ -1,11 +1,13 @@
 /**
  * The overlay driver's per-network state (one record per created network) and its status view.
- * Mutated only by the driver; kernel-touching fields only inside the network's serial queue.
+ * Mutated only by the driver and its kernel scheduler; kernel-touching fields only under the
+ * network's kernel lock.
  */
 import type { TimerHandle } from '../networkdb/clock.js'
 import type { SandboxSpec } from './dataplane.js'
 import type { PeerDB } from './peerdb.js'
 import type { ReconcileReport, SandboxProgrammer } from './reconciler.js'
+import { SharedLock } from './shared-lock.js'
 import { SerialQueue } from './serial.js'
 import type { NetworkStatus, PeerProgramState, SandboxOrigin } from './status.js'
 
@@ -27,8 +29,10 @@ export interface Net {
   mtuOption: number | undefined
   sandbox: string
   endpoints: Map<string, Endpoint>
-  /** Every kernel operation of this network, in order. */
-  queue: SerialQueue
+  /** Devices of the sandbox: exclusive; endpoints and peer programming: shared (shared-lock.ts). */
+  lock: SharedLock
+  /** FDB/neighbour flushes and reconciliations of the sandbox, one at a time, in order. */
+  programming: SerialQueue
   /** Present while the sandbox exists. */
   programmer: SandboxProgrammer | undefined
   spec: SandboxSpec | undefined
@@ -48,7 +52,8 @@ export function newNet (init: Pick<Net, 'nid' | 'vni' | 'subnet' | 'gateway' | '
   return {
     ...init,
     endpoints: new Map(),
-    queue: new SerialQueue(),
+    lock: new SharedLock(),
+    programming: new SerialQueue(),
     programmer: undefined,
     spec: undefined,
     origin: undefined,

@@ -8,14 +8,15 @@
 import { closeSync, openSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { ApiClient } from '../../agent/api-client.js'
+import { packageRoot } from '../../agent/package-root.js'
 import { generateClusterKey } from '../../networkdb/cluster-key.js'
 import { spawnIn } from './netns.js'
 import type { Lab, LabHost } from './topology.js'
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url))
+// The repository (not dist/): agents run through bin/ovnet.js, which runs the build.
+const REPO = packageRoot(import.meta.url)
 const OVNET_BIN = join(REPO, 'bin', 'ovnet.js')
 export const CLUSTER_PORT = 7946
 const AGENT_READY_TIMEOUT_MS = 60_000

@@ -45,6 +45,8 @@ export interface StackOptions {
   removalRetentionMs?: number
   /** An egress port per host (agent/egress), e.g. a recording fake. */
   egress?: (i: number) => EgressPort | undefined
+  /** The dataplane of host i (default: a new MemoryDataplane). */
+  dataplane?: (i: number) => MemoryDataplane
 }
 
 export async function controllerStack (n: number, opts: StackOptions = {}): Promise<ControllerStack> {
@@ -60,7 +62,7 @@ export async function controllerStack (n: number, opts: StackOptions = {}): Prom
     await run(async () => { await ipam.start() })
     const vtep = `192.0.2.${i + 1}` // the memory cluster's advertise address of node i
     const late: { controller?: Controller } = {}
-    const driver = new OverlayDriver({ dataplane: new MemoryDataplane(), nodeName: db.nodeName, vtep, db, clock: c.clock, reconcileIntervalMs: 0, vni: { held: () => late.controller?.networkVnis() ?? [] } })
+    const driver = new OverlayDriver({ dataplane: opts.dataplane?.(i) ?? new MemoryDataplane(), nodeName: db.nodeName, vtep, db, clock: c.clock, reconcileIntervalMs: 0, vni: { held: () => late.controller?.networkVnis() ?? [] } })
     await run(async () => { await driver.start() })
     const dataDir = join(dir, `h${i}`)
     await mkdir(dataDir, { recursive: true })

@@ -202,5 +202,7 @@ export class FakeNetworkDB implements NetworkDB {
     return () => { this.clusterWatchers.delete(handler) }
   }
   diagnostics (): Diagnostics { throw new Error('not in the fake') }
+  /** Writes reach the fake cluster synchronously: nothing is ever pending. */
+  async publishPending (): Promise<void> {}
   stats (): NetworkDBStats { return { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 } }
 }
