@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto'
 import {
   decodeEndpointRecord, decodeNetworkRecord, encodeEndpointRecord, encodeNetworkRecord, endpointKey,
-  ENDPOINT_TABLE, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
+  ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
 } from '../proto/index.js'
 import { SystemClock, type Clock, type Logger, type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
 import {
@@ -35,6 +35,7 @@ import { buildInspect, summary } from './inspect.js'
 import type { IpamPort } from './ipam-port.js'
 import { LocalNetworks } from './local-networks.js'
 import type { LocalEndpoint, LocalState } from './local-state.js'
+import { checkNetnsTarget } from './netns-target.js'
 import { NetworkRemovals } from './network-removals.js'
 
 export interface PeerHealth {
@@ -328,12 +329,13 @@ export class Controller {
     return await this.serial(async () => {
       const rec = this.resolve(network)
       if (this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
+      await checkNetnsTarget(req.Netns)
       const poolId = await this.local.ensure(rec)
       const opts: Record<string, string> = req.MAC === undefined ? {} : { [MacAddress]: req.MAC }
       const addr = await this.ipam.requestAddress(poolId, req.IP, opts)
       const eid = randomBytes(32).toString('hex')
       const mac = (req.MAC ?? macFromIp(addr.address)).toLowerCase()
-      const ep: LocalEndpoint = { nid: rec.id, eid, name: req.Name ?? `${rec.name}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac, entries: [] }
+      const ep: LocalEndpoint = { nid: rec.id, eid, name: req.Name ?? `${rec.name.slice(0, MAX_RECORD_NAME - 13)}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac, entries: [] }
       try {
         await this.plumb(ep)
         this.state.endpoints.set(eid, ep)
