@@ -4,8 +4,11 @@
  * controller implements. Field names follow Docker's API (PascalCase) because the CLI's `--json`
  * output is these objects unchanged, and users script against them.
  */
+import { IPv4CidrRange } from 'ip-num'
 import { z } from 'zod'
 import type { Diagnostics } from '../networkdb/types.js'
+import { MAX_MAP_ENTRIES, MAX_MAP_KEY, MAX_MAP_VALUE, MAX_MAPS_BYTES, MAX_NAME, MAX_RECORD_NAME } from '../proto/index.js'
+import { netnsSyntaxError } from './netns-target.js'
 
 // ---- responses ---------------------------------------------------------------------------------
 
@@ -188,14 +191,52 @@ export interface PingResponse {
  * Address checks happen here, at the boundary, with the texts Go's net package gives for the same
  * mistakes (libnetwork passes them through), so the CLI shows what Docker would.
  */
+/**
+ * Limits are the record decoders' (proto/agent.ts): what this API accepts, every host decodes.
+ * Names and option keys carry no whitespace or control characters, values no control characters
+ * (nothing here may become a second line of a batch, or a path component).
+ */
+const CONTROL = /[\u0000-\u001f\u007f]/
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+
+/** A network prefix: IPv4 CIDR, not the whole space, no host bits (Docker: "it should be ..."). */
 const cidr = (field: string) => z.string({ error: `${field} must be a string` })
-  .refine(s => z.cidrv4().safeParse(s).success, { error: iss => `invalid CIDR address: ${String(iss.input)}` })
+  .refine(s => z.cidrv4().safeParse(s).success, { error: iss => `invalid CIDR address: ${String(iss.input)}`, abort: true })
+  .refine(s => !s.endsWith('/0'), { error: iss => `invalid ${field} ${String(iss.input)}: a network cannot span the whole address space`, abort: true })
+  .superRefine((s, ctx) => {
+    const first = IPv4CidrRange.fromCidr(s).getFirst().toString()
+    const canonical = `${first}/${s.split('/')[1]!}`
+    if (canonical !== s) ctx.addIssue({ code: 'custom', message: `invalid ${field} ${s}: it should be ${canonical}` })
+  })
 const ipv4 = (field: string) => z.string({ error: `${field} must be a string` })
   .refine(s => z.ipv4().safeParse(s).success, { error: iss => `invalid IP address: ${String(iss.input)}` })
+/** A unicast MAC: bit 0 of the first octet marks group (multicast, broadcast) addresses. */
 const mac = z.string({ error: 'MAC must be a string' })
-  .refine(s => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), { error: iss => `address ${String(iss.input)}: invalid MAC address` })
-const name = (field: string) => z.string({ error: `${field} must be a string` }).min(1, { error: `invalid name: ${field} is empty` })
-const stringMap = z.record(z.string(), z.string(), { error: 'must be a map of strings' })
+  .refine(s => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), { error: iss => `address ${String(iss.input)}: invalid MAC address`, abort: true })
+  .refine(s => (parseInt(s.slice(0, 2), 16) & 1) === 0, { error: iss => `address ${String(iss.input)}: not a unicast MAC address` })
+const name = (field: string, max = MAX_RECORD_NAME) => z.string({ error: `${field} must be a string` })
+  .min(1, { error: `invalid name: ${field} is empty`, abort: true })
+  .max(max, { error: `invalid name: ${field} is longer than ${max} characters` })
+  .regex(NAME_RE, { error: iss => `invalid name ${JSON.stringify(String(iss.input))}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed` })
+const stringMap = (field: string) => z.record(z.string(), z.string(), { error: `${field} must be a map of strings` })
+  .superRefine((m, ctx) => {
+    const entries = Object.entries(m)
+    if (entries.length > MAX_MAP_ENTRIES) ctx.addIssue({ code: 'custom', message: `${field}: more than ${MAX_MAP_ENTRIES} entries` })
+    for (const [k, v] of entries) {
+      if (k.length === 0 || k.length > MAX_MAP_KEY || CONTROL.test(k) || /\s/.test(k)) {
+        ctx.addIssue({ code: 'custom', message: `${field}: invalid key ${JSON.stringify(k.slice(0, 64))} (1-${MAX_MAP_KEY} characters, no whitespace or control characters)` })
+      } else if (v.length > MAX_MAP_VALUE || CONTROL.test(v)) {
+        ctx.addIssue({ code: 'custom', message: `${field}: invalid value of ${k} (at most ${MAX_MAP_VALUE} characters, no control characters)` })
+      }
+    }
+  })
+const mapsBytes = (...maps: Array<Record<string, string> | undefined>): number =>
+  maps.reduce((n, m) => n + Object.entries(m ?? {}).reduce((b, [k, v]) => b + Buffer.byteLength(k) + Buffer.byteLength(v), 0), 0)
+const netns = z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' })
+  .superRefine((s, ctx) => {
+    const why = netnsSyntaxError(s)
+    if (why !== undefined) ctx.addIssue({ code: 'custom', message: why })
+  })
 
 /** VNIs below 4096 would collide with 802.1Q ids on Windows hosts; above 2^24-1 do not fit VXLAN. */
 export const MIN_VNI = 4096
@@ -208,11 +249,11 @@ export const NetworkCreateRequest = z.strictObject({
   IPRange: cidr('IPRange').optional(),
   VNI: z.number({ error: 'VNI must be a number' }).int({ error: 'VNI must be an integer' })
     .min(MIN_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` }).max(MAX_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` }).optional(),
-  Options: stringMap.optional(),
-  Labels: stringMap.optional(),
+  Options: stringMap('Options').optional(),
+  Labels: stringMap('Labels').optional(),
   /** No egress at all (Docker's --internal); part of the replicated definition. */
   Internal: z.boolean({ error: 'Internal must be a boolean' }).optional()
-})
+}).refine(r => mapsBytes(r.Options, r.Labels) <= MAX_MAPS_BYTES, { error: `Options and Labels exceed ${MAX_MAPS_BYTES} bytes together` })
 export type NetworkCreateRequest = z.infer<typeof NetworkCreateRequest>
 
 /** Linux: at most 15 bytes, not "." or "..", no "/", ":" or white space (as the CNI spec's check). */
@@ -224,8 +265,8 @@ const containerId = z.string({ error: 'ContainerID must be a string' })
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: iss => `invalid container id: ${String(iss.input)}` })
 
 export const AttachRequest = z.strictObject({
-  /** A namespace name (as in /run/netns) or a path to a namespace file. */
-  Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' }),
+  /** A namespace name (as in /run/netns) or a path to a namespace file (agent/netns-target.ts). */
+  Netns: netns,
   Name: name('Name').optional(),
   IP: ipv4('IP').optional(),
   MAC: mac.optional(),
@@ -242,9 +283,13 @@ export const AttachRequest = z.strictObject({
 }).refine(r => (r.ContainerID === undefined) === (r.CNINetwork === undefined), { error: 'ContainerID and CNINetwork go together' })
 export type AttachRequest = z.infer<typeof AttachRequest>
 
-/** By namespace (the CLI), or by CNI key: ContainerID and IfName (default eth0). */
+/**
+ * By namespace (the CLI), or by CNI key: ContainerID and IfName (default eth0). Detach matches the
+ * attach's Netns as stored (possibly of an older, laxer agent): no path rules.
+ */
 export const DetachRequest = z.strictObject({
-  Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' }).optional(),
+  Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' }).max(4096, { error: 'Netns is too long' })
+    .refine(s => !CONTROL.test(s), { error: 'Netns has control characters' }).optional(),
   ContainerID: containerId.optional(),
   IfName: ifname.optional()
 }).refine(r => (r.Netns === undefined) !== (r.ContainerID === undefined), { error: 'give either Netns or ContainerID' })
@@ -252,7 +297,9 @@ export const DetachRequest = z.strictObject({
 export type DetachRequest = z.infer<typeof DetachRequest>
 
 export const IpamReclaimRequest = z.strictObject({
-  Node: name('Node')
+  Node: z.string({ error: 'Node must be a string' }).min(1, { error: 'invalid name: Node is empty' })
+    .max(MAX_NAME, { error: `invalid name: Node is longer than ${MAX_NAME} characters` })
+    .refine(s => !CONTROL.test(s) && !/\s/.test(s), { error: 'invalid name: Node has whitespace or control characters' })
 })
 export type IpamReclaimRequest = z.infer<typeof IpamReclaimRequest>
 

@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto'
 import {
   decodeEndpointRecord, decodeNetworkRecord, encodeEndpointRecord, encodeNetworkRecord, endpointKey,
-  ENDPOINT_TABLE, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
+  ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
 } from '../proto/index.js'
 import { SystemClock, type Clock, type Logger, type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
 import {
@@ -36,6 +36,7 @@ import { buildInspect, summary } from './inspect.js'
 import type { IpamPort } from './ipam-port.js'
 import { LocalNetworks } from './local-networks.js'
 import type { LocalEndpoint, LocalState } from './local-state.js'
+import { checkNetnsTarget } from './netns-target.js'
 import { NetworkRemovals } from './network-removals.js'
 import { egressView, parsePublish, type EgressPort } from './egress/index.js'
 import { OpLocks } from './op-locks.js'
@@ -363,6 +364,7 @@ export class Controller {
       if (this.attaching.has(key) || this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
       if (req.ContainerID !== undefined && this.findCni(req.ContainerID, req.IfName) !== undefined) throw new ErrInvalidJoin()
       await this.egress?.check(rec, publish, [...this.state.endpoints.values()].flatMap(e => e.publish ?? []))
+      await checkNetnsTarget(req.Netns)
       const poolId = await this.local.ensure(rec)
       const opts: Record<string, string> = req.MAC === undefined ? {} : { [MacAddress]: req.MAC }
       const addr = await this.ipam.requestAddress(poolId, req.IP, opts)
@@ -370,7 +372,7 @@ export class Controller {
       const mac = (req.MAC ?? macFromIp(addr.address)).toLowerCase()
       this.attaching.add(key)
       const ep: LocalEndpoint = {
-        nid: rec.id, eid, name: req.Name ?? `${rec.name}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac,
+        nid: rec.id, eid, name: req.Name ?? `${rec.name.slice(0, MAX_RECORD_NAME - 13)}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac,
         entries: [], ...(publish.length > 0 ? { publish } : {})
       }
       if (req.IfName !== undefined && req.IfName !== 'eth0') ep.ifName = req.IfName

@@ -60,7 +60,7 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     undo.push(async () => { await ipam.close(); await ipamStore.close() })
     const late: { controller?: Controller } = {}
     const vni = { held: () => late.controller?.networkVnis() ?? [] }
-    const driver = new OverlayDriver({ dataplane: new LinuxDataplane({}), nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, logger: log, metrics, vni })
+    const driver = new OverlayDriver({ dataplane: new LinuxDataplane({ logger: log.child({ component: 'dataplane' }) }), nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, logger: log, metrics, vni })
     await driver.start()
     undo.push(async () => { await driver.stop({ keepDataplane: true }) })
     const glue = new TableGlue(db, driver, log)

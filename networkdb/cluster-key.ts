@@ -26,7 +26,7 @@ const KEY_FILE_BYTES = TAG.length + 1 + CODEC.length + 1 + KEY_HEX_LENGTH
 /** Refuse to read anything larger: a key file is ~100 bytes; this is a wrong path. */
 const MAX_KEY_FILE_BYTES = 4096
 
-export type ClusterKeyErrorReason = 'missing' | 'exists' | 'format' | 'length'
+export type ClusterKeyErrorReason = 'missing' | 'exists' | 'format' | 'length' | 'mode'
 
 export class ClusterKeyError extends Error {
   constructor (readonly reason: ClusterKeyErrorReason, readonly path: string, message: string) {
@@ -67,11 +67,13 @@ export async function generateClusterKey (path: string): Promise<void> {
  */
 export async function loadClusterKey (path: string): Promise<Uint8Array> {
   let raw: Buffer
+  let mode: number
   try {
     const fh = await open(path, 'r')
     try {
-      const { size } = await fh.stat()
-      if (size > MAX_KEY_FILE_BYTES) throw new ClusterKeyError('format', path, `file of ${size} bytes is not a swarm key`)
+      const st = await fh.stat()
+      if (st.size > MAX_KEY_FILE_BYTES) throw new ClusterKeyError('format', path, `file of ${st.size} bytes is not a swarm key`)
+      mode = st.mode & 0o777
       raw = await readFile(fh)
     } finally {
       await fh.close()
@@ -82,7 +84,13 @@ export async function loadClusterKey (path: string): Promise<Uint8Array> {
     }
     throw err
   }
-  return parseClusterKey(raw.toString('utf8'), path)
+  const key = parseClusterKey(raw.toString('utf8'), path)
+  // As ssh does with a private key: whoever can read the key can join the cluster and write its
+  // tables, so a key readable (or writable) by group or others is refused, not used.
+  if ((mode & 0o077) !== 0) {
+    throw new ClusterKeyError('mode', path, `permissions 0${mode.toString(8)} are too open: the key must be accessible by its owner only (chmod 600 ${path})`)
+  }
+  return key
 }
 
 /** Validate key file text; exported for callers that hold the key in memory (config, tests). */

@@ -402,7 +402,7 @@ export class NetworkDBNode implements NetworkDB {
 
   private async indirectProbe (helper: string, target: string, timeoutMs: number): Promise<boolean> {
     const frames = await this.transport.request(helper, encodeRequest({ t: 'pingreq', b: { target, timeoutMs } }), timeoutMs * 2)
-    const res = frames[0] === undefined ? undefined : decodeResponse(frames[0])
+    const res = frames[0] === undefined ? undefined : this.decodeAnswer(helper, frames[0])
     return res?.t === 'ack' && res.b.ok
   }
 
@@ -416,8 +416,20 @@ export class NetworkDBNode implements NetworkDB {
       if (r.differing > 0) this.log.debug({ peer, nid, ...r }, 'bulk sync repaired differences')
       return true
     } catch (err) {
+      // an answer frame that did not decode is counted like any other dropped frame
+      if (err instanceof WireError) this.drop(err.reason, { from: peer, nid, err: String(err) })
       this.log.debug({ peer, nid, err: String(err) }, 'bulk sync failed')
       return false
+    }
+  }
+
+  /** Decode a response frame of `from`; an undecodable one is dropped and counted, then thrown. */
+  private decodeAnswer (from: string, frame: Uint8Array): ReturnType<typeof decodeResponse> {
+    try {
+      return decodeResponse(frame)
+    } catch (err) {
+      this.drop(err instanceof WireError ? err.reason : 'undecodable', { from, err: String(err) })
+      throw err
     }
   }
 
@@ -442,7 +454,7 @@ export class NetworkDBNode implements NetworkDB {
 
   private async pushPull (peer: string, timeoutMs = this.cfg.requestTimeoutMs): Promise<void> {
     const frames = await this.transport.request(peer, encodeRequest({ t: 'pushpull', b: this.clusterState() }), timeoutMs)
-    const res = frames[0] === undefined ? undefined : decodeResponse(frames[0])
+    const res = frames[0] === undefined ? undefined : this.decodeAnswer(peer, frames[0])
     if (res?.t !== 'pushpull') throw new Error(`bad push-pull answer from ${peer}`)
     this.applyClusterState(res.b)
   }

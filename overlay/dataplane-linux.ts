@@ -10,6 +10,8 @@
  */
 import { isIP } from 'node:net'
 import { randomBytes } from 'node:crypto'
+import { rmdir, stat } from 'node:fs/promises'
+import { silentLogger, type Logger } from '../networkdb/logger.js'
 import {
   DataplaneError, endpointKey, SANDBOX_BRIDGE as BR, SANDBOX_VXLAN as VX,
   type Dataplane, type EndpointSpec, type FdbEntry, type NeighEntry, type PeerOp, type PeerTables, type SandboxSpec, type SandboxState
@@ -19,7 +21,10 @@ import { commandError, Iproute, isAbsentError, type BatchResult, type IprouteOpt
 export interface LinuxDataplaneOptions extends IprouteOptions {
   /** Host namespace this agent operates from (its underlay); undefined = the agent's own. */
   hostNetns?: string
+  /** Where repairs of stale or foreign kernel objects are reported. */
+  logger?: Logger
 }
+
 
 interface AddrInfo { family?: string, local?: string, prefixlen?: number, scope?: string }
 interface LinkJson {
@@ -39,6 +44,11 @@ const IFNAME_RE = /^[A-Za-z0-9._-]{1,15}$/
 const OWNER_RE = /^[A-Za-z0-9._:/-]{1,200}$/
 const HOST_PREFIX = 've-'
 const PEER_PREFIX = 'vc-'
+
+/** Devices a sandbox holds: lo, the bridge, the vxlan device and endpoint veths (ve-*). */
+const isSandboxDevice = (l: LinkJson): boolean =>
+  l.ifname === 'lo' || (l.ifname === BR && l.linkinfo?.info_kind === 'bridge') || l.ifname === VX ||
+  (l.ifname.startsWith(HOST_PREFIX) && l.linkinfo?.info_kind === 'veth')
 
 function invalid (what: string, v: unknown): never {
   throw new DataplaneError('invalid', `invalid ${what}: ${JSON.stringify(v)}`)
@@ -69,9 +79,11 @@ const isDelete = (line: string): boolean => / del /.test(` ${line} `)
 export class LinuxDataplane implements Dataplane {
   private readonly ipr: Iproute
   private readonly host: string | undefined
+  private readonly log: Logger
 
   constructor (opts: LinuxDataplaneOptions = {}) {
     this.ipr = new Iproute(opts)
+    this.log = opts.logger ?? silentLogger
     this.host = opts.hostNetns === undefined ? undefined : netns(opts.hostNetns)
   }
 
@@ -86,8 +98,16 @@ export class LinuxDataplane implements Dataplane {
     if (!Number.isInteger(spec.dstPort) || spec.dstPort < 1 || spec.dstPort > 65535) invalid('UDP port', spec.dstPort)
     if (spec.owner !== undefined && !OWNER_RE.test(spec.owner)) invalid('owner tag', spec.owner)
 
-    await this.ensureNetns(name)
-    const links = await this.readLinks(name)
+    const found = await this.openSandbox(name)
+    // Whatever else is in there (a previous run's half-made vxlan device, something put in by
+    // hand, a "br0" that is no bridge) could hold the VNI, the gateway address or bridge traffic.
+    const strays = found.filter(l => !isSandboxDevice(l))
+    if (strays.length > 0) {
+      this.log.warn({ sandbox: name, devices: strays.map(l => `${l.ifname} (${l.linkinfo?.info_kind ?? 'device'})`) }, 'removing unexpected devices from a sandbox')
+      const del = strays.map(l => `link del ${l.ifname}`)
+      requireOk(await this.ipr.batch('ip', name, del), del, 'sandbox cleanup', name, isDelete)
+    }
+    const links = found.filter(isSandboxDevice)
     const vx = links.find(l => l.ifname === VX)
     const br = links.find(l => l.ifname === BR)
     const lines = ['link set lo up']
@@ -133,6 +153,35 @@ export class LinuxDataplane implements Dataplane {
     return tmp
   }
 
+  /**
+   * The sandbox's devices, creating its namespace if needed. A name that exists but is no network
+   * namespace (stale /run/netns file, foreign file) is removed and the namespace made anew.
+   */
+  private async openSandbox (name: string): Promise<LinkJson[]> {
+    await this.ensureNetns(name)
+    try {
+      return await this.readLinks(name)
+    } catch (e) {
+      if (!(e instanceof DataplaneError && e.code === 'not-netns')) throw e
+      this.log.warn({ sandbox: name, detail: e.detail }, 'sandbox name is no network namespace: re-creating it')
+      await this.removeNetnsFile(name)
+      await this.ensureNetns(name)
+      return await this.readLinks(name)
+    }
+  }
+
+  /** Remove /run/netns/NAME however it is broken: `ip netns del` unmounts and unlinks a file; an empty directory goes too. */
+  private async removeNetnsFile (name: string): Promise<void> {
+    const r = await this.ipr.run(this.ipr.argv('ip', undefined, ['netns', 'del', name]))
+    if (r.code === 0 || isAbsentError(r.stderr)) return
+    const path = `/run/netns/${name}`
+    if ((await stat(path).catch(() => undefined))?.isDirectory() === true) {
+      await rmdir(path)
+      return
+    }
+    throw commandError(`netns del ${name}`, undefined, r.stderr)
+  }
+
   private async ensureNetns (name: string): Promise<void> {
     // Always in the agent's own mount namespace: `ip -n` would create the mount privately.
     const r = await this.ipr.run(this.ipr.argv('ip', undefined, ['netns', 'add', name]))
@@ -146,6 +195,10 @@ export class LinuxDataplane implements Dataplane {
       links = await this.readLinks(name)
     } catch (e) {
       if (e instanceof DataplaneError && e.code === 'no-netns') return
+      if (e instanceof DataplaneError && e.code === 'not-netns') {
+        await this.removeNetnsFile(name)
+        return
+      }
       throw e
     }
     // Delete the devices explicitly: a namespace is torn down asynchronously, and until then its
@@ -348,7 +401,14 @@ export class LinuxDataplane implements Dataplane {
         links = await this.readLinks(name)
       } catch (e) {
         if (e instanceof DataplaneError && e.code === 'no-netns') continue
-        throw e
+        if (e instanceof DataplaneError && e.code === 'not-netns') {
+          out.push({ name, owner: undefined, vni: undefined, vtep: undefined, dstPort: undefined, mtu: undefined, bridgeAddrs: [], endpoints: [], unusable: e.detail ?? e.message })
+          continue
+        }
+        // One unreadable sandbox must not hide the others (nor stop the agent): skip it; it is
+        // brought to spec (or removed) when its network is seen again.
+        this.log.warn({ sandbox: name, err: String(e) }, 'cannot read a sandbox; skipping it')
+        continue
       }
       const vx = links.find(l => l.ifname === VX && l.linkinfo?.info_kind === 'vxlan')
       const br = links.find(l => l.ifname === BR)

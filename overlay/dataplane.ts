@@ -91,6 +91,11 @@ export interface SandboxState {
   bridgeAddrs: string[]
   /** Endpoint keys (first 12 chars of each eid) of the veths on the bridge. */
   endpoints: string[]
+  /**
+   * Set when the name is there but is no usable network namespace (a /run/netns file left without
+   * its bind mount by a killed agent, a file or mount of something else): why. Nothing else is known.
+   */
+  unusable?: string
 }
 
 export interface Dataplane {
@@ -112,7 +117,8 @@ export interface Dataplane {
   underlayMtu(addr: string): Promise<number | undefined>
 }
 
-export type DataplaneErrorCode = 'no-sandbox' | 'no-netns' | 'command' | 'invalid'
+/** `not-netns`: the name exists under /run/netns but is no network namespace (stale or foreign file). */
+export type DataplaneErrorCode = 'no-sandbox' | 'no-netns' | 'not-netns' | 'command' | 'invalid'
 
 export class DataplaneError extends Error {
   constructor (readonly code: DataplaneErrorCode, message: string, readonly detail?: string) {

@@ -151,11 +151,23 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   async start (): Promise<void> {
     await this.allocator?.start()
     const prefix = sandboxPrefix(this.nodeName)
-    for (const s of await this.dp.listSandboxes(prefix)) {
+    // A stale or foreign sandbox never stops the driver (nor the agent): log it, remove what is
+    // broken, adopt the rest; a network that needs a removed one gets it made anew.
+    const found = await this.dp.listSandboxes(prefix).catch((err: unknown) => {
+      this.log.error({ err: String(err) }, 'cannot list sandboxes of a previous run; starting without them')
+      return []
+    })
+    for (const s of found) {
       // The name prefix alone is ambiguous ("ovnet-node-" also starts "ovnet-node-2-..."): trust
       // the owner tag, or for an untagged sandbox a name with nothing but an id after the prefix.
       const mine = s.owner !== undefined ? s.owner.startsWith(`${this.ownerPrefix}`) : !s.name.slice(prefix.length).includes('-')
-      if (mine) this.discovered.set(s.name, s)
+      if (!mine) continue
+      if (s.unusable !== undefined) {
+        this.log.warn({ sandbox: s.name, detail: s.unusable }, 'a previous run left a sandbox name that is no network namespace: removing it')
+        await this.guard('removeSandbox', () => this.dp.removeSandbox(s.name))
+        continue
+      }
+      this.discovered.set(s.name, s)
     }
     if (this.discovered.size > 0) {
       this.log.info({ sandboxes: [...this.discovered.keys()] }, 'found sandboxes of a previous run')

@@ -139,8 +139,18 @@ export function parseBatchErrors (stderr: string): BatchFailure[] {
   return out
 }
 
+/**
+ * setns(2) refuses a file that is no network namespace with EINVAL: an empty /run/netns file whose
+ * bind mount is gone (its agent ran in a private mount namespace and was killed), a bind mount of
+ * another kind of namespace, a directory.
+ */
+const NOT_NETNS = [/setting the network namespace .* failed: Invalid argument/, /reassociate to namespace .* failed: Invalid argument/]
+
 export function commandError (what: string, netns: string | undefined, stderr: string): DataplaneError {
   const msg = stderr.trim()
+  if (NOT_NETNS.some(re => re.test(msg))) {
+    return new DataplaneError('not-netns', `${netns ?? '(host)'} is not a network namespace (a stale or foreign file)`, msg)
+  }
   if (/Cannot open network namespace/.test(msg) || /No such file or directory.*netns|nsenter: cannot open/.test(msg)) {
     return new DataplaneError('no-netns', `network namespace ${netns ?? '(host)'} does not exist`, msg)
   }

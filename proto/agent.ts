@@ -40,6 +40,18 @@ export interface EndpointRecord {
   vtep: string
 }
 
+/**
+ * Caps of the record decoders, exported so that the control API refuses what other hosts would
+ * drop: a name, option or label accepted here must decode everywhere.
+ */
+export const MAX_RECORD_NAME = 256
+export const MAX_MAP_KEY = 256
+export const MAX_MAP_VALUE = 4096
+/** Options and labels per network (each map). */
+export const MAX_MAP_ENTRIES = 256
+/** UTF-8 bytes of every key and value of options and labels together: the record fits a table value (64 KiB). */
+export const MAX_MAPS_BYTES = 32 * 1024
+
 const TYPES_N: ReadonlySet<'network'> = new Set(['network'])
 const TYPES_E: ReadonlySet<'endpoint'> = new Set(['endpoint'])
 
@@ -47,8 +59,10 @@ function stringMap (o: Record<string, unknown>, k: string): Record<string, strin
   const v = o[k]
   if (!isRecord(v)) throw new WireError('shape', `bad field ${k}`)
   const out: Record<string, string> = {}
-  for (const [mk, mv] of Object.entries(v)) {
-    if (typeof mv !== 'string' || mk.length > 256 || mv.length > 4096) throw new WireError('shape', `bad field ${k}.${mk}`)
+  const all = Object.entries(v)
+  if (all.length > MAX_MAP_ENTRIES) throw new WireError('shape', `bad field ${k}: more than ${MAX_MAP_ENTRIES} entries`)
+  for (const [mk, mv] of all) {
+    if (typeof mv !== 'string' || mk.length > MAX_MAP_KEY || mv.length > MAX_MAP_VALUE) throw new WireError('shape', `bad field ${k}.${mk.slice(0, 64)}`)
     out[mk] = mv
   }
   return out
@@ -60,7 +74,7 @@ export function decodeNetworkRecord (data: Uint8Array): NetworkRecord {
   const o = rec(decodeEnvelope(data, TYPES_N).b, 'network')
   return {
     id: str(o, 'id', 128),
-    name: str(o, 'name', 256),
+    name: str(o, 'name', MAX_RECORD_NAME),
     created: uint(o, 'created'),
     subnet: str(o, 'subnet', 64),
     gateway: optStr(o, 'gateway', 64) ?? '',
@@ -81,7 +95,7 @@ export function decodeEndpointRecord (data: Uint8Array): EndpointRecord {
   return {
     nid: str(o, 'nid', 128),
     eid: str(o, 'eid', 128),
-    name: str(o, 'name', 256),
+    name: str(o, 'name', MAX_RECORD_NAME),
     ip: str(o, 'ip', 64),
     mac: str(o, 'mac', 32),
     node: str(o, 'node', 256),

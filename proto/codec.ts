@@ -52,9 +52,19 @@ export function encodeEnvelope<T extends string> (t: T, b: unknown): Uint8Array 
 export function decodeEnvelope<T extends string> (bytes: Uint8Array, types: ReadonlySet<T>): Envelope<T> {
   const raw = unpack(bytes)
   if (!isRecord(raw)) throw new WireError('shape', 'frame is not an envelope')
-  if (raw.v !== WIRE_VERSION) throw new WireError('version', `unknown wire version ${String(raw.v)}`)
-  if (typeof raw.t !== 'string' || !types.has(raw.t as T)) throw new WireError('type', `unknown message type ${String(raw.t)}`)
+  if (raw.v !== WIRE_VERSION) throw new WireError('version', `unknown wire version ${printable(raw.v)}`)
+  if (typeof raw.t !== 'string' || !types.has(raw.t as T)) throw new WireError('type', `unknown message type ${printable(raw.t)}`)
   return { t: raw.t as T, b: raw.b }
+}
+
+/**
+ * A decoded value for an error message. Never String(x) on untrusted input: a msgpack map may carry
+ * a `toString` key that is no function, and String() then throws a TypeError past the decoder.
+ */
+export function printable (x: unknown): string {
+  if (typeof x === 'string') return JSON.stringify(x.length > 64 ? `${x.slice(0, 64)}…` : x)
+  if (typeof x === 'number' || typeof x === 'boolean' || typeof x === 'bigint' || x === null || x === undefined) return `${x}`
+  return x instanceof Uint8Array ? `<${x.byteLength} bytes>` : Array.isArray(x) ? `<array of ${x.length}>` : `<${typeof x}>`
 }
 
 // ---- small validators for decoded bodies (hand-written: they run per entry on bulk sync) ----

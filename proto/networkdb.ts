@@ -149,8 +149,10 @@ function unpackEntries (x: unknown): WireEntry[] {
   const out = new Array<WireEntry>(e.length / PACKED_FIELDS)
   const bad = (i: number, what: string): never => { throw new WireError('shape', `packed entry ${i}: bad ${what}`) }
   for (let i = 0, j = 0; j < e.length; i++, j += PACKED_FIELDS) {
-    const table = tables[e[j] as number]
-    const owner = owners[e[j + 1] as number]
+    // an index is checked to be a number before it indexes: a map with a non-function toString
+    // as a property key would throw a TypeError, not a WireError
+    const table = typeof e[j] === 'number' ? tables[e[j] as number] : undefined
+    const owner = typeof e[j + 1] === 'number' ? owners[e[j + 1] as number] : undefined
     const key = e[j + 2]
     const ltime = e[j + 3]
     const deleted = e[j + 4]

@@ -82,10 +82,10 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
     const att = parse<AttachResponse>(ok(await ovnet(['attach', 'red', '--netns', 'c1', '--ip', '10.9.0.5', '--json'], { socket })))
     assert.deepEqual(Object.keys(att), ['EndpointID', 'IPv4Address', 'MacAddress'])
     assert.equal(att.IPv4Address, '10.9.0.5/24')
-    const human = ok(await ovnet(['attach', 'red', '--netns', './ns/c2', '--mac', '02:00:00:00:00:02'], { socket, cwd: dir }))
+    const human = ok(await ovnet(['attach', 'red', '--netns', './netns/c2', '--mac', '02:00:00:00:00:02'], { socket, cwd: '/run' }))
     assert.match(human, /^ENDPOINT ID +IPV4 ADDRESS +MAC ADDRESS\n[0-9a-f]{64} +10\.9\.0\.1\/24 +02:00:00:00:00:02\n$/)
     // A relative namespace path is resolved by the CLI: the agent's working directory is not ours.
-    assert.ok([...net.endpoints.values()].some(e => e.netns === join(dir, 'ns/c2')))
+    assert.ok([...net.endpoints.values()].some(e => e.netns === '/run/netns/c2'))
 
     const [inspect, verbose] = await Promise.all([
       ovnet(['network', 'inspect', id.slice(0, 8)], { socket }),
@@ -103,7 +103,7 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
     assert.ok(v!.Status !== undefined)
 
     ok(await ovnet(['detach', 'red', '--netns', 'c1'], { socket }))
-    ok(await ovnet(['detach', 'red', '--netns', join(dir, 'ns/c2')], { socket }))
+    ok(await ovnet(['detach', 'red', '--netns', '/run/netns/c2'], { socket }))
     assert.equal(net.endpoints.size, 0)
     assert.equal(ok(await ovnet(['network', 'rm', 'red'], { socket })), 'red\n')
     assert.equal(ctl.networks.size, 0)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { preSharedKey } from '@libp2p/pnet'
@@ -43,6 +43,22 @@ describe('cluster key file', function () {
     await writeFile(path, 'precious')
     await rejectsWith(generateClusterKey(path), ClusterKeyError, e => { assert.equal(e.reason, 'exists') })
     assert.equal(await readFile(path, 'utf8'), 'precious')
+  })
+
+  it('refuses a key readable or writable by group or others, as ssh does, and names the fix', async () => {
+    const path = join(dir, 'cluster.key')
+    await generateClusterKey(path)
+    for (const mode of [0o644, 0o640, 0o604, 0o620, 0o660, 0o666]) {
+      await chmod(path, mode)
+      await rejectsWith(loadClusterKey(path), ClusterKeyError, e => {
+        assert.equal(e.reason, 'mode', mode.toString(8))
+        assert.match(e.message, new RegExp(`permissions 0${mode.toString(8)} are too open.*chmod 600`))
+      })
+    }
+    for (const mode of [0o600, 0o400]) {
+      await chmod(path, mode)
+      await loadClusterKey(path)
+    }
   })
 
   it('a missing file is a typed error', async () => {
