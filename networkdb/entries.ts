@@ -146,6 +146,7 @@ export class Entries {
       if (e.owner !== from) {
         if (e.owner === self) {
           if (e.deleted) this.reassert(nid, e)
+          else this.disown(nid, e)
         } else {
           const cur = this.d.tables.get(e.table, nid, e.key)
           if (cur === undefined || newer(e, cur)) this.d.hint(nid, e.owner)
@@ -167,6 +168,18 @@ export class Entries {
       const reapAt = deleted ? now + (forged ? ttl : Math.min(e.reapIn, ttl)) : 0
       this.d.tables.merge(nid, e.table, e.key, { owner: e.owner, ltime: e.ltime, value: e.value, deleted, reapAt, hidden }, now, true, forged ? 'owner-left' : 'deleted')
     }
+  }
+
+  /**
+   * A live entry in our name that we do not hold (we wrote it before a leave that forgot it, or it
+   * is forged): we are its authority, so we delete it, at a fresh Lamport time that beats every
+   * copy. Never over a key another owner holds here.
+   */
+  private disown (nid: string, e: WireEntry): void {
+    const cur = this.d.tables.get(e.table, nid, e.key)
+    if (this.d.leaving() || !this.since.has(nid)) return
+    if (cur !== undefined && (cur.owner !== e.owner || !newer(e, cur))) return
+    void this.persistOwn(this.write(e.table, nid, e.key, e.value, true), nid).catch(() => {})
   }
 
   /**

@@ -47,16 +47,18 @@ export function mayReplace (cur: KeyHolder | undefined, owner: string, table: st
 }
 
 /** What this node knows of a member, for screening events about it. */
-export interface KnownMember { name: string, advertise: string, addrs: string[] }
+export interface KnownMember { name: string, advertise: string, addrs: string[], status: string }
 
 /**
  * Screen one node event of a push-pull from `from`. Events about `from` itself pass. About
- * another node: `left` becomes `failed` (only a node says it left; that it failed anyone may say,
- * and it refutes that), and a known node keeps its name and addresses.
+ * another node: `left` counts as `failed` (only a node says it left; that it failed anyone may
+ * say, and it refutes that) unless this node suspects it or found it failed already (then it is
+ * likely the news of a leave we missed; a live node still refutes it and re-asserts its entries);
+ * a known node keeps its name and addresses.
  */
 export function screenNodeEvent (ev: WireNodeEvent, from: string, known: KnownMember | undefined): WireNodeEvent {
   if (ev.node === from) return ev
-  const kind = ev.kind === 'left' ? 'failed' : ev.kind
+  const kind = ev.kind === 'left' && (known === undefined || known.status === 'alive') ? 'failed' : ev.kind
   if (known === undefined) return { ...ev, kind }
   return { ...ev, kind, name: known.name, advertise: known.advertise, addrs: known.addrs }
 }
