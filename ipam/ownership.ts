@@ -94,14 +94,15 @@ export class RingBook {
   /**
    * A peer's record: remember its usage, join the facts it may state (`allowed`), retire our
    * grants it now confirms. A record can release what another record claimed, so the held
-   * records of the others are tried again when anything changed.
+   * records of the others are tried again.
    */
   applyRecord (writer: string, rec: RingRecord): void {
     const r = this.rings.get(rec.ring)
     if (r === undefined || rec.genesis !== r.genesis || writer === this.d.me) return
     r.peers.set(writer, { segs: rec.segs, used: rec.used, free: rec.free })
     let changed = this.apply(rec.ring, this.allowed(r, writer, rec.segs))
-    for (let again = changed; again;) {
+    // a record that states less than before may have released what another one claims
+    for (let again = true; again;) {
       again = false
       for (const [w, p] of r.peers) if (w !== writer && this.apply(rec.ring, this.allowed(r, w, p.segs))) again = changed = true
     }

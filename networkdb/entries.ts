@@ -171,15 +171,17 @@ export class Entries {
   }
 
   /**
-   * A live entry in our name that we do not hold (we wrote it before a leave that forgot it, or it
-   * is forged): we are its authority, so we delete it, at a fresh Lamport time that beats every
-   * copy. Never over a key another owner holds here.
+   * A live entry in our name newer than what we hold (we wrote it before a leave that forgot it,
+   * or it is forged): we are its authority, so we state what we hold, at a fresh Lamport time that
+   * beats every copy — our live value again, or a tombstone when we hold none. Never over a key
+   * another owner holds here.
    */
   private disown (nid: string, e: WireEntry): void {
     const cur = this.d.tables.get(e.table, nid, e.key)
     if (this.d.leaving() || !this.since.has(nid)) return
     if (cur !== undefined && (cur.owner !== e.owner || !newer(e, cur))) return
-    void this.persistOwn(this.write(e.table, nid, e.key, e.value, true), nid).catch(() => {})
+    const keep = cur !== undefined && !cur.deleted
+    void this.persistOwn(this.write(e.table, nid, e.key, keep ? cur.value : e.value, !keep), nid).catch(() => {})
   }
 
   /**
