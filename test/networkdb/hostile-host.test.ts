@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import {
-  decodeResponse, encodeGossip, encodeRequest, type ClusterState, type WireEntry, type WireNetworkEvent, type WireNodeEvent
+  decodeGossip, decodeResponse, encodeGossip, encodeRequest, encodeResponse, type ClusterState, type WireEntry, type WireNetworkEvent, type WireNodeEvent
 } from '../../proto/index.js'
 import { CLUSTER_TOPIC, createMemoryCluster, driven, networkTopic, type MemoryCluster } from '../../networkdb/index.js'
 import { dec, enc, until } from './helpers.js'
@@ -76,7 +76,6 @@ describe('NetworkDB against a keyed but hostile host', function () {
           const frames = [...await honest.onRequest(from, data)]
           const res = decodeResponse(frames[0]!)
           if (res.t !== 'entries') return frames
-          const { encodeResponse } = await import('../../proto/index.js')
           return [encodeResponse({ t: 'entries', b: { nid: 'n', entries: [victimEntry(cl, {})], want: [...res.b.want, 0] } })]
         }
       }
@@ -182,6 +181,29 @@ describe('NetworkDB against a keyed but hostile host', function () {
       assert.equal(res.t, 'ack')
       assert.equal(res.t === 'ack' && res.b.ok, false)
       assert.equal(frames.length, 1)
+    })
+  })
+
+  describe('7. memory', function () {
+    it('a decoded value is copied out of its frame (a 1-byte value pins no 60 KB frame)', function () {
+      const big = { table: 't', key: 'big', owner: 'x', ltime: 1, deleted: false, value: new Uint8Array(60_000), reapIn: 0 }
+      const small = { ...big, key: 'small', value: enc('v') }
+      const g = decodeGossip(encodeGossip({ t: 'tables', b: { nid: 'n', entries: [big, small] } }))
+      assert.ok(g.t === 'tables')
+      assert.equal(g.b.entries[1]!.value.buffer.byteLength, 1)
+      const r = decodeResponse(encodeResponse({ t: 'entries', b: { nid: 'n', entries: [big, small], packed: true, want: [] } }))
+      assert.ok(r.t === 'entries' && r.b.packed === true)
+      assert.equal(r.b.entries[1]!.value.buffer.byteLength, 1)
+    })
+
+    it('request() collects a bounded response: a peer answering 1,000 frames fails the exchange', async () => {
+      const cl = await cluster()
+      const t = evil(cl)
+      const honest = t.handlers!
+      t.handlers = { ...honest, onRequest: async () => Array.from({ length: 1000 }, () => encodeResponse({ t: 'ack', b: { ok: true, detail: '' } })) }
+      const a = cl.net.node(cl.ids[A]!)!
+      await assert.rejects(driven(cl.clock, async () => await a.request(cl.ids[C]!, encodeRequest({ t: 'pushpull', b: { nodes: [], networks: [], ltime: 0 } }), 1000)), /exceeds 64 frames/)
+      t.handlers = honest
     })
   })
 })
