@@ -9,6 +9,9 @@
  * answered packed also gets the push packed. When nothing differs the whole exchange is one small
  * request and one empty answer. A late joiner (count 0) gets everything in the first answer.
  * Hidden entries (failed owners) take no part, so they come back only from their owner.
+ * The requester stores only the entries the responder owns (trust.ts): the rest of an answer are
+ * hints. `own: true` asks for the responder's own entries only (a joiner, a hint's owner sync);
+ * `join` carries the requester's join of the network, since only members get an answer.
  */
 import {
   chunkEntries, decodeResponse, encodeRequest, encodeResponse, MAX_BUCKETS,
