@@ -38,8 +38,8 @@ export interface EntriesDeps {
   status: (owner: string) => NodeStatus | undefined
   /** Whether this node is leaving the cluster (it announced `left`). */
   leaving: () => boolean
-  /** Another owner's entry newer than ours was relayed to us: sync with that owner. */
-  hint: (nid: string, owner: string) => void
+  /** Another owner's entry newer than ours was relayed to us (hints.ts). */
+  hint: (nid: string, e: WireEntry) => void
   /** Count and log a rejected entry. */
   reject: (reason: string, detail: object) => void
 }
@@ -149,7 +149,7 @@ export class Entries {
           else this.disown(nid, e)
         } else {
           const cur = this.d.tables.get(e.table, nid, e.key)
-          if (cur === undefined || newer(e, cur)) this.d.hint(nid, e.owner)
+          if (cur === undefined || newer(e, cur)) this.d.hint(nid, e)
         }
         continue
       }

@@ -25,7 +25,8 @@ import { NetworkMembership } from './network-membership.js'
 import { GossipQueue } from './gossip-queue.js'
 import { noopMetrics, type Metrics } from './metrics.js'
 import { MemoryStore, type NodeStore } from './store.js'
-import { Tables } from './tables.js'
+import { newer, Tables } from './tables.js'
+import { Hints } from './hints.js'
 import type { Transport } from './transport.js'
 import type {
   ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, TableEvent, Unsubscribe, WriteOptions
@@ -77,8 +78,7 @@ export class NetworkDBNode implements NetworkDB {
   private readonly reconnect: Reconnector
   private readonly gossipQueue: GossipQueue
   private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
-  /** Owner syncs asked for by hints (nid, owner), in flight. */
-  private readonly hinted = new Set<string>()
+  private readonly hints: Hints
   private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 }
 
   constructor (opts: NetworkDBOptions) {
@@ -106,8 +106,14 @@ export class NetworkDBNode implements NetworkDB {
       requireRunning: () => { this.requireRunning() },
       status: (owner) => this.membership?.get(owner)?.status,
       leaving: () => this.membership?.self.status === 'left',
-      hint: (nid, owner) => { this.hintSync(nid, owner) },
+      hint: (nid, e) => { this.hints.add(nid, e) },
       reject: (reason, detail) => { this.reject(reason, detail) }
+    })
+    this.hints = new Hints({
+      clock: this.clock,
+      eligible: (nid, owner) => this.running && owner !== this.nodeId && this.peers(nid).includes(owner),
+      stillNewer: (nid, table, key, v) => { const cur = this.tables.get(table, nid, key); return cur === undefined || newer(v, cur) },
+      sync: async (nid, owner) => await this.sync(owner, nid, undefined, true)
     })
     this.reconnect = new Reconnector({
       transport: this.transport,
@@ -199,6 +205,7 @@ export class NetworkDBNode implements NetworkDB {
     this.timers.stopAll()
     for (const t of this.suspicion.values()) this.clock.clearTimeout(t)
     this.gossipQueue.cancel()
+    this.hints.cancel()
     this.suspicion.clear()
     await this.persistMeta().catch(() => {})
     await this.transport.stop()
@@ -381,13 +388,6 @@ export class NetworkDBNode implements NetworkDB {
     }
   }
 
-  /** A relayed entry says `owner` has something newer than we hold: ask the owner (trust.ts). */
-  private hintSync (nid: string, owner: string): void {
-    const key = `${nid}\u0000${owner}`
-    if (this.hinted.has(key) || !this.peers(nid).includes(owner)) return
-    this.hinted.add(key)
-    void this.sync(owner, nid, undefined, true).finally(() => { this.hinted.delete(key) })
-  }
 
   private async onRequest (from: string, data: Uint8Array): Promise<Iterable<Uint8Array>> {
     if (!this.running) throw new NotStartedError()

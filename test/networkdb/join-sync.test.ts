@@ -6,9 +6,8 @@ import { decodeRequest } from '../../proto/index.js'
 import { enc, until } from './helpers.js'
 
 /**
- * A joiner takes the whole table from ONE member, then exchanges digests with the others (which
- * send only what still differs), instead of receiving the table once from every member. Each
- * member sends only the entries it owns (networkdb/trust.ts), so the table still arrives once.
+ * A joiner asks every member at once for the entries it owns (networkdb/trust.ts: an entry is
+ * stored only from its owner), so the table arrives once, not once per member.
  */
 describe('NetworkDB join sync', function () {
   let c: MemoryCluster | undefined
@@ -53,7 +52,7 @@ describe('NetworkDB join sync', function () {
     assert.deepEqual([...s.requests].sort(), cl.ids.slice(0, 5).sort(), 'one sync with every member')
   })
 
-  it('what only a later member holds still arrives in the digest round', async () => {
+  it('what only one member holds arrives from it', async () => {
     const cl = await network(3, 4, 50)
     // node 2 holds an entry nobody else heard of (its gossip was lost)
     cl.partition([0, 1, 3], [2])
@@ -81,7 +80,7 @@ describe('NetworkDB join sync', function () {
     await until(cl, () => cl.nodes[3]!.walkTable('t', 'n').length === 100, 20_000)
   })
 
-  it('when the first member asked never answers, the next one is asked after a second, not after the request timeout', async () => {
+  it('when one member never answers, the join waits a second for it, not the request timeout', async () => {
     const cl = await network(3, 4, 100)
     const s = countSyncs(cl, 3, 'hang')
     const t0 = cl.clock.now()
