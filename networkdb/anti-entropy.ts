@@ -75,7 +75,7 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string, onAnswer
   if (want.size === 0 || count === 0) return { received, pushed: 0, differing: want.size }
   // After merging theirs, ours in those buckets is the newest of both: push what they lack.
   // only our own: the peer stores no entry from a node that does not own it (trust.ts)
-  const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now()).filter(e => e.owner === d.self && !theirs.has(versionId(e)))
+  const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now(), d.self).filter(e => !theirs.has(versionId(e)))
   if (mine.length > 0) {
     for (const chunk of chunkEntries(mine)) {
       const ack = await d.transport.request(peer, encodeRequest({ t: 'push', b: { nid, entries: chunk, packed } }), d.requestTimeoutMs)
@@ -104,8 +104,7 @@ export function answerSync (d: SyncDeps, from: string, req: SyncRequest): Iterab
   for (let i = 0; i < req.buckets; i++) {
     if (mine[2 * i] !== req.hashes[2 * i] || mine[2 * i + 1] !== req.hashes[2 * i + 1]) want.push(i)
   }
-  let entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now())
-  if (req.own === true) entries = entries.filter(e => e.owner === d.self)
+  const entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now(), req.own === true ? d.self : undefined)
   return encodeChunks(chunkEntries(entries), (chunk, i) => encodeResponse({ t: 'entries', b: { nid: req.nid, entries: chunk, packed: req.packed === true, want: i === 0 ? want : [] } }))
 }
 
