@@ -104,7 +104,9 @@ export class RingBook {
     // a record that states less than before may have released what another one claims
     for (let again = true; again;) {
       again = false
-      for (const [w, p] of r.peers) if (w !== writer && this.apply(rec.ring, this.allowed(r, w, p.segs))) again = changed = true
+      for (const [w, p] of r.peers) {
+        if (w !== writer && this.apply(rec.ring, this.allowed(r, w, p.segs))) again = changed = true
+      }
     }
     const confirmed = this.confirm(r, writer, rec.segs)
     if (confirmed && !changed) void this.persist(rec.ring).catch(() => {})
@@ -124,7 +126,10 @@ export class RingBook {
     for (const f of facts) {
       for (const x of cover(r.view, f.s, f.e)) {
         const piece = { s: x.s, e: x.e, v: f.v, o: f.o }
-        if (x.o === undefined || x.o === writer || x.o === f.o || !beats(f.v, f.o, x.v, x.o)) { out.push(piece); continue }
+        if (x.o === undefined || x.o === writer || x.o === f.o || !beats(f.v, f.o, x.v, x.o)) {
+          out.push(piece)
+          continue
+        }
         const reclaim = f.v >= x.v + this.d.reclaimBump && !this.d.reachable(x.o)
         const released = x.o !== this.d.me && !claims(r.peers.get(x.o)?.segs, x.o, x.s, x.e, x.v)
         if (reclaim || released) out.push(piece)

@@ -47,7 +47,9 @@ const versionId = (e: WireEntry): string => `${e.table}\u0000${e.key}\u0000${e.o
  * Initiate a sync of `nid` with `peer`. Rejects when the peer is unreachable or not in `nid`.
  * `onAnswer` runs when the first answer frame arrives.
  */
-export async function syncWith (d: SyncDeps, peer: string, nid: string, onAnswer?: () => void, own = false): Promise<SyncResult> {
+export async function syncWith (
+  d: SyncDeps, peer: string, nid: string, onAnswer?: () => void, own = false
+): Promise<SyncResult> {
   const count = d.tables.syncCount(nid)
   const buckets = bucketCountFor(count, MAX_BUCKETS)
   const req: SyncRequest = { nid, buckets, hashes: d.tables.bucketHashes(nid, buckets), count, packed: true }
@@ -75,7 +77,8 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string, onAnswer
   if (want.size === 0 || count === 0) return { received, pushed: 0, differing: want.size }
   // After merging theirs, ours in those buckets is the newest of both: push what they lack.
   // only our own: the peer stores no entry from a node that does not own it (trust.ts)
-  const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now(), d.self).filter(e => !theirs.has(versionId(e)))
+  const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now(), d.self)
+    .filter(e => !theirs.has(versionId(e)))
   if (mine.length > 0) {
     for (const chunk of chunkEntries(mine)) {
       const ack = await d.transport.request(peer, encodeRequest({ t: 'push', b: { nid, entries: chunk, packed } }), d.requestTimeoutMs)
@@ -104,7 +107,8 @@ export function answerSync (d: SyncDeps, from: string, req: SyncRequest): Iterab
   for (let i = 0; i < req.buckets; i++) {
     if (mine[2 * i] !== req.hashes[2 * i] || mine[2 * i + 1] !== req.hashes[2 * i + 1]) want.push(i)
   }
-  const entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now(), req.own === true ? d.self : undefined)
+  const owner = req.own === true ? d.self : undefined
+  const entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now(), owner)
   return encodeChunks(chunkEntries(entries), (chunk, i) => encodeResponse({ t: 'entries', b: { nid: req.nid, entries: chunk, packed: req.packed === true, want: i === 0 ? want : [] } }))
 }
 

@@ -153,9 +153,15 @@ export class Entries {
         }
         continue
       }
-      if (tooFarAhead(e.ltime, this.clock, now, MAX_LTIME_AHEAD)) { this.d.reject('clock-jump', { from, nid, ltime: e.ltime }); continue }
+      if (tooFarAhead(e.ltime, this.clock, now, MAX_LTIME_AHEAD)) {
+        this.d.reject('clock-jump', { from, nid, ltime: e.ltime })
+        continue
+      }
       const cur = this.d.tables.get(e.table, nid, e.key)
-      if (!mayReplace(cur, e.owner, e.table)) { this.d.reject('key-owner', { from, nid, table: e.table, key: e.key, owner: cur?.owner }); continue }
+      if (!mayReplace(cur, e.owner, e.table)) {
+        this.d.reject('key-owner', { from, nid, table: e.table, key: e.key, owner: cur?.owner })
+        continue
+      }
       if (e.ltime > this.clock) this.clock = e.ltime
       if (e.owner === self) continue // from === self: a frame of ours came back
       const status = this.d.status(e.owner)
@@ -166,7 +172,8 @@ export class Entries {
       const hidden = !deleted && status === 'failed'
       const ttl = this.d.cfg.tombstoneTtlMs
       const reapAt = deleted ? now + (forged ? ttl : Math.min(e.reapIn, ttl)) : 0
-      this.d.tables.merge(nid, e.table, e.key, { owner: e.owner, ltime: e.ltime, value: e.value, deleted, reapAt, hidden }, now, true, forged ? 'owner-left' : 'deleted')
+      const version = { owner: e.owner, ltime: e.ltime, value: e.value, deleted, reapAt, hidden }
+      this.d.tables.merge(nid, e.table, e.key, version, now, true, forged ? 'owner-left' : 'deleted')
     }
   }
 

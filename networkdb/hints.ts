@@ -22,7 +22,12 @@ export interface HintDeps {
   sync(nid: string, owner: string): Promise<unknown>
 }
 
-interface Pending { nid: string, owner: string, versions: Array<Version & { table: string, key: string }>, timer: TimerHandle }
+interface Pending {
+  nid: string
+  owner: string
+  versions: Array<Version & { table: string, key: string }>
+  timer: TimerHandle
+}
 
 export class Hints {
   private readonly pending = new Map<string, Pending>()
@@ -34,7 +39,8 @@ export class Hints {
     let p = this.pending.get(id)
     if (p === undefined) {
       if (!this.d.eligible(nid, e.owner)) return
-      p = { nid, owner: e.owner, versions: [], timer: this.d.clock.setTimeout(() => { this.check(id) }, HINT_DELAY_MS) }
+      const timer = this.d.clock.setTimeout(() => { this.check(id) }, HINT_DELAY_MS)
+      p = { nid, owner: e.owner, versions: [], timer }
       this.pending.set(id, p)
     }
     if (p.versions.length < MAX_HINTED) p.versions.push({ table: e.table, key: e.key, ltime: e.ltime, owner: e.owner, deleted: e.deleted })

@@ -22,7 +22,9 @@ export interface JoinSyncDeps {
   sync: (peer: string, onAnswer: () => void) => Promise<boolean>
 }
 
-export async function joinSync (d: JoinSyncDeps, order: readonly string[], hedgeMs = JOIN_SYNC_HEDGE_MS): Promise<void> {
+export async function joinSync (
+  d: JoinSyncDeps, order: readonly string[], hedgeMs = JOIN_SYNC_HEDGE_MS
+): Promise<void> {
   const answering = new Set<number>()
   const all = order.map(async (peer, i) => await d.sync(peer, () => { answering.add(i) }))
   let timer: TimerHandle | undefined

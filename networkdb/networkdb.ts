@@ -112,7 +112,10 @@ export class NetworkDBNode implements NetworkDB {
     this.hints = new Hints({
       clock: this.clock,
       eligible: (nid, owner) => this.running && owner !== this.nodeId && this.peers(nid).includes(owner),
-      stillNewer: (nid, table, key, v) => { const cur = this.tables.get(table, nid, key); return cur === undefined || newer(v, cur) },
+      stillNewer: (nid, table, key, v) => {
+        const cur = this.tables.get(table, nid, key)
+        return cur === undefined || newer(v, cur)
+      },
       sync: async (nid, owner) => await this.sync(owner, nid, undefined, true)
     })
     this.reconnect = new Reconnector({
@@ -407,7 +410,9 @@ export class NetworkDBNode implements NetworkDB {
         this.m.bulkSyncs.inc({ role: 'responder' })
         return answerSync(this.syncDeps(), from, req.b)
       case 'push':
-        if (this.netNodes.get(req.b.nid, from)?.join !== true) return [encodeResponse({ t: 'ack', b: { ok: false, detail: `not a member of ${req.b.nid}` } })]
+        if (this.netNodes.get(req.b.nid, from)?.join !== true) {
+          return [encodeResponse({ t: 'ack', b: { ok: false, detail: `not a member of ${req.b.nid}` } })]
+        }
         this.entries.mergeRemote(req.b.nid, from, req.b.entries)
         return [encodeResponse({ t: 'ack', b: { ok: true, detail: '' } })]
       case 'pingreq': {
@@ -445,7 +450,8 @@ export class NetworkDBNode implements NetworkDB {
     const others = this.peers(nid).filter(p => p !== this.nodeId)
     const alive = shuffle(others.filter(p => this.mem.get(p)?.status === 'alive'), this.random)
     const order = [...alive, ...others.filter(p => !alive.includes(p))]
-    await joinSync({ clock: this.clock, sync: async (peer, onAnswer) => await this.sync(peer, nid, onAnswer, true) }, order)
+    const sync = async (peer: string, onAnswer: () => void): Promise<boolean> => await this.sync(peer, nid, onAnswer, true)
+    await joinSync({ clock: this.clock, sync }, order)
   }
 
   // ---- cluster state --------------------------------------------------------------------------
@@ -481,7 +487,10 @@ export class NetworkDBNode implements NetworkDB {
 
   private onNodeEvent (ev: WireNodeEvent): void {
     const known = ev.node === this.nodeId ? this.mem.self.inc : this.mem.get(ev.node)?.inc ?? 0
-    if (tooFarAhead(ev.inc, known, this.clock.now(), MAX_INC_AHEAD)) { this.reject('incarnation-jump', { node: ev.node, inc: ev.inc }); return }
+    if (tooFarAhead(ev.inc, known, this.clock.now(), MAX_INC_AHEAD)) {
+      this.reject('incarnation-jump', { node: ev.node, inc: ev.inc })
+      return
+    }
     if (ev.node === this.nodeId) {
       if (this.mem.self.status !== 'left' && this.mem.refutes(ev)) {
         this.log.info({ said: ev.kind, inc: this.mem.self.inc }, 'refuting')
@@ -552,7 +561,10 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   private onNetworkEvent (ev: WireNetworkEvent): void {
-    if (tooFarAhead(ev.ltime, this.networkClock, this.clock.now(), MAX_LTIME_AHEAD)) { this.reject('clock-jump', { node: ev.node, ltime: ev.ltime }); return }
+    if (tooFarAhead(ev.ltime, this.networkClock, this.clock.now(), MAX_LTIME_AHEAD)) {
+      this.reject('clock-jump', { node: ev.node, ltime: ev.ltime })
+      return
+    }
     if (ev.ltime > this.networkClock) this.networkClock = ev.ltime
     if (ev.node === this.nodeId) {
       // Someone holds a newer claim about us than we know (we lost state): restate the truth.

@@ -314,7 +314,9 @@ export class Tables {
    * Entries (with tombstones, without hidden ones) whose bucket is in `wanted`, as wire entries;
    * only `owner`'s when given.
    */
-  entriesInBuckets (nid: string, buckets: number, wanted: ReadonlySet<number>, now: number, owner?: string): WireEntry[] {
+  entriesInBuckets (
+    nid: string, buckets: number, wanted: ReadonlySet<number>, now: number, owner?: string
+  ): WireEntry[] {
     const out: WireEntry[] = []
     const net = this.nets.get(nid)
     if (net === undefined) return out
@@ -322,7 +324,8 @@ export class Tables {
     const all = wanted.size === buckets
     for (const [table, entries] of net.tables) {
       for (const [key, e] of entries) {
-        if (!e.hidden && (owner === undefined || e.owner === owner) && (all || wanted.has(e.kh & mask))) out.push(toWire(table, key, e, now))
+        if (e.hidden || (owner !== undefined && e.owner !== owner)) continue
+        if (all || wanted.has(e.kh & mask)) out.push(toWire(table, key, e, now))
       }
     }
     return out

@@ -72,7 +72,9 @@ export interface ClusterState { nodes: WireNodeEvent[], networks: WireNetworkEve
  * the responder records before answering (it answers members only, and a joiner announces its
  * join only once its sync is in). Nodes that predate them ignore both fields.
  */
-export interface SyncRequest { nid: string, buckets: number, hashes: number[], count: number, packed?: boolean, own?: boolean, join?: number }
+export interface SyncRequest {
+  nid: string, buckets: number, hashes: number[], count: number, packed?: boolean, own?: boolean, join?: number
+}
 
 const GOSSIP_TYPES: ReadonlySet<GossipMessage['t']> = new Set(['node', 'net', 'tables'])
 const REQUEST_TYPES: ReadonlySet<RequestMessage['t']> = new Set(['pushpull', 'sync', 'push', 'pingreq'])
@@ -174,7 +176,10 @@ function unpackEntries (x: unknown): WireEntry[] {
     if (deleted !== 0 && deleted !== 1) bad(i, 'deleted')
     if (typeof reapIn !== 'number' || !Number.isSafeInteger(reapIn) || reapIn < 0) bad(i, 'reapIn')
     if (!(value instanceof Uint8Array) || value.byteLength > MAX_VALUE) bad(i, 'value')
-    out[i] = { table: table!, key: key as string, owner: owner!, ltime: ltime as number, deleted: deleted === 1, value: copy(value as Uint8Array), reapIn: reapIn as number }
+    out[i] = {
+      table: table!, key: key as string, owner: owner!, ltime: ltime as number, deleted: deleted === 1,
+      value: copy(value as Uint8Array), reapIn: reapIn as number
+    }
   }
   return out
 }
