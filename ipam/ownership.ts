@@ -10,7 +10,7 @@
  */
 import type { RingRecord } from '../proto/ipam.js'
 import type { Family } from './addr.js'
-import { cover, grantFacts, join, ownedBy, subsumes, type RingView, type Segment } from './ring.js'
+import { beats, cover, grantFacts, join, ownedBy, subsumes, type RingView, type Segment } from './ring.js'
 import type { Interval } from './ranges.js'
 import type { PendingGrant, StoredRing } from './store.js'
 
@@ -38,6 +38,10 @@ export interface RingBookDeps {
   changed(id: string): void
   /** The latest state of the ring is durable: publish our record. */
   publish(id: string): void
+  /** Whether a node is alive or suspect here (a reclaim of it is refused while it is). */
+  reachable(node: string): boolean
+  /** The version bump of a reclaim (IpamConfig.reclaimBump): a smaller jump is not a reclaim. */
+  reclaimBump: number
 }
 
 export class RingBook {
@@ -87,14 +91,52 @@ export class RingBook {
     return true
   }
 
-  /** A peer's record: remember its usage, join its facts, retire our grants it now confirms. */
+  /**
+   * A peer's record: remember its usage, join the facts it may state (`allowed`), retire our
+   * grants it now confirms. A record can release what another record claimed, so the held
+   * records of the others are tried again.
+   */
   applyRecord (writer: string, rec: RingRecord): void {
     const r = this.rings.get(rec.ring)
     if (r === undefined || rec.genesis !== r.genesis || writer === this.d.me) return
     r.peers.set(writer, { segs: rec.segs, used: rec.used, free: rec.free })
-    const changed = this.apply(rec.ring, rec.segs)
+    let changed = this.apply(rec.ring, this.allowed(r, writer, rec.segs))
+    // a record that states less than before may have released what another one claims
+    for (let again = true; again;) {
+      again = false
+      for (const [w, p] of r.peers) {
+        if (w !== writer && this.apply(rec.ring, this.allowed(r, w, p.segs))) again = changed = true
+      }
+    }
     const confirmed = this.confirm(r, writer, rec.segs)
     if (confirmed && !changed) void this.persist(rec.ring).catch(() => {})
+  }
+
+  /**
+   * The parts of `writer`'s facts that it may state (docs/security.md, "A keyed but hostile host"):
+   * where a fact would change an address's owner, the owner before must be the writer itself (a
+   * grant, or its own range), or have released it (its latest record no longer claims it; a leaver's handover grants are its own facts), or the
+   * fact is a reclaim (a jump of at least reclaimBump) of a node that is not alive or suspect
+   * here. Addresses nobody is known to own pass (a node learning the ring from records). This node
+   * knows what it owns: nobody else's record takes it away, short of a reclaim of a node that
+   * failed. Rejected parts are counted with the conflicts.
+   */
+  private allowed (r: RingState, writer: string, facts: readonly Segment[]): Segment[] {
+    const out: Segment[] = []
+    for (const f of facts) {
+      for (const x of cover(r.view, f.s, f.e)) {
+        const piece = { s: x.s, e: x.e, v: f.v, o: f.o }
+        if (x.o === undefined || x.o === writer || x.o === f.o || !beats(f.v, f.o, x.v, x.o)) {
+          out.push(piece)
+          continue
+        }
+        const reclaim = f.v >= x.v + this.d.reclaimBump && !this.d.reachable(x.o)
+        const released = x.o !== this.d.me && !claims(r.peers.get(x.o)?.segs, x.o, x.s, x.e, x.v)
+        if (reclaim || released) out.push(piece)
+        else r.conflicts++
+      }
+    }
+    return out
   }
 
   /**
@@ -164,6 +206,11 @@ export class RingBook {
     if (!this.rings.delete(id)) return
     await this.d.deleteRing(id)
   }
+}
+
+/** Does `owner`'s record state that it owns some of s..e at version `v` or later? */
+function claims (segs: readonly Segment[] | undefined, owner: string, s: bigint, e: bigint, v: number): boolean {
+  return segs === undefined || segs.some(g => g.o === owner && g.s <= e && g.e >= s && g.v >= v)
 }
 
 /** Is every address of `facts` known in `view` at a strictly higher version? */

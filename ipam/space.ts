@@ -84,7 +84,9 @@ export class Space {
       putRing: async r => { await d.store.putRing(r) },
       deleteRing: async id => { await d.store.deleteRing(id) },
       changed: id => { this.onRingChanged(id) },
-      publish: id => { this.publishRing(id) }
+      publish: id => { this.publishRing(id) },
+      reachable: node => this.reachable(node),
+      reclaimBump: d.cfg.reclaimBump
     })
     this.addresses = new Addresses(this)
   }

@@ -9,6 +9,9 @@
  * answered packed also gets the push packed. When nothing differs the whole exchange is one small
  * request and one empty answer. A late joiner (count 0) gets everything in the first answer.
  * Hidden entries (failed owners) take no part, so they come back only from their owner.
+ * The requester stores only the entries the responder owns (trust.ts): the rest of an answer are
+ * hints. `own: true` asks for the responder's own entries only (a joiner, a hint's owner sync);
+ * `join` carries the requester's join of the network, since only members get an answer.
  */
 import {
   chunkEntries, decodeResponse, encodeRequest, encodeResponse, MAX_BUCKETS,
@@ -26,6 +29,14 @@ export interface SyncDeps {
   requestTimeoutMs: number
   /** Apply entries received from `from` for `nid` (merge rule, clocks, persistence, metrics). */
   mergeRemote(nid: string, from: string, entries: WireEntry[]): void
+  /** This node's id. */
+  self: string
+  /** Our join of `nid` (network Lamport time), sent with a request so the responder knows it. */
+  joinedAt(nid: string): number | undefined
+  /** A requester's own join (authenticated: it is the sender): record it. */
+  noteJoin(node: string, nid: string, ltime: number): void
+  /** Whether `node` is in `nid` as far as we know. */
+  isMember(node: string, nid: string): boolean
 }
 
 export interface SyncResult { received: number, pushed: number, differing: number }
@@ -36,10 +47,15 @@ const versionId = (e: WireEntry): string => `${e.table}\u0000${e.key}\u0000${e.o
  * Initiate a sync of `nid` with `peer`. Rejects when the peer is unreachable or not in `nid`.
  * `onAnswer` runs when the first answer frame arrives.
  */
-export async function syncWith (d: SyncDeps, peer: string, nid: string, onAnswer?: () => void): Promise<SyncResult> {
+export async function syncWith (
+  d: SyncDeps, peer: string, nid: string, onAnswer?: () => void, own = false
+): Promise<SyncResult> {
   const count = d.tables.syncCount(nid)
   const buckets = bucketCountFor(count, MAX_BUCKETS)
   const req: SyncRequest = { nid, buckets, hashes: d.tables.bucketHashes(nid, buckets), count, packed: true }
+  if (own) req.own = true
+  const join = d.joinedAt(nid)
+  if (join !== undefined) req.join = join
   const want = new Set<number>()
   const theirs = new Set<string>()
   let received = 0
@@ -60,7 +76,9 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string, onAnswer
   })
   if (want.size === 0 || count === 0) return { received, pushed: 0, differing: want.size }
   // After merging theirs, ours in those buckets is the newest of both: push what they lack.
-  const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now()).filter(e => !theirs.has(versionId(e)))
+  // only our own: the peer stores no entry from a node that does not own it (trust.ts)
+  const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now(), d.self)
+    .filter(e => !theirs.has(versionId(e)))
   if (mine.length > 0) {
     for (const chunk of chunkEntries(mine)) {
       const ack = await d.transport.request(peer, encodeRequest({ t: 'push', b: { nid, entries: chunk, packed } }), d.requestTimeoutMs)
@@ -75,16 +93,22 @@ export async function syncWith (d: SyncDeps, peer: string, nid: string, onAnswer
  * Answer a sync request: our entries of the buckets whose digests differ, and which those are.
  * The frames are encoded one at a time, as the transport sends them.
  */
-export function answerSync (d: SyncDeps, req: SyncRequest): Iterable<Uint8Array> {
+export function answerSync (d: SyncDeps, from: string, req: SyncRequest): Iterable<Uint8Array> {
   if (!d.tables.hasNetwork(req.nid)) {
     return [encodeResponse({ t: 'ack', b: { ok: false, detail: `not in network ${req.nid}` } })]
+  }
+  if (req.join !== undefined) d.noteJoin(from, req.nid, req.join)
+  // a node outside the network learns nothing of its tables (an all-zero digest asks for all)
+  if (!d.isMember(from, req.nid)) {
+    return [encodeResponse({ t: 'ack', b: { ok: false, detail: `${from} is not in network ${req.nid}` } })]
   }
   const mine = d.tables.bucketHashes(req.nid, req.buckets)
   const want: number[] = []
   for (let i = 0; i < req.buckets; i++) {
     if (mine[2 * i] !== req.hashes[2 * i] || mine[2 * i + 1] !== req.hashes[2 * i + 1]) want.push(i)
   }
-  const entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now())
+  const owner = req.own === true ? d.self : undefined
+  const entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now(), owner)
   return encodeChunks(chunkEntries(entries), (chunk, i) => encodeResponse({ t: 'entries', b: { nid: req.nid, entries: chunk, packed: req.packed === true, want: i === 0 ? want : [] } }))
 }
 

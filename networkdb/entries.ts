@@ -16,8 +16,9 @@ import { EntryExistsError, EntryNotFoundError, InvalidArgumentError, NotInNetwor
 import type { GossipQueue } from './gossip-queue.js'
 import type { NetworkDBMetrics } from './nodemetrics.js'
 import type { NodeStore, StoredEntry } from './store.js'
-import type { Tables } from './tables.js'
 import type { NodeStatus, WriteOptions } from './types.js'
+import { newer, type Tables } from './tables.js'
+import { mayReplace, MAX_LTIME_AHEAD, tooFarAhead } from './trust.js'
 import { checkName } from './validate.js'
 
 export interface EntriesDeps {
@@ -37,6 +38,10 @@ export interface EntriesDeps {
   status: (owner: string) => NodeStatus | undefined
   /** Whether this node is leaving the cluster (it announced `left`). */
   leaving: () => boolean
+  /** Another owner's entry newer than ours was relayed to us (hints.ts). */
+  hint: (nid: string, e: WireEntry) => void
+  /** Count and log a rejected entry. */
+  reject: (reason: string, detail: object) => void
 }
 
 export class Entries {
@@ -70,6 +75,8 @@ export class Entries {
     this.checkWrite(table, nid, key, value)
     const cur = this.d.tables.get(table, nid, key)
     if (cur !== undefined && !cur.deleted && !cur.hidden) throw new EntryExistsError(table, nid, key)
+    // a hidden entry (its owner failed) still binds its key to that owner (trust.ts)
+    if (!mayReplace(cur, this.d.self(), table)) throw new NotOwnerError(table, nid, key, cur!.owner)
     await this.persistOwn(this.write(table, nid, key, value, false), nid)
   }
 
@@ -125,15 +132,39 @@ export class Entries {
     await this.d.store.putEntry({ nid, table: e.table, key: e.key, ltime: e.ltime, deleted: e.deleted, value: e.value, reapAt: e.deleted ? Date.now() + e.reapIn : 0 })
   }
 
-  /** Merge entries received from `from` (gossip, sync or push). */
+  /**
+   * Merge entries received from `from` (gossip, sync or push; trust.ts). Only an entry `from`
+   * owns is stored; another owner's is a hint (`hint`: ask that owner) or, when it is ours, news
+   * for `reassert`. A version that would take a key from its owner, or whose Lamport time jumps
+   * far ahead of ours, is rejected and counted.
+   */
   mergeRemote (nid: string, from: string, entries: readonly WireEntry[]): void {
     if (!this.d.joined.has(nid)) return
     const now = this.d.clock.now()
     const self = this.d.self()
     for (const e of entries) {
+      if (e.owner !== from) {
+        if (e.owner === self) {
+          if (e.deleted) this.reassert(nid, e)
+          else this.disown(nid, e)
+        } else {
+          const cur = this.d.tables.get(e.table, nid, e.key)
+          if (cur === undefined || newer(e, cur)) this.d.hint(nid, e)
+        }
+        continue
+      }
+      if (tooFarAhead(e.ltime, this.clock, now, MAX_LTIME_AHEAD)) {
+        this.d.reject('clock-jump', { from, nid, ltime: e.ltime })
+        continue
+      }
+      const cur = this.d.tables.get(e.table, nid, e.key)
+      if (!mayReplace(cur, e.owner, e.table)) {
+        this.d.reject('key-owner', { from, nid, table: e.table, key: e.key, owner: cur?.owner })
+        continue
+      }
       if (e.ltime > this.clock) this.clock = e.ltime
-      if (e.owner === self && e.deleted && this.reassert(nid, e)) continue
-      const status = e.owner === self ? undefined : this.d.status(e.owner)
+      if (e.owner === self) continue // from === self: a frame of ours came back
+      const status = this.d.status(e.owner)
       // A live entry of a node that left is dead, like those it held when it left (tables.ts
       // tombstoneOwner); one of a failed node waits, hidden, for its owner. Tombstones never wait.
       const forged = !e.deleted && status === 'left'
@@ -141,23 +172,35 @@ export class Entries {
       const hidden = !deleted && status === 'failed'
       const ttl = this.d.cfg.tombstoneTtlMs
       const reapAt = deleted ? now + (forged ? ttl : Math.min(e.reapIn, ttl)) : 0
-      const r = this.d.tables.merge(nid, e.table, e.key, { owner: e.owner, ltime: e.ltime, value: e.value, deleted, reapAt, hidden }, now, from === e.owner, forged ? 'owner-left' : 'deleted')
-      // A newer copy of our own entry (we lost state): it is ours, keep it durable.
-      if (r === 'applied' && e.owner === self) void this.persistOwn(e, nid).catch(() => {})
+      const version = { owner: e.owner, ltime: e.ltime, value: e.value, deleted, reapAt, hidden }
+      this.d.tables.merge(nid, e.table, e.key, version, now, true, forged ? 'owner-left' : 'deleted')
     }
   }
 
   /**
+   * A live entry in our name newer than what we hold (we wrote it before a leave that forgot it,
+   * or it is forged): we are its authority, so we state what we hold, at a fresh Lamport time that
+   * beats every copy — our live value again, or a tombstone when we hold none. Never over a key
+   * another owner holds here.
+   */
+  private disown (nid: string, e: WireEntry): void {
+    const cur = this.d.tables.get(e.table, nid, e.key)
+    if (this.d.leaving() || !this.since.has(nid)) return
+    if (cur !== undefined && (cur.owner !== e.owner || !newer(e, cur))) return
+    const keep = cur !== undefined && !cur.deleted
+    void this.persistOwn(this.write(e.table, nid, e.key, keep ? cur.value : e.value, !keep), nid).catch(() => {})
+  }
+
+  /**
    * A tombstone of our own entry at the very version we hold live was made by a peer that heard we
-   * left (we write our deletes at fresh times). If we wrote that version since we (re)joined the
-   * network, the news is stale: write the entry again, newer than the tombstone. Versions from
-   * before (a previous run, kept or adopted) go: the leave meant them.
+   * left (we write our deletes at fresh times), or forged: only we delete our entries. Write the
+   * entry again, newer than the tombstone, unless we are leaving (then it is the news we sent).
+   * (Before every entry was taken from its owner only, versions from a previous run gave way to
+   * such a tombstone; that let any keyed host delete them.)
    */
   private reassert (nid: string, e: WireEntry): boolean {
     const cur = this.d.tables.get(e.table, nid, e.key)
-    const since = this.since.get(nid)
-    // While we leave, the tombstones our peers make of our entries are the news we sent.
-    if (this.d.leaving() || since === undefined || e.ltime <= since) return false
+    if (this.d.leaving() || !this.since.has(nid)) return false
     if (cur === undefined || cur.deleted || cur.owner !== e.owner || cur.ltime !== e.ltime) return false
     void this.persistOwn(this.write(e.table, nid, e.key, cur.value, false), nid).catch(() => {})
     return true

@@ -27,7 +27,7 @@ import './yamux-window-fix.js'
 import { FrameError, FrameReader, writeFrame } from './libp2p-frames.js'
 import type { Logger } from './logger.js'
 import { noopMetrics, type Counter, type Gauge, type Metrics } from './metrics.js'
-import type { Transport, TransportHandlers } from './transport.js'
+import { MAX_COLLECTED_BYTES, MAX_COLLECTED_FRAMES, overCollected, type Transport, type TransportHandlers } from './transport.js'
 
 /** The request/response protocol: one request frame, then response frames until the server closes. */
 export const RR_PROTOCOL = '/ovnet/rr/1.0.0'
@@ -323,12 +323,15 @@ export class Libp2pTransport implements Transport {
       this.count('out', data.byteLength)
       await stream.close({ signal }) // half-close: the request is complete
       const frames: Uint8Array[] = []
+      let bytes = 0
       for (;;) {
         const frame = await reader.next(signal)
         if (frame === undefined) break
         this.count('in', frame.byteLength)
-        if (onFrame !== undefined) onFrame(frame)
-        else frames.push(frame)
+        if (onFrame !== undefined) { onFrame(frame); continue }
+        frames.push(frame)
+        bytes += frame.byteLength
+        if (overCollected(frames.length, bytes)) throw new TransportError('oversize', `response from ${peer} exceeds ${MAX_COLLECTED_FRAMES} frames or ${MAX_COLLECTED_BYTES} bytes`)
       }
       this.m.requests.inc({ role: 'client', result: 'ok' })
       return frames

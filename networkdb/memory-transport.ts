@@ -5,7 +5,7 @@
  * connection to; like a real partition, a cut link drops traffic but closes no connection.
  */
 import type { Clock } from './clock.js'
-import type { Transport, TransportHandlers } from './transport.js'
+import { MAX_COLLECTED_BYTES, MAX_COLLECTED_FRAMES, overCollected, type Transport, type TransportHandlers } from './transport.js'
 
 export interface MemoryNetworkOptions {
   clock: Clock
@@ -196,7 +196,12 @@ export class MemoryTransport implements Transport {
         done = true
         this.net.clock.clearTimeout(timer)
         if (err !== undefined) { reject(err); return }
-        if (onFrame === undefined) { resolve(frames ?? []); return }
+        if (onFrame === undefined) {
+          const list = frames ?? []
+          if (overCollected(list.length, list.reduce((n, f) => n + f.byteLength, 0))) reject(new Error(`response from ${peer} exceeds ${MAX_COLLECTED_FRAMES} frames or ${MAX_COLLECTED_BYTES} bytes`))
+          else resolve(list)
+          return
+        }
         try {
           for (const f of frames ?? []) onFrame(f)
           resolve([])

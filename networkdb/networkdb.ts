@@ -25,7 +25,8 @@ import { NetworkMembership } from './network-membership.js'
 import { GossipQueue } from './gossip-queue.js'
 import { noopMetrics, type Metrics } from './metrics.js'
 import { MemoryStore, type NodeStore } from './store.js'
-import { Tables } from './tables.js'
+import { newer, Tables } from './tables.js'
+import { Hints } from './hints.js'
 import type { Transport } from './transport.js'
 import type {
   ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, TableEvent, Unsubscribe, WriteOptions
@@ -34,6 +35,7 @@ import { digestOf } from './hash.js'
 import { authenticate, checkName, CLUSTER_TOPIC, networkTopic } from './validate.js'
 import { Periodic } from './periodic.js'
 import { Reconnector } from './reconnect.js'
+import { MAX_INC_AHEAD, MAX_LTIME_AHEAD, screenNetworkEvent, screenNodeEvent, tooFarAhead } from './trust.js'
 
 export { CLUSTER_TOPIC, networkTopic }
 
@@ -76,6 +78,7 @@ export class NetworkDBNode implements NetworkDB {
   private readonly reconnect: Reconnector
   private readonly gossipQueue: GossipQueue
   private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
+  private readonly hints: Hints
   private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 }
 
   constructor (opts: NetworkDBOptions) {
@@ -102,7 +105,18 @@ export class NetworkDBNode implements NetworkDB {
       joined: this.joined,
       requireRunning: () => { this.requireRunning() },
       status: (owner) => this.membership?.get(owner)?.status,
-      leaving: () => this.membership?.self.status === 'left'
+      leaving: () => this.membership?.self.status === 'left',
+      hint: (nid, e) => { this.hints.add(nid, e) },
+      reject: (reason, detail) => { this.reject(reason, detail) }
+    })
+    this.hints = new Hints({
+      clock: this.clock,
+      eligible: (nid, owner) => this.running && owner !== this.nodeId && this.peers(nid).includes(owner),
+      stillNewer: (nid, table, key, v) => {
+        const cur = this.tables.get(table, nid, key)
+        return cur === undefined || newer(v, cur)
+      },
+      sync: async (nid, owner) => await this.sync(owner, nid, undefined, true)
     })
     this.reconnect = new Reconnector({
       transport: this.transport,
@@ -194,6 +208,7 @@ export class NetworkDBNode implements NetworkDB {
     this.timers.stopAll()
     for (const t of this.suspicion.values()) this.clock.clearTimeout(t)
     this.gossipQueue.cancel()
+    this.hints.cancel()
     this.suspicion.clear()
     await this.persistMeta().catch(() => {})
     await this.transport.stop()
@@ -368,8 +383,19 @@ export class NetworkDBNode implements NetworkDB {
   // ---- request / response ---------------------------------------------------------------------
 
   private syncDeps (): SyncDeps {
-    return { tables: this.tables, transport: this.transport, clock: this.clock, requestTimeoutMs: this.cfg.requestTimeoutMs, mergeRemote: (nid, from, e) => { this.entries.mergeRemote(nid, from, e) } }
+    return {
+      tables: this.tables,
+      transport: this.transport,
+      clock: this.clock,
+      requestTimeoutMs: this.cfg.requestTimeoutMs,
+      mergeRemote: (nid, from, e) => { this.entries.mergeRemote(nid, from, e) },
+      self: this.nodeId,
+      joinedAt: (nid) => this.joined.has(nid) ? this.netNodes.get(nid, this.nodeId)?.ltime : undefined,
+      noteJoin: (node, nid, ltime) => { this.onNetworkEvent({ node, nid, ltime, join: true }) },
+      isMember: (node, nid) => this.netNodes.get(nid, node)?.join === true
+    }
   }
+
 
   private async onRequest (from: string, data: Uint8Array): Promise<Iterable<Uint8Array>> {
     if (!this.running) throw new NotStartedError()
@@ -382,13 +408,16 @@ export class NetworkDBNode implements NetworkDB {
     }
     switch (req.t) {
       case 'pushpull':
-        this.applyClusterState(req.b)
+        this.applyClusterState(req.b, from)
         return [encodeResponse({ t: 'pushpull', b: this.clusterState() })]
       case 'sync':
         this.counts.bulkSyncs++
         this.m.bulkSyncs.inc({ role: 'responder' })
-        return answerSync(this.syncDeps(), req.b)
+        return answerSync(this.syncDeps(), from, req.b)
       case 'push':
+        if (this.netNodes.get(req.b.nid, from)?.join !== true) {
+          return [encodeResponse({ t: 'ack', b: { ok: false, detail: `not a member of ${req.b.nid}` } })]
+        }
         this.entries.mergeRemote(req.b.nid, from, req.b.entries)
         return [encodeResponse({ t: 'ack', b: { ok: true, detail: '' } })]
       case 'pingreq': {
@@ -407,9 +436,9 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   /** Bulk sync of `nid` with `peer`; false (logged) when it failed. */
-  private async sync (peer: string, nid: string, onAnswer?: () => void): Promise<boolean> {
+  private async sync (peer: string, nid: string, onAnswer?: () => void, own = false): Promise<boolean> {
     try {
-      const r = await syncWith(this.syncDeps(), peer, nid, onAnswer)
+      const r = await syncWith(this.syncDeps(), peer, nid, onAnswer, own)
       this.counts.bulkSyncs++
       this.counts.bulkSyncEntries += r.received + r.pushed
       this.m.bulkSyncs.inc({ role: 'initiator' })
@@ -438,7 +467,8 @@ export class NetworkDBNode implements NetworkDB {
     const others = this.peers(nid).filter(p => p !== this.nodeId)
     const alive = shuffle(others.filter(p => this.mem.get(p)?.status === 'alive'), this.random)
     const order = [...alive, ...others.filter(p => !alive.includes(p))]
-    await joinSync({ clock: this.clock, sync: async (peer, onAnswer) => await this.sync(peer, nid, onAnswer) }, order)
+    const sync = async (peer: string, onAnswer: () => void): Promise<boolean> => await this.sync(peer, nid, onAnswer, true)
+    await joinSync({ clock: this.clock, sync }, order)
   }
 
   // ---- cluster state --------------------------------------------------------------------------
@@ -447,16 +477,17 @@ export class NetworkDBNode implements NetworkDB {
     return { nodes: this.mem.all().map(m => this.mem.event(m)), networks: this.netNodes.events(), ltime: this.networkClock }
   }
 
-  private applyClusterState (s: ClusterState): void {
-    for (const n of s.nodes) this.onNodeEvent(n)
-    for (const n of s.networks) this.onNetworkEvent(n)
+  /** A push-pull's state from `from`: what it says of other nodes is screened (trust.ts). */
+  private applyClusterState (s: ClusterState, from: string): void {
+    for (const n of s.nodes) this.onNodeEvent(screenNodeEvent(n, from, this.mem.get(n.node)))
+    for (const n of s.networks) if (screenNetworkEvent(n, from)) this.onNetworkEvent(n)
   }
 
   private async pushPull (peer: string, timeoutMs = this.cfg.requestTimeoutMs): Promise<void> {
     const frames = await this.transport.request(peer, encodeRequest({ t: 'pushpull', b: this.clusterState() }), timeoutMs)
     const res = frames[0] === undefined ? undefined : this.decodeAnswer(peer, frames[0])
     if (res?.t !== 'pushpull') throw new Error(`bad push-pull answer from ${peer}`)
-    this.applyClusterState(res.b)
+    this.applyClusterState(res.b, peer)
   }
 
   private pushPullRandom (): void {
@@ -472,6 +503,11 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   private onNodeEvent (ev: WireNodeEvent): void {
+    const known = ev.node === this.nodeId ? this.mem.self.inc : this.mem.get(ev.node)?.inc ?? 0
+    if (tooFarAhead(ev.inc, known, this.clock.now(), MAX_INC_AHEAD)) {
+      this.reject('incarnation-jump', { node: ev.node, inc: ev.inc })
+      return
+    }
     if (ev.node === this.nodeId) {
       if (this.mem.self.status !== 'left' && this.mem.refutes(ev)) {
         this.log.info({ said: ev.kind, inc: this.mem.self.inc }, 'refuting')
@@ -542,6 +578,10 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   private onNetworkEvent (ev: WireNetworkEvent): void {
+    if (tooFarAhead(ev.ltime, this.networkClock, this.clock.now(), MAX_LTIME_AHEAD)) {
+      this.reject('clock-jump', { node: ev.node, ltime: ev.ltime })
+      return
+    }
     if (ev.ltime > this.networkClock) this.networkClock = ev.ltime
     if (ev.node === this.nodeId) {
       // Someone holds a newer claim about us than we know (we lost state): restate the truth.

@@ -310,8 +310,13 @@ export class Tables {
     return out
   }
 
-  /** Entries (with tombstones, without hidden ones) whose bucket is in `wanted`, as wire entries. */
-  entriesInBuckets (nid: string, buckets: number, wanted: ReadonlySet<number>, now: number): WireEntry[] {
+  /**
+   * Entries (with tombstones, without hidden ones) whose bucket is in `wanted`, as wire entries;
+   * only `owner`'s when given.
+   */
+  entriesInBuckets (
+    nid: string, buckets: number, wanted: ReadonlySet<number>, now: number, owner?: string
+  ): WireEntry[] {
     const out: WireEntry[] = []
     const net = this.nets.get(nid)
     if (net === undefined) return out
@@ -319,7 +324,8 @@ export class Tables {
     const all = wanted.size === buckets
     for (const [table, entries] of net.tables) {
       for (const [key, e] of entries) {
-        if (!e.hidden && (all || wanted.has(e.kh & mask))) out.push(toWire(table, key, e, now))
+        if (e.hidden || (owner !== undefined && e.owner !== owner)) continue
+        if (all || wanted.has(e.kh & mask)) out.push(toWire(table, key, e, now))
       }
     }
     return out

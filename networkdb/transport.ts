@@ -6,6 +6,19 @@
  * Node ids are transport identities (a libp2p peer id string on real sockets); `from` in a handler
  * is authenticated by the transport (gossipsub signature, noise session), never taken from a payload.
  */
+/**
+ * A response collected whole (request() without onFrame: push-pull, push acks, indirect probes)
+ * is at most this many frames and bytes; a peer that sends more fails the exchange instead of
+ * filling memory until the timeout. Streamed responses (onFrame) are handled frame by frame.
+ */
+export const MAX_COLLECTED_FRAMES = 64
+export const MAX_COLLECTED_BYTES = 16 * 1024 * 1024
+
+/** Whether one more frame of `size` bytes exceeds the collection limits. */
+export function overCollected (frames: number, bytes: number): boolean {
+  return frames > MAX_COLLECTED_FRAMES || bytes > MAX_COLLECTED_BYTES
+}
+
 export interface TransportHandlers {
   /** A pub/sub message on a subscribed topic, originated (and signed) by `from`. */
   onMessage(topic: string, from: string, data: Uint8Array): void

@@ -67,8 +67,14 @@ export interface ClusterState { nodes: WireNodeEvent[], networks: WireNetworkEve
  * XOR of the 32-bit hashes of bucket i (two words per bucket). `count` lets a responder see that
  * the requester is empty. `packed`: the requester reads answers in the packed form (EntryBatch);
  * nodes that predate it ignore the field and answer in the list form.
+ * `own`: send only entries the responder owns (the requester stores no other; see
+ * networkdb/trust.ts). `join`: the requester's join of `nid` at this network Lamport time, which
+ * the responder records before answering (it answers members only, and a joiner announces its
+ * join only once its sync is in). Nodes that predate them ignore both fields.
  */
-export interface SyncRequest { nid: string, buckets: number, hashes: number[], count: number, packed?: boolean }
+export interface SyncRequest {
+  nid: string, buckets: number, hashes: number[], count: number, packed?: boolean, own?: boolean, join?: number
+}
 
 const GOSSIP_TYPES: ReadonlySet<GossipMessage['t']> = new Set(['node', 'net', 'tables'])
 const REQUEST_TYPES: ReadonlySet<RequestMessage['t']> = new Set(['pushpull', 'sync', 'push', 'pingreq'])
@@ -108,10 +114,16 @@ function entry (x: unknown): WireEntry {
     owner: str(o, 'owner', MAX_NAME),
     ltime: uint(o, 'ltime'),
     deleted: bool(o, 'deleted'),
-    value: bytes(o, 'value', MAX_VALUE),
+    value: copy(bytes(o, 'value', MAX_VALUE)),
     reapIn: uint(o, 'reapIn')
   }
 }
+
+/**
+ * A decoded value is a view into its frame: stored as is, a 1-byte value kept the whole frame
+ * (up to 4 MiB) alive. Copied out, the frame goes when its message has been handled.
+ */
+const copy = (v: Uint8Array): Uint8Array => new Uint8Array(v)
 
 /** Per entry in the packed form: table index, owner index, key, ltime, deleted (0|1), reapIn, value. */
 const PACKED_FIELDS = 7
@@ -166,7 +178,10 @@ function unpackEntries (x: unknown): WireEntry[] {
     if (deleted !== 0 && deleted !== 1) bad(i, 'deleted')
     if (typeof reapIn !== 'number' || !Number.isSafeInteger(reapIn) || reapIn < 0) bad(i, 'reapIn')
     if (!(value instanceof Uint8Array) || value.byteLength > MAX_VALUE) bad(i, 'value')
-    out[i] = { table: table!, key: key as string, owner: owner!, ltime: ltime as number, deleted: deleted === 1, value: value as Uint8Array, reapIn: reapIn as number }
+    out[i] = {
+      table: table!, key: key as string, owner: owner!, ltime: ltime as number, deleted: deleted === 1,
+      value: copy(value as Uint8Array), reapIn: reapIn as number
+    }
   }
   return out
 }
@@ -202,6 +217,8 @@ function syncRequest (x: unknown): SyncRequest {
   if (hashes.length !== 2 * buckets) throw new WireError('shape', 'hash count does not match bucket count')
   const req: SyncRequest = { nid: str(o, 'nid', MAX_NAME), buckets, hashes, count: uint(o, 'count') }
   if (o.packed === true) req.packed = true
+  if (o.own === true) req.own = true
+  if (o.join !== undefined) req.join = uint(o, 'join')
   return req
 }
 

@@ -14,8 +14,12 @@ function pair (oldPeer = false): { a: SyncDeps, b: SyncDeps, sent: RequestMessag
   const clock = new SystemClock()
   const sent: RequestMessage[] = []
   const answers: Array<{ packed: boolean, count: number }> = []
-  const deps = (tables: Tables): SyncDeps => ({
+  const deps = (tables: Tables, self: string): SyncDeps => ({
     tables,
+    self,
+    joinedAt: () => undefined,
+    noteJoin: () => {},
+    isMember: () => true,
     clock,
     requestTimeoutMs: 1000,
     transport: undefined as unknown as Transport,
@@ -23,15 +27,15 @@ function pair (oldPeer = false): { a: SyncDeps, b: SyncDeps, sent: RequestMessag
       for (const e of entries) tables.merge(nid, e.table, e.key, { owner: e.owner, ltime: e.ltime, value: e.value, deleted: e.deleted, reapAt: 0, hidden: false }, clock.now(), true)
     }
   })
-  const a = deps(new Tables())
-  const b = deps(new Tables())
+  const a = deps(new Tables(), 'a')
+  const b = deps(new Tables(), 'b')
   a.transport = {
     request: async (_peer: string, data: Uint8Array, _timeoutMs: number, onFrame?: (frame: Uint8Array) => void) => {
       const req = decodeRequest(data)
       sent.push(req)
       if (req.t === 'sync') {
         if (oldPeer) delete req.b.packed
-        const frames = [...answerSync(b, req.b)]
+        const frames = [...answerSync(b, 'a', req.b)]
         for (const f of frames) {
           const res = decodeResponse(f)
           if (res.t === 'entries') answers.push({ packed: res.b.packed === true, count: res.b.entries.length })
@@ -105,7 +109,7 @@ describe('anti-entropy (bulk sync)', function () {
     fill(b, 'b', ['z'])
     const req = decodeRequest(encodeRequest({ t: 'sync', b: { nid: 'n', buckets: 1, hashes: [0, 0], count: 0 } }))
     assert.ok(req.t === 'sync')
-    const res = decodeResponse([...answerSync(b, req.b)][0]!)
+    const res = decodeResponse([...answerSync(b, 'a', req.b)][0]!)
     assert.ok(res.t === 'entries' && res.b.packed === undefined && res.b.entries.length === 1)
   })
 })

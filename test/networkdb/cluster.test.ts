@@ -34,18 +34,19 @@ describe('NetworkDB semantics', function () {
 
   it('concurrent writes of one key converge to one winner everywhere', async () => {
     const cl = await cluster(5)
-    // every node creates the same key "at once": none has seen the others' writes
-    await Promise.all(cl.nodes.map(async (n, i) => { await n.createEntry('t', 'n', 'shared', enc(`from-${i}`)) }))
+    // every node creates the same key "at once": none has seen the others' writes. In a takeover
+    // table: elsewhere a key is bound to the first owner a node hears of (networkdb/trust.ts)
+    await Promise.all(cl.nodes.map(async (n, i) => { await n.createEntry('network_table', 'n', 'shared', enc(`from-${i}`)) }))
     await cl.advance(2000)
-    const winners = new Set(cl.nodes.map(n => `${n.getEntry('t', 'n', 'shared')?.owner}`))
+    const winners = new Set(cl.nodes.map(n => `${n.getEntry('network_table', 'n', 'shared')?.owner}`))
     assert.equal(winners.size, 1)
     const winner = [...winners][0]!
     // equal Lamport times: the greatest owner id wins
     assert.equal(winner, [...cl.ids].sort().at(-1))
     // the loser cannot update or delete the winner's entry
     const loser = cl.nodes.find(n => n.nodeId !== winner)!
-    await assert.rejects(loser.updateEntry('t', 'n', 'shared', enc('x')), { name: 'NotOwnerError' })
-    await assert.rejects(loser.deleteEntry('t', 'n', 'shared'), { name: 'NotOwnerError' })
+    await assert.rejects(loser.updateEntry('network_table', 'n', 'shared', enc('x')), { name: 'NotOwnerError' })
+    await assert.rejects(loser.deleteEntry('network_table', 'n', 'shared'), { name: 'NotOwnerError' })
   })
 
   it('delete leaves a tombstone that is reaped after the TTL', async () => {
@@ -181,15 +182,16 @@ describe('NetworkDB semantics', function () {
   it('takeover replaces the entry of another owner under the new owner name; deletes say why', async () => {
     const cl = await cluster(3)
     const reasons: string[] = []
-    cl.nodes[2]!.watch('t', 'n', ev => { if (ev.kind === 'delete') reasons.push(`${ev.key}:${ev.reason}`) })
-    await cl.nodes[1]!.createEntry('t', 'n', 'net', enc('def'))
-    await until(cl, () => cl.nodes.every(n => n.getEntry('t', 'n', 'net') !== undefined))
-    await assert.rejects(cl.nodes[0]!.updateEntry('t', 'n', 'net', enc('x')), { name: 'NotOwnerError' })
-    await cl.nodes[0]!.updateEntry('t', 'n', 'net', enc('def2'), { takeover: true })
-    await until(cl, () => cl.nodes.every(n => n.getEntry('t', 'n', 'net')?.owner === cl.ids[0]))
-    assert.equal(table(cl, 2, 't', 'n').net, 'def2')
-    await cl.nodes[1]!.deleteEntry('t', 'n', 'net', { takeover: true })
-    await until(cl, () => cl.nodes.every(n => n.getEntry('t', 'n', 'net') === undefined))
+    // a takeover table (networkdb/trust.ts): elsewhere a key stays its owner's
+    for (const t of ['t', 'network_table']) cl.nodes[2]!.watch(t, 'n', ev => { if (ev.kind === 'delete') reasons.push(`${ev.key}:${ev.reason}`) })
+    await cl.nodes[1]!.createEntry('network_table', 'n', 'net', enc('def'))
+    await until(cl, () => cl.nodes.every(n => n.getEntry('network_table', 'n', 'net') !== undefined))
+    await assert.rejects(cl.nodes[0]!.updateEntry('network_table', 'n', 'net', enc('x')), { name: 'NotOwnerError' })
+    await cl.nodes[0]!.updateEntry('network_table', 'n', 'net', enc('def2'), { takeover: true })
+    await until(cl, () => cl.nodes.every(n => n.getEntry('network_table', 'n', 'net')?.owner === cl.ids[0]))
+    assert.equal(table(cl, 2, 'network_table', 'n').net, 'def2')
+    await cl.nodes[1]!.deleteEntry('network_table', 'n', 'net', { takeover: true })
+    await until(cl, () => cl.nodes.every(n => n.getEntry('network_table', 'n', 'net') === undefined))
     await cl.nodes[0]!.createEntry('t', 'n', 'mine', enc('0'))
     await until(cl, () => cl.nodes[2]!.getEntry('t', 'n', 'mine') !== undefined)
     await cl.kill(0)

@@ -38,16 +38,16 @@ describe('NetworkDB: entries hidden by a partition and deleted meanwhile', funct
     const cl = c
     for (const node of cl.nodes) await driven(cl.clock, async () => { await node.joinNetwork('n') })
     const reasons: string[] = []
-    cl.nodes[0]!.watch('t', 'n', ev => { if (ev.kind === 'delete') reasons.push(`${ev.key}:${ev.reason ?? '-'}`) })
-    await cl.nodes[0]!.createEntry('t', 'n', 'mine', enc('v'))
-    await until(cl, () => cl.nodes[1]!.getEntry('t', 'n', 'mine') !== undefined)
+    cl.nodes[0]!.watch('network_table', 'n', ev => { if (ev.kind === 'delete') reasons.push(`${ev.key}:${ev.reason ?? '-'}`) })
+    await cl.nodes[0]!.createEntry('network_table', 'n', 'mine', enc('v'))
+    await until(cl, () => cl.nodes[1]!.getEntry('network_table', 'n', 'mine') !== undefined)
 
     // Node 1 takes node 0's entry over and deletes it while node 0 cannot hear it.
     cl.partition([0], [1, 2])
-    await cl.nodes[1]!.deleteEntry('t', 'n', 'mine', { takeover: true })
+    await cl.nodes[1]!.deleteEntry('network_table', 'n', 'mine', { takeover: true })
     await until(cl, () => cl.nodes[0]!.members().find(m => m.id === cl.ids[1])?.status === 'failed', 30_000)
     cl.heal()
-    await until(cl, () => cl.nodes[0]!.getEntry('t', 'n', 'mine') === undefined, 30_000)
+    await until(cl, () => cl.nodes[0]!.getEntry('network_table', 'n', 'mine') === undefined, 30_000)
     assert.deepEqual(reasons, ['mine:deleted'])
   })
 })

@@ -68,4 +68,18 @@ describe('NetworkDB on real sockets (5 processes on 127.0.0.1)', function () {
     const members = await nodes[0]!.call<Array<{ id: string }>>('members')
     assert.ok(!members.some(m => m.id === intruder.id), 'the intruder is not a member')
   })
+
+  it('a keyed host cannot speak for another node: a forged push and a forged `left` change nothing', async () => {
+    const [a, v, evil] = procs.slice(0, 3) as [NodeProc, NodeProc, NodeProc]
+    const before = (await dump(a)).find(r => r.owner === v.id)!
+    // evil (node 2) pushes node 1's entry to node 0 over its own noise session, at a higher version
+    assert.equal(await evil.call('forgePush', { to: a.id, nid: 'n', table: 't', key: before.key, owner: v.id, value: 'forged' }), 'ack')
+    // and gossips a `left` of node 1 (signed by itself, as gossipsub requires)
+    await evil.call('forgeLeft', { node: v.id })
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    assert.deepEqual((await dump(a)).find(r => r.key === before.key), before)
+    const members = await a.call<Array<{ id: string, status: string }>>('members')
+    assert.equal(members.find(m => m.id === v.id)?.status, 'alive')
+    assert.ok((await a.call<{ rejected: number }>('stats')).rejected >= 1)
+  })
 })
