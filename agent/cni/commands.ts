@@ -57,12 +57,15 @@ export function agentError (err: unknown, conf: NetConf): CniError {
   return new CniError(E.internal, (err as Error).message ?? String(err))
 }
 
-/** The endpoint's name in `inspect`: Kubernetes' namespace/pod, podman's container name, else the container id. */
+/**
+ * The endpoint's name in `inspect`: Kubernetes' namespace_pod ("_" is in neither DNS-1123 name, and "/" is
+ * not allowed in endpoint names), podman's container name, else the container id.
+ */
 export function endpointName (args: CmdArgs): string {
   const pod = args.args.get('K8S_POD_NAME') ?? ''
   const ns = args.args.get('K8S_POD_NAMESPACE') ?? ''
   // podman passes its container name as both.
-  if (pod !== '') return ns !== '' && ns !== pod ? `${ns}/${pod}` : pod
+  if (pod !== '') return ns !== '' && ns !== pod ? `${ns}_${pod}` : pod
   return `cni-${args.containerId.slice(0, 12)}`
 }
 

@@ -108,8 +108,8 @@ describe('ovnet-cni with real agents, and podman\'s CNI backend, on a 2-host net
 
     // Named in inspect --verbose on both hosts, as an ordinary endpoint.
     for (const i of [0, 1]) {
-      await until(`host ${i + 1} lists team/byhand`, async () =>
-        (await agents!.client(i).inspectNetwork(NET, true)).Endpoints?.some(e => e.Name === 'team/byhand' && e.EndpointIP === address.split('/')[0]) === true)
+      await until(`host ${i + 1} lists team_byhand`, async () =>
+        (await agents!.client(i).inspectNetwork(NET, true)).Endpoints?.some(e => e.Name === 'team_byhand' && e.EndpointIP === address.split('/')[0]) === true)
     }
 
     // kill -9 and restart: the agent rebuilds the attachment from its state; CHECK still passes.
@@ -133,7 +133,7 @@ describe('ovnet-cni with real agents, and podman\'s CNI backend, on a 2-host net
     assert.equal((await agents!.client(0).attachments(NET)).length, 0)
     assert.deepEqual((await ipJson<{ ifname: string }>(ns, ['link', 'show'])).map(l => l.ifname), ['lo'], 'the interface went with the attachment')
     for (const i of [0, 1]) {
-      await until(`host ${i + 1} forgot team/byhand`, async () => (await agents!.client(i).inspectNetwork(NET, true)).Endpoints?.length === 0)
+      await until(`host ${i + 1} forgot team_byhand`, async () => (await agents!.client(i).inspectNetwork(NET, true)).Endpoints?.length === 0)
     }
     // An interface of that name already in the container: an error, and nothing left attached.
     const made = await exec('ip', ['-n', ns, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1p'])

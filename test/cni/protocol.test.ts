@@ -213,10 +213,10 @@ describe('ovnet-cni protocol', () => {
       }
     })
 
-    it('endpoint names: K8S namespace/pod, else cni-<container id>', async () => {
+    it('endpoint names: K8S namespace_pod, else cni-<container id>', async () => {
       await run({ ...ENV, CNI_COMMAND: 'ADD', CNI_ARGS: 'K8S_POD_NAMESPACE=default;K8S_POD_NAME=nginx-1' }, conf())
       await run({ ...ENV, CNI_COMMAND: 'ADD', CNI_CONTAINERID: '0123456789abcdef' }, conf())
-      assert.deepEqual(agent.attaches.map(a => a.req.Name), ['default/nginx-1', 'cni-0123456789ab'])
+      assert.deepEqual(agent.attaches.map(a => a.req.Name), ['default_nginx-1', 'cni-0123456789ab'])
     })
 
     it('agent not reachable: code 11 (try again later); network unknown or value refused: code 7; already attached: 102', async () => {

@@ -11,12 +11,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { ApiServer } from '../../agent/api-server.js'
 import type { AttachmentView, AttachRequest, ControlHandlers, DetachRequest } from '../../agent/api-types.js'
 import { ErrNoSuchEndpoint, ErrNoSuchNetwork } from '../../agent/errors.js'
 import { silentLogger } from '../../networkdb/index.js'
 import { CNI_BIN } from './lab-podman.js'
 
+const run = promisify(execFile)
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 /** What the plugin may load besides node builtins. */
 const ALLOWED = /^agent\/(cni\/[a-z-]+|api-client)\.ts$/
@@ -63,6 +65,7 @@ describe('ovnet-cni start-up', () => {
     const detached: DetachRequest[] = []
 
     before(async () => {
+      await run('ip', ['netns', 'add', otherNsName])
       dir = await mkdtemp(join(tmpdir(), 'ovnet-cni-'))
       // A stand-in agent: the control API's real server and router, handlers keeping what they got.
       const handlers: Partial<ControlHandlers> = {
@@ -82,6 +85,7 @@ describe('ovnet-cni start-up', () => {
     })
 
     after(async () => {
+      await run('ip', ['netns', 'del', otherNsName]).catch(() => {})
       await server?.close()
       await rm(dir, { recursive: true, force: true })
     })
@@ -97,8 +101,10 @@ describe('ovnet-cni start-up', () => {
     }
 
     const conf = (socket: string, network = 'red'): Record<string, unknown> => ({ cniVersion: '1.0.0', name: 'n1', type: 'ovnet', network, socket })
-    // The plugin's own namespace is refused; any other existing namespace file will do for the stand-in.
-    const otherNs = '/proc/self/ns/mnt'
+    // The plugin's own namespace is refused, and the control API takes only /run/netns names or
+    // /proc/PID/ns/net paths: a namespace of the test's own.
+    const otherNsName = `cnist${randomBytes(3).toString('hex')}`
+    const otherNs = `/run/netns/${otherNsName}`
 
     it('ADD and DEL reach the agent, exit 0; an unknown network is code 7 with exit 1', async () => {
       const sock = join(dir, 'agent.sock')
