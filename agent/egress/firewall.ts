@@ -12,9 +12,9 @@
  *   nat    OVNET-POST  (POSTROUTING) masquerade a network's subnet leaving by a non-uplink device
  *   nat    OVNET-DNAT  (PREROUTING, OUTPUT; local destinations) published ports
  */
-import { spawn } from 'node:child_process'
 import type { PortMapping } from './ports.js'
 import { ANY_IP } from './ports.js'
+import { run, SpawnError } from './run.js'
 
 export const CHAIN_FWD = 'OVNET-FWD'
 export const CHAIN_POST = 'OVNET-POST'
@@ -146,26 +146,19 @@ export interface IptablesRunner {
   restore(batch: string): Promise<void>
 }
 
-async function run (cmd: string, args: readonly string[], input?: string): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.once('error', err => { reject(new IptablesMissingError(`${cmd}: ${err.message} (egress needs iptables: bash scripts/setup-host.sh)`)) })
-    child.once('close', code => {
-      if (code === 0) resolve(stdout)
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${code ?? 'signal'}): ${stderr.trim()}`))
-    })
-    if (input !== undefined) child.stdin!.end(input)
-  })
-}
-
 /** The real iptables of the namespace the agent runs in. */
 export const iptables: IptablesRunner = {
-  save: async table => await run('iptables-save', ['-t', table]),
-  restore: async batch => { await run('iptables-restore', ['-w', '5', '--noflush'], batch) }
+  save: async table => await runIptables('iptables-save', ['-t', table]),
+  restore: async batch => { await runIptables('iptables-restore', ['-w', '5', '--noflush'], batch) }
+}
+
+async function runIptables (cmd: string, args: readonly string[], input?: string): Promise<string> {
+  try {
+    return await run(cmd, args, input)
+  } catch (err) {
+    if (err instanceof SpawnError) throw new IptablesMissingError(`${err.message} (egress needs iptables: bash scripts/setup-host.sh)`)
+    throw err
+  }
 }
 
 /** Read, then write what differs, in one batch. Returns the batch applied ('' if none was needed). */

@@ -6,9 +6,9 @@
  * host (`default via 169.254.1.1`); the host routes the network's subnet down to the sandbox.
  * Written through `ip -batch -` (two processes per network, only when something is missing).
  */
-import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { UPLINK_PREFIX } from './firewall.js'
+import { run } from './run.js'
 
 export const SANDBOX_UPLINK = 'uplink0'
 export const HOST_SIDE_IP = '169.254.1.1'
@@ -27,22 +27,6 @@ export function uplinkName (nid: string): string {
 
 interface LinkJson { ifname: string, operstate?: string, addr_info?: Array<{ local?: string }> }
 interface RouteJson { dst?: string, gateway?: string, dev?: string }
-
-async function run (cmd: string, args: readonly string[], input?: string): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.once('error', reject)
-    child.once('close', code => {
-      if (code === 0) resolve(stdout)
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${code ?? 'signal'}): ${stderr.trim()}`))
-    })
-    if (input !== undefined) child.stdin!.end(input)
-  })
-}
 
 const ipArgs = (ns: string | undefined, args: readonly string[]): string[] => (ns === undefined ? [...args] : ['-n', ns, ...args])
 const batch = async (ns: string | undefined, lines: readonly string[]): Promise<void> => {
