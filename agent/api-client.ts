@@ -8,7 +8,7 @@ import { request, type IncomingMessage } from 'node:http'
 import { createInterface } from 'node:readline'
 import type {
   AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView,
-  MemberView, NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary, PingResponse
+  EncryptionStatusView, MemberView, NetworkCreateRequest, RotateKeyResponse, NetworkCreateResponse, NetworkInspect, NetworkSummary, PingResponse
 } from './api-types.js'
 
 export const DEFAULT_SOCKET = '/run/ovnet/ovnet.sock'
@@ -55,6 +55,8 @@ export class ApiClient {
 
   ping (): Promise<PingResponse> { return this.call('GET', '/v1/ping') }
   members (): Promise<MemberView[]> { return this.call('GET', '/v1/cluster/members') }
+  rotateKey (): Promise<RotateKeyResponse> { return this.call('POST', '/v1/cluster/rotate-key') }
+  encryption (): Promise<EncryptionStatusView> { return this.call('GET', '/v1/cluster/encryption') }
   createNetwork (req: NetworkCreateRequest): Promise<NetworkCreateResponse> { return this.call('POST', '/v1/networks', req) }
   listNetworks (): Promise<NetworkSummary[]> { return this.call('GET', '/v1/networks') }
 

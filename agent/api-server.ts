@@ -6,6 +6,8 @@
  *
  *   GET    /v1/ping                        → PingResponse
  *   GET    /v1/cluster/members             → MemberView[]
+ *   POST   /v1/cluster/rotate-key          → RotateKeyResponse (a new WireGuard key pair)
+ *   GET    /v1/cluster/encryption          → EncryptionStatusView (this host's WireGuard)
  *   POST   /v1/networks                    NetworkCreateRequest → 201 NetworkCreateResponse
  *   GET    /v1/networks                    → NetworkSummary[]
  *   GET    /v1/networks/:network?verbose=1 → NetworkInspect
@@ -57,6 +59,22 @@ export function buildRouter (handlers: ControlHandlers, info: PingResponse, stre
       handle: async ({ params }) => {
         if (handlers.attachments === undefined) throw new NotImplementedError('attachments are not available from this agent')
         return await handlers.attachments(params.network)
+      }
+    })
+    .json({
+      method: 'POST',
+      path: '/v1/cluster/rotate-key',
+      handle: async () => {
+        if (handlers.rotateKey === undefined) throw new NotImplementedError('key rotation is not available from this agent')
+        return await handlers.rotateKey()
+      }
+    })
+    .json({
+      method: 'GET',
+      path: '/v1/cluster/encryption',
+      handle: async () => {
+        if (handlers.encryption === undefined) throw new NotImplementedError('encryption is not available from this agent')
+        return await handlers.encryption()
       }
     })
     .json({ method: 'GET', path: '/v1/ipam', handle: async () => await handlers.ipamStatus() })

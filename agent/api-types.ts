@@ -23,6 +23,25 @@ export interface MemberView {
   Status: MemberStatus
   /** ICMP echo round trip in ms; null when the probe got no answer (or none ran yet). */
   RTT: number | null
+  /**
+   * How the member runs WireGuard for encrypted networks (kernel, userspace or none), as it
+   * announced; null when it announced nothing. Absent from agents without encryption.
+   */
+  Encryption?: 'kernel' | 'userspace' | 'none' | null
+}
+
+/** `ovnet cluster rotate-key --json`. */
+export interface RotateKeyResponse { PublicKey: string }
+
+/** `ovnet cluster encryption --json`: this host's WireGuard device and peers. */
+export interface EncryptionStatusView {
+  Mode: 'kernel' | 'userspace' | 'none'
+  Interface: string
+  PublicKey: string
+  ListenPort: number
+  VxlanPort: number
+  Ready: boolean
+  Peers: Array<{ Name: string, PublicKey: string, Endpoint: string, LatestHandshake: number, RxBytes: number, TxBytes: number }>
 }
 
 export interface NetworkCreateResponse {
@@ -326,6 +345,10 @@ export interface ControlHandlers {
   subscribeEvents(listener: (ev: ControlEvent) => void): Unsubscribe
   /** This host's endpoints in a network, with their runtime keys (CNI GC/CHECK). Optional: else 501. */
   attachments?(network: string): Promise<AttachmentView[]>
+  /** A new WireGuard key pair for this host (encrypted networks). Optional: else 501. */
+  rotateKey?(): Promise<RotateKeyResponse>
+  /** This host's WireGuard device and peers. Optional: else 501. */
+  encryption?(): Promise<EncryptionStatusView>
   /** NetworkDB diagnostics (read-only). Optional: a controller without it answers 501. */
   diagnostics?(): Promise<DiagnosticsView>
 }

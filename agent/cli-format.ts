@@ -3,6 +3,7 @@
  * spaces apart) built from the same objects `--json` prints unchanged.
  */
 import type {
+  EncryptionStatusView,
   AttachResponse, ControlEvent, IpamReclaimResponse, IpamStatusView, MemberView, NetworkSummary
 } from './api-types.js'
 
@@ -25,8 +26,22 @@ export function shortId (id: string): string {
 }
 
 export function membersTable (members: readonly MemberView[]): string {
+  // The WireGuard column only from agents that report it (encrypted networks).
+  if (members.some(m => m.Encryption !== undefined)) {
+    return table(['NAME', 'ID', 'ADDRESS', 'STATUS', 'RTT', 'WIREGUARD'],
+      members.map(m => [m.Name, m.ID, m.Address, m.Status, formatRtt(m.RTT), m.Encryption ?? '-']))
+  }
   return table(['NAME', 'ID', 'ADDRESS', 'STATUS', 'RTT'],
     members.map(m => [m.Name, m.ID, m.Address, m.Status, formatRtt(m.RTT)]))
+}
+
+export function encryptionText (e: EncryptionStatusView): string {
+  const head = `mode ${e.Mode}, device ${e.Interface} (${e.Ready ? 'up' : 'not in use yet'}), port ${e.ListenPort}, encrypted VXLAN port ${e.VxlanPort}\npublic key ${e.PublicKey}\n`
+  if (e.Peers.length === 0) return head
+  const now = Date.now() / 1000
+  return head + table(['PEER', 'ENDPOINT', 'PUBLIC KEY', 'HANDSHAKE', 'RX', 'TX'], e.Peers.map(p => [
+    p.Name || '?', p.Endpoint, p.PublicKey, p.LatestHandshake === 0 ? 'never' : `${Math.max(0, Math.round(now - p.LatestHandshake))}s ago`, String(p.RxBytes), String(p.TxBytes)
+  ]))
 }
 
 export function networksTable (networks: readonly NetworkSummary[]): string {

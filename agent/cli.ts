@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { AgentUnavailableError, ApiClient, DEFAULT_SOCKET } from './api-client.js'
 import type { AttachRequest, NetworkCreateRequest } from './api-types.js'
-import { attachTable, eventLine, ipamTables, membersTable, networksTable, reclaimText } from './cli-format.js'
+import { attachTable, encryptionText, eventLine, ipamTables, membersTable, networksTable, reclaimText } from './cli-format.js'
 import type { AgentFlags } from './config.js'
 import { OVNET_VERSION } from './version.js'
 
@@ -39,9 +39,11 @@ const processIO: CliIO = {
 
 const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n'
 
-function keyValue (flag: string) {
+/** `bare`: a KEY alone is KEY="" (Docker's `--opt encrypted`). */
+function keyValue (flag: string, bare = false) {
   return (v: string, prev: Record<string, string> = {}): Record<string, string> => {
     const eq = v.indexOf('=')
+    if (bare && eq === -1 && v !== '') return { ...prev, [v]: '' }
     if (eq <= 0) throw new InvalidArgumentError(`${flag} takes KEY=VALUE, got "${v}"`)
     return { ...prev, [v.slice(0, eq)]: v.slice(eq + 1) }
   }
@@ -73,11 +75,25 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
   // ---- cluster ----
   const cluster = program.command('cluster').description('cluster membership')
   cluster.command('members').description('list the cluster members with their status and underlay RTT')
-    .option('--json', 'print JSON: [{Name, ID, Address, Status, RTT}]')
+    .option('--json', 'print JSON: [{Name, ID, Address, Status, RTT, Encryption}]')
     .addOption(socketOption())
     .action(async (o: { json?: boolean, socket: string }) => {
       const members = await client(o).members()
       io.stdout(o.json === true ? json(members) : membersTable(members))
+    })
+  cluster.command('rotate-key').description('give this host a new WireGuard key pair (encrypted networks); peers follow')
+    .option('--json', 'print JSON: {PublicKey}')
+    .addOption(socketOption())
+    .action(async (o: { json?: boolean, socket: string }) => {
+      const r = await client(o).rotateKey()
+      io.stdout(o.json === true ? json(r) : `new public key ${r.PublicKey}\n`)
+    })
+  cluster.command('encryption').description('this host\'s WireGuard: mode, device, public key, peers')
+    .option('--json', 'print JSON')
+    .addOption(socketOption())
+    .action(async (o: { json?: boolean, socket: string }) => {
+      const e = await client(o).encryption()
+      io.stdout(o.json === true ? json(e) : encryptionText(e))
     })
 
   // ---- network ----
@@ -88,7 +104,7 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--gateway <ip>', 'gateway address (default: the first usable address)')
     .option('--ip-range <cidr>', 'allocate container addresses from this sub-range')
     .option('--vni <n>', 'VXLAN id (default: allocated)', integerArg)
-    .option('--opt <key=value>', 'driver option, repeatable', keyValue('--opt'))
+    .option('--opt <key=value>', 'driver option, repeatable; "--opt encrypted": VXLAN between hosts inside WireGuard', keyValue('--opt', true))
     .option('--label <key=value>', 'label, repeatable', keyValue('--label'))
     .option('--internal', 'no egress: containers reach each other only (no NAT, no published ports)')
     .addOption(socketOption())
@@ -231,6 +247,9 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--join <addr:port,...>', 'seed agents to join, repeatable', collect)
     .option('--cluster-key <file>', 'cluster key file (required; create with `ovnet keygen`)')
     .option('--vxlan-port <n>', 'VXLAN UDP port, the same on every host (default 4789)')
+    .option('--encrypted-vxlan-port <n>', 'VXLAN UDP port of encrypted networks, the same on every host (default: vxlan-port + 1)')
+    .option('--wg-interface <name>', 'WireGuard device of encrypted networks (default ovwg0)')
+    .option('--wg-port <n>', 'WireGuard UDP port, the same on every host (default 51820)')
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
     .option('--docker-plugin [path]', 'serve the Docker remote network/IPAM plugin on this socket (default /run/docker/plugins/ovnet.sock)')

@@ -40,6 +40,12 @@ export interface AgentConfig {
   clusterKey: string
   /** VXLAN UDP port, the same on every host. */
   vxlanPort: number
+  /** VXLAN UDP port of encrypted networks (steered into WireGuard), the same on every host; default vxlanPort + 1. */
+  encryptedVxlanPort: number
+  /** WireGuard device name (unique per machine for wireguard-go: its socket path). */
+  wgInterface: string
+  /** WireGuard listen port, the same on every host. */
+  wgPort: number
   /** Prometheus endpoint; undefined: no metrics server. */
   metrics: HostPort | undefined
   logLevel: LogLevel
@@ -62,6 +68,9 @@ export interface AgentFlags {
   join?: string[]
   clusterKey?: string
   vxlanPort?: string
+  encryptedVxlanPort?: string
+  wgInterface?: string
+  wgPort?: string
   metrics?: string
   logLevel?: string
   /** `true`: the flag without a path (the default socket). */
@@ -73,6 +82,8 @@ export const AGENT_DEFAULTS = Object.freeze({
   socket: '/run/ovnet/ovnet.sock',
   bind: '0.0.0.0:7946',
   vxlanPort: 4789,
+  wgInterface: 'ovwg0',
+  wgPort: 51820,
   logLevel: 'info'
 })
 
@@ -148,6 +159,9 @@ function schema (cwd: string) {
     join: joinList.default([]),
     clusterKey: absPath(cwd).optional(),
     vxlanPort: integer(VXLAN_PORT_RANGE[0], VXLAN_PORT_RANGE[1]),
+    encryptedVxlanPort: integer(VXLAN_PORT_RANGE[0], VXLAN_PORT_RANGE[1]).optional(),
+    wgInterface: text('an interface name').regex(/^[A-Za-z0-9_.-]{1,15}$/, { error: 'must be 1-15 characters of letters, digits, ".", "_" or "-"' }),
+    wgPort: integer(1, 65535),
     metrics: hostPort({ allowHostname: true, allowPortZero: true }).optional(),
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
     // `--docker-plugin` alone (or `docker-plugin: true` in the file): Docker's default plugin path.
@@ -261,6 +275,11 @@ export async function loadAgentConfig (flags: AgentFlags, opts: LoadOptions = {}
   if (c.metrics !== undefined && c.metrics.port === c.bind.port && c.metrics.port !== 0 && (c.metrics.host === c.bind.host || c.bind.host === '0.0.0.0')) {
     throw new ConfigError('metrics', `metrics: ${formatHostPort(c.metrics)} collides with bind ${formatHostPort(c.bind)}`)
   }
+  // Default: the port above the plain one (below it at the top of the range).
+  const encryptedVxlanPort = c.encryptedVxlanPort ?? (c.vxlanPort < VXLAN_PORT_RANGE[1] ? c.vxlanPort + 1 : c.vxlanPort - 1)
+  if (encryptedVxlanPort === c.vxlanPort) {
+    throw new ConfigError('encrypted-vxlan-port', `encrypted-vxlan-port: must differ from vxlan-port ${c.vxlanPort} (the port is what steers traffic into WireGuard)`)
+  }
   return {
     name: c.name,
     dataDir: c.dataDir,
@@ -270,6 +289,9 @@ export async function loadAgentConfig (flags: AgentFlags, opts: LoadOptions = {}
     join: c.join,
     clusterKey: c.clusterKey,
     vxlanPort: c.vxlanPort,
+    encryptedVxlanPort,
+    wgInterface: c.wgInterface,
+    wgPort: c.wgPort,
     metrics: c.metrics,
     logLevel: c.logLevel,
     dockerPlugin: c.dockerPlugin,

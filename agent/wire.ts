@@ -15,6 +15,7 @@ import { Controller } from './controller.js'
 import { startDockerPlugin } from './docker-plugin/index.js'
 import type { AgentContext, AgentController } from './daemon.js'
 import { LinuxEgress } from './egress/index.js'
+import { WireguardEncryption } from './crypto/index.js'
 import { clusterIpamPort } from './ipam-port.js'
 import { LocalState } from './local-state.js'
 
@@ -60,7 +61,15 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     undo.push(async () => { await ipam.close(); await ipamStore.close() })
     const late: { controller?: Controller } = {}
     const vni = { held: () => late.controller?.networkVnis() ?? [] }
-    const driver = new OverlayDriver({ dataplane: new LinuxDataplane({ logger: log.child({ component: 'dataplane' }) }), nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, logger: log, metrics, vni })
+    const dataplane = new LinuxDataplane({ logger: log.child({ component: 'dataplane' }) })
+    // Encrypted networks (agent/crypto): keys and the peer record now, the device on first use.
+    const encryption = new WireguardEncryption({
+      db, dataDir: config.dataDir, vtep: advertise, device: config.wgInterface, listenPort: config.wgPort, vxlanPort: config.encryptedVxlanPort,
+      underlayMtu: async () => await dataplane.underlayMtu(advertise), logger: log, metrics
+    })
+    await encryption.start()
+    undo.push(async () => { await encryption.stop({ keepDataplane: true }) })
+    const driver = new OverlayDriver({ dataplane, nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, encryption, logger: log, metrics, vni })
     await driver.start()
     undo.push(async () => { await driver.stop({ keepDataplane: true }) })
     const glue = new TableGlue(db, driver, log)
@@ -77,7 +86,11 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     undo.push(async () => { await plugin?.close() })
     log.info({ name: config.name, id: db.nodeId, advertise, addrs: transport.addresses(), dockerPlugin: config.dockerPlugin }, 'controller ready')
     const detachAll = controller.stop.bind(controller)
+    const members = controller.members.bind(controller)
     return Object.assign(controller, {
+      members: async () => (await members()).map(m => ({ ...m, Encryption: encryption.modeOf(m.ID) ?? null })),
+      rotateKey: async () => ({ PublicKey: await encryption.rotate() }),
+      encryption: async () => await encryption.status(),
       stop: async () => {
         await plugin?.close().catch((err: unknown) => { log.warn({ err: String(err) }, 'docker plugin close failed') })
         await detachAll()
@@ -87,6 +100,7 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
         await ipamStore.close()
         await db.leave()
         await driver.stop()
+        await encryption.stop().catch((err: unknown) => { log.warn({ err: String(err) }, 'removing the WireGuard device failed') })
       }
     })
   } catch (err) {

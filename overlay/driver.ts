@@ -31,6 +31,7 @@ import {
 } from './driverapi.js'
 import { NetworkExistsError, NoVniError } from './errors.js'
 import { checkIpam, optionValue, validMtu, validNodeName } from './options.js'
+import { encryptedOption, type EncryptionPort } from './encryption.js'
 import { PeerDB } from './peerdb.js'
 import { Coalescer, ReturnDetector } from './peer-return.js'
 import { KernelScheduler, type ReconcileTrigger } from './kernel-scheduler.js'
@@ -67,6 +68,8 @@ export interface OverlayDriverOptions {
   clock?: Clock
   logger?: Logger
   metrics?: Metrics
+  /** The encrypted data plane (networks with the `encrypted` option); none: such networks are refused. */
+  encryption?: EncryptionPort
   /** Coalescing window of event bursts before one kernel batch (default 0: the same turn). */
   batchDelayMs?: number
   /** Full reconciliation period per sandbox (default 30 s; 0 = only after failures/on demand). */
@@ -89,6 +92,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   private readonly clock: Clock
   private readonly log: Logger
   private readonly mtu: number | undefined
+  private readonly encryption: EncryptionPort | undefined
   private readonly reconcileIntervalMs: number
   private readonly sched: KernelScheduler
   private readonly orphanGraceMs: number
@@ -116,6 +120,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     this.clock = opts.clock ?? new SystemClock()
     this.log = (opts.logger ?? silentLogger).child({ component: 'overlay' })
     this.mtu = opts.mtu
+    this.encryption = opts.encryption
     this.reconcileIntervalMs = opts.reconcileIntervalMs ?? 30_000
     this.orphanGraceMs = opts.orphanGraceMs ?? 60_000
     this.returns = new Coalescer(this.clock, opts.returnReconcileDelayMs ?? 500, async nid => {
@@ -238,6 +243,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
 
   async networkAllocate (nid: string, options: Record<string, string>, ipV4Data: IPAMData[], ipV6Data: IPAMData[]): Promise<Record<string, string>> {
     checkIpam(ipV4Data, ipV6Data)
+    if (encryptedOption(options)) this.canEncrypt()
     const listed = optionValue(options, VXLANID_LIST)
     const requested = listed === undefined ? undefined : parseVxlanIdList(listed)
     if (requested !== undefined && requested.length > 1) throw new InvalidParameterError(`one vxlan id per network (one subnet), got ${listed}`)
@@ -266,7 +272,8 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     const mtuText = optionValue(options, DRIVER_MTU)
     const mtuOption = mtuText === undefined ? undefined : Number(mtuText)
     if (mtuOption !== undefined && !validMtu(mtuOption)) throw new InvalidParameterError(`invalid ${DRIVER_MTU} ${mtuText}`)
-    this.nets.set(nid, newNet({ nid, vni, subnet: ipam.pool, gateway: ipam.gateway, mtuOption, sandbox: sandboxName(this.nodeName, nid) }))
+    const encrypted = encryptedOption(options)
+    this.nets.set(nid, newNet({ nid, vni, subnet: ipam.pool, gateway: ipam.gateway, mtuOption, encrypted, sandbox: sandboxName(this.nodeName, nid) }))
     // Last: registering replays the table's existing entries into eventNotify right away.
     nInfo.tableEventRegister(PEER_TABLE, ObjectType.EndpointObject)
   }
@@ -433,9 +440,13 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
 
   private async ensureSandboxLocked (n: Net): Promise<void> {
     if (n.spec !== undefined) return
-    const underlay = this.mtu ?? n.mtuOption ?? (await this.dp.underlayMtu(this.vtep) ?? 1500) - VXLAN_OVERHEAD
+    // Encrypted: the tunnel first (its steering must exist before any VXLAN frame leaves).
+    const crypt = n.encrypted ? this.canEncrypt() : undefined
+    await crypt?.ensure()
+    const overhead = VXLAN_OVERHEAD + (crypt?.overhead ?? 0)
+    const underlay = this.mtu ?? n.mtuOption ?? (await this.dp.underlayMtu(this.vtep) ?? 1500) - overhead
     const spec: SandboxSpec = {
-      name: n.sandbox, vni: n.vni, vtep: this.vtep, dstPort: this.dstPort, mtu: underlay, gateway: n.gateway, owner: `${this.ownerPrefix}${n.nid.replace(/[^A-Za-z0-9._:/-]/g, '_')}`.slice(0, 200)
+      name: n.sandbox, vni: n.vni, vtep: this.vtep, dstPort: crypt?.dstPort ?? this.dstPort, mtu: underlay, gateway: n.gateway, owner: `${this.ownerPrefix}${n.nid.replace(/[^A-Za-z0-9._:/-]/g, '_')}`.slice(0, 200)
     }
     const found = this.discovered.get(n.sandbox)
     try {
@@ -457,6 +468,13 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     } catch (e) {
       this.sched.failed(n, e, 'reconcile')
     }
+  }
+
+  /** The encryption port, or a clear error when this host cannot encrypt. */
+  private canEncrypt (): EncryptionPort {
+    if (this.encryption === undefined) throw new InvalidParameterError('encrypted networks are not available on this host')
+    this.encryption.check()
+    return this.encryption
   }
 
   private async removeSandboxLocked (n: Net): Promise<void> {

@@ -9,6 +9,7 @@ export * from './dataplane.js'
 export { LinuxDataplane, type LinuxDataplaneOptions } from './dataplane-linux.js'
 export { MemoryDataplane, type MemoryDataplaneOptions, type MemoryOp, type MemorySandbox } from './dataplane-memory.js'
 export { OverlayDriver, OVERLAY_DRIVER_TYPE, IFNAME_OPTION, HANDOFF_OPTION, MTU_OPTION, type OverlayDriverOptions } from './driver.js'
+export { ENCRYPTED_OPTION, encryptedOption, type EncryptionPort } from './encryption.js'
 export { PeerDB, type Peer, type PeerRank, type LocalEndpoint } from './peerdb.js'
 export { diffTables, SandboxProgrammer, type Desired, type DriftCounts, type ReconcileReport } from './reconciler.js'
 export {

@@ -27,6 +27,8 @@ export interface Net {
   subnet: string
   gateway: string | undefined
   mtuOption: number | undefined
+  /** VXLAN inside WireGuard between hosts (encryption.ts). */
+  encrypted: boolean
   sandbox: string
   endpoints: Map<string, Endpoint>
   /** Devices of the sandbox: exclusive; endpoints and peer programming: shared (shared-lock.ts). */
@@ -48,7 +50,7 @@ export interface Net {
   lastError: string | undefined
 }
 
-export function newNet (init: Pick<Net, 'nid' | 'vni' | 'subnet' | 'gateway' | 'mtuOption' | 'sandbox'>): Net {
+export function newNet (init: Pick<Net, 'nid' | 'vni' | 'subnet' | 'gateway' | 'mtuOption' | 'encrypted' | 'sandbox'>): Net {
   return {
     ...init,
     endpoints: new Map(),
@@ -77,6 +79,7 @@ export function networkStatus (n: Net, pdb: PeerDB): NetworkStatus {
     sandboxStatus: n.spec === undefined ? 'absent' : 'ready',
     origin: n.origin,
     mtu: n.spec?.mtu,
+    encrypted: n.encrypted,
     endpoints: [...n.endpoints.values()].map(e => ({
       eid: e.eid, address: e.address, mac: e.mac, joined: e.state === 'joined', ...(e.containerNetns === undefined ? {} : { containerNetns: e.containerNetns })
     })),

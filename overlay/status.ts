@@ -43,6 +43,8 @@ export interface NetworkStatus {
   sandboxStatus: SandboxStatus
   origin: SandboxOrigin | undefined
   mtu: number | undefined
+  /** VXLAN between hosts inside WireGuard (the `encrypted` option). */
+  encrypted: boolean
   endpoints: LocalEndpointStatus[]
   peers: PeerStatus[]
   lastReconcile: ReconcileReport | undefined

@@ -11,3 +11,4 @@ export {
   type FirewallNetwork, type FirewallSpec, type IptablesRunner, type SavedState
 } from './firewall.js'
 export { HOST_SIDE_IP, SANDBOX_SIDE_IP, SANDBOX_UPLINK, uplinkName } from './uplink.js'
+export { run, SpawnError } from './run.js'

@@ -21,6 +21,11 @@ const OVNET_BIN = join(REPO, 'bin', 'ovnet.js')
 export const CLUSTER_PORT = 7946
 const AGENT_READY_TIMEOUT_MS = 60_000
 
+/** A WireGuard device name unique to the lab host (at most 15 characters). */
+export function labWgInterface (prefix: string, host: LabHost): string {
+  return `w${host.index}${prefix}`.slice(0, 15)
+}
+
 export interface RunningAgent {
   host: LabHost
   child: ChildProcess
@@ -76,6 +81,8 @@ export class LabAgents {
       '--cluster-key', this.key,
       '--data-dir', join(dir, 'data'),
       '--socket', socket,
+      // wireguard-go's control socket is /var/run/wireguard/<device>.sock for every namespace.
+      '--wg-interface', labWgInterface(this.lab.prefix, host),
       ...(typeof this.opts.extraArgs === 'function' ? this.opts.extraArgs(host) : this.opts.extraArgs ?? [])
     ], { cwd: REPO, detached: true, stdio: ['ignore', fd, fd] })
     closeSync(fd)

@@ -180,7 +180,7 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
     const results = await Promise.all([
       ovnet(['network', 'create'], { socket }),
       ovnet(['network', 'create', 'x', '--vni', 'abc'], { socket }),
-      ovnet(['network', 'create', 'x', '--opt', 'novalue'], { socket }),
+      ovnet(['network', 'create', 'x', '--opt', '=novalue'], { socket }),
       ovnet(['attach', 'red'], { socket }),
       ovnet(['cluster', 'members', '--bogus'], { socket }),
       ovnet(['frobnicate'], { socket })
@@ -188,7 +188,7 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
     for (const r of results) assert.equal(r.code, 2, r.stderr)
     assert.match(results[0].stderr, /missing required argument 'name'/)
     assert.match(results[1].stderr, /not a whole number: "abc"/)
-    assert.match(results[2].stderr, /--opt takes KEY=VALUE, got "novalue"/)
+    assert.match(results[2].stderr, /--opt takes KEY=VALUE, got "=novalue"/)
     assert.match(results[3].stderr, /required option '--netns <name\|path>' not specified/)
     assert.match(results[4].stderr, /unknown option '--bogus'/)
     assert.equal(ctl.networks.size, 0)
