@@ -18,7 +18,7 @@ import type { NetworkDBMetrics } from './nodemetrics.js'
 import type { NodeStore, StoredEntry } from './store.js'
 import type { NodeStatus, WriteOptions } from './types.js'
 import { newer, type Tables } from './tables.js'
-import { mayReplace, MAX_LTIME_AHEAD, tooFarAhead } from './trust.js'
+import { keyAllowed, mayReplace, MAX_LTIME_AHEAD, tooFarAhead } from './trust.js'
 import { checkName } from './validate.js'
 
 export interface EntriesDeps {
@@ -77,6 +77,7 @@ export class Entries {
     if (cur !== undefined && !cur.deleted && !cur.hidden) throw new EntryExistsError(table, nid, key)
     // a hidden entry (its owner failed) still binds its key to that owner (trust.ts)
     if (!mayReplace(cur, this.d.self(), table)) throw new NotOwnerError(table, nid, key, cur!.owner)
+    if (!keyAllowed(table, key, this.d.self())) throw new InvalidArgumentError(`${table}: a node writes only the key of its own id`)
     await this.persistOwn(this.write(table, nid, key, value, false), nid)
   }
 
@@ -158,7 +159,7 @@ export class Entries {
         continue
       }
       const cur = this.d.tables.get(e.table, nid, e.key)
-      if (!mayReplace(cur, e.owner, e.table)) {
+      if (!mayReplace(cur, e.owner, e.table) || !keyAllowed(e.table, e.key, e.owner)) {
         this.d.reject('key-owner', { from, nid, table: e.table, key: e.key, owner: cur?.owner })
         continue
       }

@@ -10,6 +10,7 @@
  * - A key is bound to its owner: a live entry (visible or hidden) can be replaced only by a version
  *   of the same owner. A tombstone frees the key. Takeover tables (TAKEOVER_TABLES) are cluster
  *   objects any member may replace or delete, as `network rm` from any host does.
+ * - In owner-keyed tables (OWNER_KEYED_TABLES) the key is the owner's node id; nothing else is stored.
  * - Clocks: a Lamport time or an incarnation far ahead of what this node knows (its own clock, or
  *   wall-clock ms, whichever is higher) is rejected, so no frame can push a clock near 2^53.
  * - Node and network events: in push-pull (not gossip, whose origin rule validate.ts checks) an
@@ -17,7 +18,7 @@
  *   which the node refutes), cannot rewrite its name or addresses, and cannot take it out of a
  *   network.
  */
-import type { WireNetworkEvent, WireNodeEvent } from '../proto/index.js'
+import { WIREGUARD_PEER_TABLE, type WireNetworkEvent, type WireNodeEvent } from '../proto/index.js'
 
 /** Largest jump of a table or network Lamport time beyond what the receiver knows. */
 export const MAX_LTIME_AHEAD = 2 ** 20
@@ -32,6 +33,17 @@ export const MAX_CLOCK = 2 ** 50
  * writer fails, deleted by `network rm` on any host) and removal records (proto/agent.ts).
  */
 export const TAKEOVER_TABLES: ReadonlySet<string> = new Set(['network_table', 'network_removal_table'])
+
+/**
+ * Tables keyed by their owner's node id: a node writes only its own key, and an entry under any
+ * other key is dropped, so no host can squat another's key before it (WireGuard public keys).
+ */
+export const OWNER_KEYED_TABLES: ReadonlySet<string> = new Set([WIREGUARD_PEER_TABLE])
+
+/** May `owner` hold `key` in `table` at all (OWNER_KEYED_TABLES)? */
+export function keyAllowed (table: string, key: string, owner: string): boolean {
+  return !OWNER_KEYED_TABLES.has(table) || key === owner
+}
 
 /** Whether `v` jumps too far ahead of `known` (wall-clock ms `now` counts as known). */
 export function tooFarAhead (v: number, known: number, now: number, ahead: number): boolean {
