@@ -121,7 +121,12 @@ try {
     drops,
     mtu: { host: await mtu(lab.hosts[0]!.ns), plain: await mtu(ctr.plain![0]!.ns), encrypted: await mtu(ctr.sec![0]!.ns) },
     rows,
-    ratios: { encryptedOverPlain: g('encrypted VXLAN') / g('plain VXLAN'), plainOverVeth: g('plain VXLAN') / g('host veth') }
+    ratios: { encryptedOverPlain: g('encrypted VXLAN') / g('plain VXLAN'), plainOverVeth: g('plain VXLAN') / g('host veth') },
+    // Each round ran the three paths back to back: the ratio within a round shares its load.
+    roundRatios: Array.from({ length: runs }, (_, k) => {
+      const at = (n: string): number => samples.get(n)![k]!.gbps
+      return { encryptedOverPlain: at('encrypted VXLAN') / at('plain VXLAN'), plainOverVeth: at('plain VXLAN') / at('host veth') }
+    })
   }
   if (asJson) {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n')
@@ -130,7 +135,9 @@ try {
     process.stdout.write('| path | TCP Gbit/s (median) | runs | machine CPU % | iperf3 sender / receiver CPU % | retransmits |\n|---|---|---|---|---|---|\n')
     for (const r of rows) process.stdout.write(`| ${r.path} | ${r.gbps.toFixed(3)} | ${r.all.join(', ')} | ${r.machineCpu.toFixed(0)} | ${r.senderCpu.toFixed(0)} / ${r.receiverCpu.toFixed(0)} | ${r.retransmits} |\n`)
     for (const [h, d] of Object.entries(drops)) process.stdout.write(`\n${h}: ${d}`)
-    process.stdout.write(`\n\nencrypted / plain VXLAN: ${result.ratios.encryptedOverPlain.toFixed(3)} (target >= 0.5 with wireguard-go, >= 0.8 kernel)\nplain VXLAN / host veth: ${result.ratios.plainOverVeth.toFixed(3)}\n`)
+    const rr = (k: 'encryptedOverPlain' | 'plainOverVeth'): string => result.roundRatios.map(r => r[k].toFixed(3)).join(', ')
+    process.stdout.write(`\n\nencrypted / plain VXLAN: ${result.ratios.encryptedOverPlain.toFixed(3)} of the medians; per round ${rr('encryptedOverPlain')} (target >= 0.5 with wireguard-go, >= 0.8 kernel)\n`)
+    process.stdout.write(`plain VXLAN / host veth: ${result.ratios.plainOverVeth.toFixed(3)} of the medians; per round ${rr('plainOverVeth')}\n`)
   }
 } finally {
   await agents.stopAll().catch(() => {})

@@ -3,7 +3,10 @@
 #   iproute2 (ip, bridge), iptables, iputils-ping (ping), util-linux (nsenter, unshare), and for
 #   the deploy kit's checks systemd (systemd-analyze) and cloud-init (its schema checker), and for
 #   the Docker plugin's tests docker.io (dockerd, with containerd and runc) and busybox-static, and
-#   for the CNI plugin's tests podman (with conmon, runc and containers-common; its CNI backend).
+#   for the CNI plugin's tests podman (with conmon, runc and containers-common; its CNI backend),
+#   and for encrypted networks wireguard-tools (wg) and wireguard-go (the userspace WireGuard,
+#   for kernels without the module), with tcpdump (the payload capture test) and iperf3
+#   (npm run bench:dataplane).
 # Idempotent: does nothing when every tool is already present. Needs root to install.
 set -euo pipefail
 
@@ -24,6 +27,12 @@ declare -A pkg_of=(
   [busybox]=busybox-static
   # CNI plugin tests (test/cni): Debian's podman 4 with network_backend = "cni".
   [podman]=podman
+  # Encrypted networks (agent/crypto): `wg` configures kernel and userspace WireGuard alike;
+  # wireguard-go where the kernel has no WireGuard. Tests: tcpdump; bench:dataplane: iperf3.
+  [wg]=wireguard-tools
+  [wireguard-go]=wireguard-go
+  [tcpdump]=tcpdump
+  [iperf3]=iperf3
 )
 
 missing=()
@@ -35,7 +44,7 @@ done
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux, systemd, cloud-init, docker.io, busybox-static, podman)"
+  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux, systemd, cloud-init, docker.io, busybox-static, podman, wireguard-tools, wireguard-go, tcpdump, iperf3)"
   exit 0
 fi
 

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto'
 import { Gateway, RequestAddressType, ErrPoolNotFound } from '../../ipam/ipamapi.js'
 import type { NetworkRecord } from '../../proto/index.js'
 import type { Logger } from '../../networkdb/logger.js'
+import { ENCRYPTED_OPTION } from '../../overlay/index.js'
 import { BadRequestError, ControllerError, ErrNoSuchNetwork, kindOf } from '../errors.js'
 import {
   NETWORK_OPTION,
@@ -98,7 +99,10 @@ export class DockerIpamDriver {
     }
     if (rec === undefined) {
       try {
-        await this.c.createNetwork({ Name: name, Subnet: subnet, IPRange: ipRange }, { exclude: declined.map(h => h.pool) })
+        // `--ipam-opt encrypted`: Docker hands the driver's `-o` options to the IPAM only after it
+        // has the pool, so the cluster network's encryption is asked for here.
+        const encrypted = req.Options?.[ENCRYPTED_OPTION] !== undefined ? { Options: { [ENCRYPTED_OPTION]: '' } } : {}
+        await this.c.createNetwork({ Name: name, Subnet: subnet, IPRange: ipRange, ...encrypted }, { exclude: declined.map(h => h.pool) })
         created = true
       } catch (err) {
         // Another host (or a concurrent request here) is creating the same network: its

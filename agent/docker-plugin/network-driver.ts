@@ -14,6 +14,7 @@
 import { isIP } from 'node:net'
 import type { Logger } from '../../networkdb/logger.js'
 import type { NetworkRecord } from '../../proto/index.js'
+import { ENCRYPTED_OPTION } from '../../overlay/index.js'
 import { macFromIp } from '../controller.js'
 import { ActiveEndpointsError, BadRequestError, ErrNoSuchEndpoint, ErrNoSuchNetwork, ErrInvalidJoin } from '../errors.js'
 import type { DockerIpamDriver } from './ipam-driver.js'
@@ -80,6 +81,11 @@ export class DockerNetworkDriver {
     if (rec === undefined) {
       const what = named ?? `with subnet ${pool}`
       throw new ErrNoSuchNetwork(`${what}: create the Docker network with --ipam-driver ovnet --ipam-opt ${NETWORK_OPTION}=NAME -o ${NETWORK_OPTION}=NAME`)
+    }
+    // `-o encrypted` on a cluster network that is not: refuse rather than carry it in clear.
+    const wantsEncryption = typeof generic === 'object' && generic !== null && ENCRYPTED_OPTION in generic
+    if (wantsEncryption && rec.options[ENCRYPTED_OPTION] === undefined) {
+      throw new BadRequestError(`cluster network ${rec.name} is not encrypted: create it encrypted (--ipam-opt ${ENCRYPTED_OPTION}, or \`ovnet network create ${rec.name} --opt ${ENCRYPTED_OPTION}\`)`)
     }
     // Only addresses of the cluster IPAM are unique across hosts: the pool must be one this
     // plugin handed out (Docker's default IPAM would give every host the same .2).

@@ -194,6 +194,10 @@ describe('docker plugin: protocol (in-memory 2-host cluster, real controller)', 
       assert.match((await err(sock(0), '/NetworkDriver.CreateNetwork', { NetworkID: dockerNet(5), Options: withName('blue'), IPv4Data: [{ Pool: '10.50.0.0/24' }] })).message, /--ipam-driver ovnet/)
       await err(sock(0), '/NetworkDriver.CreateNetwork', { NetworkID: dockerNet(5), Options: withName('blue'), IPv4Data: [{ Pool: '10.50.0.0/24' }], IPv6Data: [{ Pool: 'fd00::/64' }] })
       await err(sock(0), '/NetworkDriver.CreateNetwork', { NetworkID: dockerNet(5), Options: {}, IPv4Data: [{ Pool: '10.72.0.0/24' }] })
+      // -o encrypted on a plain cluster network; --ipam-opt encrypted where this host cannot encrypt
+      const encryptedBlue = { 'com.docker.network.generic': { 'ovnet.network': 'blue', encrypted: '' } }
+      assert.match((await err(sock(0), '/NetworkDriver.CreateNetwork', { NetworkID: dockerNet(5), Options: encryptedBlue, IPv4Data: [{ Pool: '10.50.0.0/24' }] })).message, /blue is not encrypted/)
+      assert.match((await err(sock(0), '/IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '10.73.0.0/24', Options: { 'ovnet.network': 'secret', encrypted: '' } })).message, /encrypted networks are not available/)
       await err(sock(0), '/NetworkDriver.FreeNetwork', { NetworkID: dockerNet(5) })
     })
     // a docker network created twice with the same id
