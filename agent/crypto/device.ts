@@ -106,7 +106,7 @@ export class WgDevice {
     const child = spawn(WIREGUARD_GO, ['-f', this.name], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'error' } })
     this.child = child
     let stderr = ''
-    child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000) })
+    child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000) })
     const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
     child.once('error', err => { this.log.error({ err: String(err) }, 'wireguard-go failed to start') })
     void exited.then(code => {

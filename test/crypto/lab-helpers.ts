@@ -20,7 +20,7 @@ export class UnderlayCapture {
     await new Promise<void>((resolve, reject) => {
       let err = ''
       const timer = setTimeout(() => { reject(new Error(`tcpdump did not start: ${err}`)) }, 10_000)
-      child.stderr!.on('data', (d: Buffer) => {
+      child.stderr.on('data', (d: Buffer) => {
         err += d.toString()
         if (err.includes('listening on')) { clearTimeout(timer); resolve() }
       })
