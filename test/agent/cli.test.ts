@@ -64,11 +64,11 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
 
   it('network create/ls/inspect/rm and attach/detach', async () => {
     const id = ok(await ovnet(['network', 'create', 'red', '--subnet', '10.9.0.0/24', '--gateway', '10.9.0.254', '--ip-range', '10.9.0.0/25',
-      '--vni', '5000', '--opt', 'a=b', '--opt', 'mtu=1400', '--label', 'team=x'], { socket })).trim()
+      '--vni', '5000', '--opt', 'a=b', '--opt', 'mtu=1400', '--opt', 'encrypted', '--label', 'team=x'], { socket })).trim()
     assert.match(id, /^[0-9a-f]{64}$/)
     const net = ctl.find('red')
     assert.equal(net.vni, 5000)
-    assert.deepEqual(net.options, { a: 'b', mtu: '1400', 'com.docker.network.driver.overlay.vxlanid_list': '5000' })
+    assert.deepEqual(net.options, { a: 'b', mtu: '1400', encrypted: '', 'com.docker.network.driver.overlay.vxlanid_list': '5000' })
     assert.deepEqual(net.labels, { team: 'x' })
 
     const [ls, lsJson] = await Promise.all([ovnet(['network', 'ls'], { socket }), ovnet(['network', 'ls', '--json'], { socket })])
