@@ -148,6 +148,16 @@ describe('encrypted networks on a 3-host netns lab (wireguard-go)', function () 
     assert.ok(allReachable(m), formatPingMatrix(sec, m))
   })
 
+  it('an agent killed with -9 adopts its running wireguard-go at restart', async () => {
+    const before = await wireguardGoPids(hostNs(1))
+    assert.equal(before.length, 1)
+    await a().kill(1)
+    await a().restart(1)
+    assert.deepEqual(await wireguardGoPids(hostNs(1)), before, 'the same process, adopted')
+    assert.equal((await a().client(1).encryption()).Ready, true, 'ready at start, before any attach')
+    await until('the encrypted network is whole again', async () => allReachable(await pingMatrix(sec)), 60_000, 1000)
+  })
+
   it('a host killed (agent and wireguard-go) and restarted keeps its key; tunnels come back', async () => {
     const key = (await a().client(2).encryption()).PublicKey
     await a().kill(2)
