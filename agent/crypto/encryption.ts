@@ -105,7 +105,7 @@ export class WireguardEncryption implements EncryptionPort {
       mode: o.metrics.gauge('ovnet_wireguard_mode', 'How this host runs WireGuard (1 for the mode in use: kernel, userspace or none)', ['mode']),
       peers: o.metrics.gauge('ovnet_wireguard_peers', 'Peers configured on the WireGuard device'),
       rotations: o.metrics.counter('ovnet_wireguard_key_rotations_total', 'WireGuard key rotations of this host'),
-      ignored: o.metrics.counter('ovnet_wireguard_ignored_records_total', 'Peer records ignored (not their owner\'s key, undecodable, no such member)'),
+      ignored: o.metrics.counter('ovnet_wireguard_ignored_records_total', 'Peer records ignored at a device sync (not their owner\'s key, undecodable, no such member)'),
       syncErrors: o.metrics.counter('ovnet_wireguard_sync_errors_total', 'Failed syncs of the WireGuard device')
     }
   }
@@ -158,18 +158,18 @@ export class WireguardEncryption implements EncryptionPort {
   }
 
   /** The peers the device should have: live members with a valid record of their own. */
-  desiredPeers (): Array<WgPeerSpec & { name: string }> {
+  desiredPeers (count = false): Array<WgPeerSpec & { name: string }> {
     const out: Array<WgPeerSpec & { name: string, ltime: number }> = []
     for (const e of this.db.walkTable(WIREGUARD_PEER_TABLE, OVERLAY_GLOBAL_NETWORK)) {
       if (e.owner === this.db.nodeId) continue
       const member = this.db.member(e.owner)
-      if (e.key !== e.owner || member === undefined) { this.m.ignored.inc(); continue }
+      if (e.key !== e.owner || member === undefined) { if (count) this.m.ignored.inc(); continue }
       if (member.status !== 'alive' && member.status !== 'suspect') continue
       let rec: WireguardPeerRecord
       try {
         rec = decodeWireguardPeer(e.value)
       } catch {
-        this.m.ignored.inc()
+        if (count) this.m.ignored.inc()
         continue
       }
       if (rec.mode === 'none') continue
@@ -194,7 +194,7 @@ export class WireguardEncryption implements EncryptionPort {
       this.syncQueued = false
       if (!this.ready || this.stopped) return
       try {
-        const want = this.desiredPeers()
+        const want = this.desiredPeers(true)
         const changed = await this.device!.syncPeers(want)
         this.m.peers.set({}, want.length)
         if (changed.added + changed.removed > 0) this.log.info({ ...changed, peers: want.map(p => p.name) }, 'wireguard peers updated')
