@@ -1,7 +1,7 @@
 /** Valid frames of every wire format (proto/), the seeds the mutators start from. */
 import {
   encodeEndpointRecord, encodeGossip, encodeIpamRecord, encodeNetworkRecord, encodePeerRecord, encodeRequest,
-  encodeResponse, encodeVniClaim, type WireEntry
+  encodeResponse, encodeVniClaim, encodeWireguardPeer, type WireEntry
 } from '../../proto/index.js'
 
 export const IDS = ['12D3KooWJ7uQ3p4x7oxpvFBwWdKjGksZH2TNiSCsyhDkwnfXJ8Ru', 'peer-a', 'peer-b', 'peer-c']
@@ -52,6 +52,7 @@ export function recordFrames (): Uint8Array[] {
     encodeIpamRecord({ t: 'pool', b: { instance: 'i', space: 'GlobalDefault', pool: '10.0.0.0/24', sub: undefined, network: 'n', epoch: 2, state: 'active', holders: ['peer-b'], gw: '10.0.0.1' } }),
     encodeIpamRecord({ t: 'req', b: { id: 'q', to: 'peer-b', kind: 'range', ring: 'r', s: 1n, e: 9n, pool: undefined, sub: undefined, network: undefined, instance: undefined, segs: [seg] } }),
     encodeIpamRecord({ t: 'ans', b: { id: 'q', code: 'granted', detail: '', instance: undefined, segs: [seg] } }),
-    encodeIpamRecord({ t: 'gone', b: { node: 'peer-c', at: 5 } })
+    encodeIpamRecord({ t: 'gone', b: { node: 'peer-c', at: 5 } }),
+    encodeWireguardPeer({ publicKey: 'TMXAKp1sslGq/EEwXKzr9k7x2W1lCySXK4UQvLIB2ko=', port: 51820, mode: 'userspace' })
   ]
 }

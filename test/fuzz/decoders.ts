@@ -10,8 +10,8 @@ import type { Stream } from '@libp2p/interface'
 import { FrameError, FrameReader } from '../../networkdb/libp2p-frames.js'
 import {
   decodeEndpointRecord, decodeGossip, decodeIpamRecord, decodeNetworkRecord, decodePeerRecord, decodeRequest,
-  decodeResponse, decodeVniClaim, encodeEndpointRecord, encodeGossip, encodeIpamRecord, encodeNetworkRecord,
-  encodePeerRecord, encodeRequest, encodeResponse, encodeVniClaim, WireError
+  decodeResponse, decodeVniClaim, decodeWireguardPeer, encodeEndpointRecord, encodeGossip, encodeIpamRecord, encodeNetworkRecord,
+  encodePeerRecord, encodeRequest, encodeResponse, encodeVniClaim, encodeWireguardPeer, WireError
 } from '../../proto/index.js'
 import { IDS, networkdbFrames, recordFrames } from './corpus.js'
 import { fuzzFrame } from './mutate.js'
@@ -27,7 +27,8 @@ const CODECS: Codec[] = [
   { name: 'vni claim', decode: decodeVniClaim, encode: encodeVniClaim },
   { name: 'network record', decode: decodeNetworkRecord, encode: encodeNetworkRecord },
   { name: 'endpoint record', decode: decodeEndpointRecord, encode: encodeEndpointRecord },
-  { name: 'ipam record', decode: decodeIpamRecord, encode: encodeIpamRecord }
+  { name: 'ipam record', decode: decodeIpamRecord, encode: encodeIpamRecord },
+  { name: 'wireguard peer record', decode: decodeWireguardPeer, encode: encodeWireguardPeer }
 ]
 
 export interface DecoderReport { frames: number, accepted: Record<string, number>, rejected: Record<string, number>, framing: { frames: number, errors: number } }
