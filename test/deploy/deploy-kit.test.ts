@@ -92,12 +92,12 @@ describe('deploy kit', function () {
 
     it('documents every agent setting and every NetworkDB timer', async () => {
       const text = await readFile(EXAMPLE, 'utf8')
-      const settings = ['name', 'data-dir', 'socket', 'bind', 'advertise', 'join', 'cluster-key', 'vxlan-port', 'metrics', 'log-level', 'docker-plugin', 'networkdb']
+      const settings = ['name', 'data-dir', 'socket', 'bind', 'advertise', 'join', 'cluster-key', 'vxlan-port', 'encrypted-vxlan-port', 'wg-interface', 'wg-port', 'metrics', 'log-level', 'docker-plugin', 'networkdb']
       for (const s of settings) assert.match(text, new RegExp(`^#? ?${s}:`, 'm'), `${s} is documented`)
       const doc = parseYaml(text) as { networkdb: Record<string, number> }
       assert.deepEqual(Object.keys(doc.networkdb).sort(), Object.keys(defaultConfig).sort())
       // the commented examples are valid too
-      const uncommented = text.replace(/^# ((name|advertise|join|metrics|docker-plugin):.*)$/gm, '$1').replace(/^# {3}- /gm, '  - ')
+      const uncommented = text.replace(/^# ((name|advertise|join|metrics|docker-plugin|encrypted-vxlan-port):.*)$/gm, '$1').replace(/^# {3}- /gm, '  - ')
       const file = join(dir, 'all.yaml')
       await writeFile(file, uncommented)
       const key = join(dir, 'cluster.key')
