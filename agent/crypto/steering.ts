@@ -17,7 +17,7 @@
  *
  * All idempotent (a restarted agent finds its own rules and keeps one copy); `remove` undoes all.
  */
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { run } from '../egress/index.js'
 
 export const STEER_TABLE = 28534
@@ -53,7 +53,8 @@ export async function installSteering (s: SteeringSpec): Promise<string | undefi
     for (const r of ruleArgs(s)) await run('ip', ['rule', 'add', ...r])
   }
   await run('ip', ['route', 'replace', 'default', 'dev', s.device, 'table', String(STEER_TABLE)])
-  await run('sysctl', ['-q', '-w', `net.ipv4.conf.${s.device}.rp_filter=0`])
+  // Through /proc, not sysctl(8): a "." in a device name would be read as a separator there.
+  await writeFile(`/proc/sys/net/ipv4/conf/${s.device}/rp_filter`, '0')
   // The guard chain, declared (created or emptied) and filled in one --noflush batch.
   await run('iptables-restore', ['-w', '--noflush'], [
     '*raw', `:${GUARD_CHAIN} - [0:0]`,
