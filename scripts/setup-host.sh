@@ -40,6 +40,13 @@ for tool in "${!pkg_of[@]}"; do
   # sbin may be missing from a non-login PATH: look there too, or dockerd would reinstall each run.
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || [ -x "/sbin/$tool" ] || missing+=("${pkg_of[$tool]}")
 done
+# The test images are a static busybox alone: Debian's `busybox` package (pulled in by
+# initramfs-tools, for one) is dynamically linked and dies at once in a container without libc.
+# busybox-static replaces it.
+bb=$(command -v busybox 2>/dev/null || true)
+if [ -n "$bb" ] && ! LC_ALL=C ldd "$bb" 2>&1 | grep -q 'not a dynamic executable'; then
+  missing+=(busybox-static)
+fi
 # de-duplicate
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 

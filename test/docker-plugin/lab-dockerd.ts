@@ -122,6 +122,10 @@ export async function busyboxImageTar (dir: string): Promise<string> {
   await mkdir(join(root, 'bin'), { recursive: true })
   const busybox = ['/usr/bin/busybox', '/bin/busybox'].find(p => existsSync(p))
   if (busybox === undefined) throw new Error('busybox not found: install busybox-static (scripts/setup-host.sh)')
+  const ldd = await exec('env', ['LC_ALL=C', 'ldd', busybox])
+  if (!`${ldd.stdout}${ldd.stderr}`.includes('not a dynamic executable')) {
+    throw new Error(`${busybox} is dynamically linked and cannot run alone in a container: install busybox-static`)
+  }
   await copyFile(busybox, join(root, 'bin', 'busybox'))
   for (const applet of ['sh', 'ping', 'sleep', 'ip', 'cat', 'hostname']) await symlink('busybox', join(root, 'bin', applet))
   const tar = join(dir, 'rootfs.tar')
