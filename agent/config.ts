@@ -45,6 +45,8 @@ export interface AgentConfig {
   logLevel: LogLevel
   /** Docker remote-plugin socket path; undefined: no plugin. */
   dockerPlugin: string | undefined
+  /** The resolv.conf whose nameservers get the names the embedded DNS forwards (docs/dns.md). */
+  dnsResolvConf: string
   /** NetworkDB timers: defaults with the file's `networkdb:` overrides, checked by resolveConfig. */
   networkdb: NetworkDBConfig
   /** The YAML file the settings came from, if any. */
@@ -66,6 +68,7 @@ export interface AgentFlags {
   logLevel?: string
   /** `true`: the flag without a path (the default socket). */
   dockerPlugin?: string | true
+  dnsResolvConf?: string
 }
 
 export const AGENT_DEFAULTS = Object.freeze({
@@ -73,7 +76,8 @@ export const AGENT_DEFAULTS = Object.freeze({
   socket: '/run/ovnet/ovnet.sock',
   bind: '0.0.0.0:7946',
   vxlanPort: 4789,
-  logLevel: 'info'
+  logLevel: 'info',
+  dnsResolvConf: '/etc/resolv.conf'
 })
 
 /** IANA registered ports: below is privileged/well-known, above is the ephemeral range. */
@@ -152,6 +156,7 @@ function schema (cwd: string) {
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
     // `--docker-plugin` alone (or `docker-plugin: true` in the file): Docker's default plugin path.
     dockerPlugin: z.union([z.literal(true).transform(() => DEFAULT_PLUGIN_SOCKET), absPath(cwd, MAX_SOCKET_PATH_BYTES)], { error: 'must be a socket path or true' }).optional(),
+    dnsResolvConf: absPath(cwd),
     networkdb: z.record(z.string(), z.unknown(), { error: 'must be a mapping of NetworkDB settings' }).optional()
   })
 }
@@ -273,6 +278,7 @@ export async function loadAgentConfig (flags: AgentFlags, opts: LoadOptions = {}
     metrics: c.metrics,
     logLevel: c.logLevel,
     dockerPlugin: c.dockerPlugin,
+    dnsResolvConf: c.dnsResolvConf,
     networkdb: parseNetworkDB(c.networkdb),
     configFile
   }
