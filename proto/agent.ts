@@ -114,9 +114,15 @@ export function decodeEndpointRecord (data: Uint8Array): EndpointRecord {
     node: str(o, 'node', 256),
     nodeId: str(o, 'nodeId', 256),
     vtep: str(o, 'vtep', 64),
-    // Absent in a record of a writer that predates aliases (or has none).
-    ...(o.aliases === undefined ? {} : { aliases: strArr(o, 'aliases', MAX_ALIASES, MAX_ALIAS_LENGTH) })
+    // Absent in a record of a writer that predates aliases (or has none); an empty list is none.
+    ...aliasesOf(o)
   }
+}
+
+function aliasesOf (o: Record<string, unknown>): { aliases?: string[] } {
+  if (o.aliases === undefined) return {}
+  const a = strArr(o, 'aliases', MAX_ALIASES, MAX_ALIAS_LENGTH)
+  return a.length === 0 ? {} : { aliases: a }
 }
 
 export const endpointKey = (nid: string, eid: string): string => `${nid}/${eid}`

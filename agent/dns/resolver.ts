@@ -16,7 +16,6 @@
  *   A decodable query we do not serve gets FORMERR (not one question) or NOTIMP (not QUERY).
  */
 import * as dns from 'dns-packet'
-import type { Forwarder } from './forwarder.js'
 import type { DnsMetrics } from './metrics.js'
 import type { NameTable } from './names.js'
 
@@ -28,9 +27,15 @@ export interface Asker {
 
 export type Transport = 'udp' | 'tcp'
 
+/** Where names that are not the cluster's go (forwarder.ts; the fuzzer's in-memory one). */
+export interface Upstreams {
+  /** The upstream answer (the query's id), or undefined when none came. */
+  forward(query: Buffer, tcp: boolean): Promise<Buffer | undefined>
+}
+
 export interface ResolverOptions {
   names: NameTable
-  forwarder?: Forwarder
+  forwarder?: Upstreams
   metrics?: DnsMetrics
   /** TTL of local answers (default 5 s: a detached name must not live long in caches). */
   ttl?: number
@@ -97,12 +102,16 @@ export class Resolver {
     const questions = q.questions ?? []
     if (questions.length !== 1) return local(this.reply(q, 'FORMERR', [], limit))
     const question = questions[0]!
+    // A name that would not encode back to the same bytes (binary labels, escapes) is not served:
+    // the answer echoes the question, and it must decode at the asker.
+    if (!plainName(question.name)) return local(this.reply({ ...q, questions: [] }, 'FORMERR', [], limit))
     const name = question.name.toLowerCase().replace(/\.$/, '')
     const mine = (question.class === 'IN' || question.class === undefined) ? this.local(question, name, asker) : undefined
     if (mine !== undefined) return local(this.reply(q, mine.rcode, mine.answers, limit, true))
     if (!asker.forward) return local(this.reply(q, 'REFUSED', [], limit))
     const up = this.o.forwarder === undefined ? undefined : await this.o.forwarder.forward(raw, transport === 'tcp')
-    if (up === undefined) return { answer: this.reply(q, 'SERVFAIL', [], limit), source: 'forward' }
+    // An upstream answer must be one: what does not decode as a response is not relayed.
+    if (up === undefined || !isResponse(up)) return { answer: this.reply(q, 'SERVFAIL', [], limit), source: 'forward' }
     return { answer: up.length <= limit ? up : this.truncate(up, q, limit), source: 'forward' }
   }
 
@@ -143,6 +152,22 @@ export class Resolver {
     }
     const additionals: dns.Answer[] = hasOpt(q) ? [{ type: 'OPT', name: '.', udpPayloadSize: OUR_EDNS, extendedRcode: 0, ednsVersion: 0, flags: 0 } as unknown as dns.Answer] : []
     return dns.encode({ type: 'response', id: q.id ?? 0, flags: flags | dns.TRUNCATED_RESPONSE, questions: q.questions ?? [], answers: [], additionals })
+  }
+}
+
+/** Printable ASCII labels of 1-63 characters, 253 at most, no escapes (or the root, ""). */
+export function plainName (name: string): boolean {
+  if (name === '' || name === '.') return true
+  if (name.length > 254 || !/^[\x21-\x5b\x5d-\x7e]+$/.test(name)) return false
+  const labels = (name.endsWith('.') ? name.slice(0, -1) : name).split('.')
+  return labels.every(l => l.length >= 1 && l.length <= 63)
+}
+
+function isResponse (m: Buffer): boolean {
+  try {
+    return dns.decode(m).flag_qr
+  } catch {
+    return false
   }
 }
 
