@@ -2,7 +2,7 @@
  * resolv.conf both ways: the host's (where other names are forwarded: its `nameserver` lines),
  * and a container's (`attach --dns`: pointed at the resolver of its networks' sandboxes).
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { isIP } from 'node:net'
 
@@ -72,7 +72,10 @@ export function resolvConfText (servers: readonly string[]): string {
 export async function writeResolvConf (path: string, servers: readonly string[]): Promise<void> {
   if (servers.length === 0) {
     const text = await readFile(path, 'utf8').catch(() => undefined)
-    if (text?.startsWith(RESOLV_HEADER) === true) await rm(path, { force: true })
+    if (text?.startsWith(RESOLV_HEADER) !== true) return
+    await rm(path, { force: true })
+    // /etc/netns/NAME was made for the file: gone with it when nothing else is in there.
+    if (!path.startsWith('/proc/')) await rmdir(dirname(path)).catch(() => {})
     return
   }
   if (!path.startsWith('/proc/')) await mkdir(dirname(path), { recursive: true })
