@@ -112,7 +112,10 @@ export class Resolver {
     const up = this.o.forwarder === undefined ? undefined : await this.o.forwarder.forward(raw, transport === 'tcp')
     // An upstream answer must be one: what does not decode as a response is not relayed.
     if (up === undefined || !isResponse(up)) return { answer: this.reply(q, 'SERVFAIL', [], limit), source: 'forward' }
-    return { answer: up.length <= limit ? up : this.truncate(up, q, limit), source: 'forward' }
+    if (up.length > limit) return { answer: this.truncate(up, q, limit), source: 'forward' }
+    const relay = Buffer.from(up)
+    relay.writeUInt16BE(q.id ?? 0, 0)
+    return { answer: relay, source: 'forward' }
   }
 
   /** The cluster's answer to one question, or undefined when the name is not the cluster's. */
