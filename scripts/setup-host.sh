@@ -3,7 +3,8 @@
 #   iproute2 (ip, bridge), iptables, iputils-ping (ping), util-linux (nsenter, unshare), and for
 #   the deploy kit's checks systemd (systemd-analyze) and cloud-init (its schema checker), and for
 #   the Docker plugin's tests docker.io (dockerd, with containerd and runc) and busybox-static, and
-#   for the CNI plugin's tests podman (with conmon, runc and containers-common; its CNI backend).
+#   for the CNI plugin's tests podman (with conmon, runc and containers-common; its CNI backend),
+#   and for the embedded DNS's tests bind9-dnsutils (dig).
 # Idempotent: does nothing when every tool is already present. Needs root to install.
 set -euo pipefail
 
@@ -24,6 +25,8 @@ declare -A pkg_of=(
   [busybox]=busybox-static
   # CNI plugin tests (test/cni): Debian's podman 4 with network_backend = "cni".
   [podman]=podman
+  # Embedded DNS tests (test/agent/dns-lab.test.ts): a real DNS client in the containers.
+  [dig]=bind9-dnsutils
 )
 
 missing=()
@@ -35,7 +38,7 @@ done
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux, systemd, cloud-init, docker.io, busybox-static, podman)"
+  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux, systemd, cloud-init, docker.io, busybox-static, podman, bind9-dnsutils)"
   exit 0
 fi
 
