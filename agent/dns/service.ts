@@ -65,6 +65,8 @@ export interface DnsServiceOptions {
   port?: number
   /** Where sandbox namespaces are mounted (default /run/netns). */
   netnsDir?: string
+  /** Where containers' resolv.conf files go for namespace names (default /etc: /etc/netns/NAME/resolv.conf). */
+  etcDir?: string
 }
 
 interface Listener { nid: string, address: string, ino: number, udp: Serving, tcp: Serving }
@@ -127,7 +129,7 @@ export class DnsService implements DnsPort {
   async changed (ep: LocalEndpoint): Promise<void> {
     this.reconcile()
     if (ep.netns === '') return
-    const path = resolvConfPath(ep.netns)
+    const path = resolvConfPath(ep.netns, this.o.etcDir)
     if (path === undefined) return
     const servers = [...this.o.state.endpoints.values()]
       .filter(e => e.netns === ep.netns && e.dns === true)
