@@ -51,14 +51,14 @@ export class HostResolvers {
 export const RESOLV_HEADER = '# written by ovnet (attach --dns): the resolver of the container\'s ovnet networks'
 
 /**
- * Where a container's resolv.conf lives for an attach target: for a namespace name, the file
- * `ip netns exec NAME` binds over /etc/resolv.conf (/etc/netns/NAME/resolv.conf); for
- * /proc/PID/ns/net, the process's own /etc/resolv.conf (its root). Other paths have no known
- * file system: undefined.
+ * Where a container's resolv.conf lives for an attach target: for a namespace name (or
+ * /run/netns/NAME), the file `ip netns exec NAME` binds over /etc/resolv.conf
+ * (/etc/netns/NAME/resolv.conf), in the host's own /etc. Other targets (/proc/PID/ns/net):
+ * undefined. Writing into a running container's root through /proc/PID/root would follow
+ * symlinks the container controls (an absolute one resolves against the agent's root: the
+ * host's files), so ovnet does not; such runtimes write their containers' resolv.conf themselves.
  */
 export function resolvConfPath (netns: string, etc = '/etc'): string | undefined {
-  const proc = /^\/proc\/([1-9]\d*)(?:\/task\/[1-9]\d*)?\/ns\/net$/.exec(netns)
-  if (proc !== null) return `/proc/${proc[1]!}/root/etc/resolv.conf`
   const run = /^\/(?:var\/)?run\/netns\/([^/]+)$/.exec(netns)
   const name = run === null ? (netns.startsWith('/') ? undefined : netns) : run[1]
   return name === undefined ? undefined : `${etc}/netns/${name}/resolv.conf`
@@ -75,9 +75,9 @@ export async function writeResolvConf (path: string, servers: readonly string[])
     if (text?.startsWith(RESOLV_HEADER) !== true) return
     await rm(path, { force: true })
     // /etc/netns/NAME was made for the file: gone with it when nothing else is in there.
-    if (!path.startsWith('/proc/')) await rmdir(dirname(path)).catch(() => {})
+    await rmdir(dirname(path)).catch(() => {})
     return
   }
-  if (!path.startsWith('/proc/')) await mkdir(dirname(path), { recursive: true })
+  await mkdir(dirname(path), { recursive: true })
   await writeFile(path, resolvConfText(servers))
 }

@@ -7,6 +7,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { connect, createServer, type AddressInfo, type Server } from 'node:net'
 import * as dns from 'dns-packet'
 import { MemoryMetrics } from '../../networkdb/index.js'
+import { PromMetrics } from '../../agent/metrics.js'
 import {
   arpaToIp, dnsMetrics, Forwarder, NameTable, parseNameservers, Resolver, resolvConfPath, serveTcp, serveUdp, type Asker, type Serving
 } from '../../agent/dns/index.js'
@@ -304,6 +305,21 @@ describe('embedded DNS resolver on real sockets (127.0.0.1)', function () {
 })
 
 describe('embedded DNS helpers', function () {
+  it('metrics reach the Prometheus registry, the latency histogram included', async () => {
+    const prom = new PromMetrics({ defaultMetrics: false })
+    const m = dnsMetrics(prom)
+    m.query('udp')
+    m.answer('NXDOMAIN', 'local', 0.0002)
+    m.forward('timeout', 'udp')
+    m.dropped('malformed')
+    const text = await prom.text()
+    assert.match(text, /ovnet_dns_queries_total\{transport="udp"\} 1/)
+    assert.match(text, /ovnet_dns_answers_total\{rcode="NXDOMAIN",source="local"\} 1/)
+    assert.match(text, /ovnet_dns_answer_seconds_bucket\{le="0.00025",source="local"\} 1/)
+    assert.match(text, /ovnet_dns_forwards_total\{result="timeout",transport="udp"\} 1/)
+    assert.match(text, /ovnet_dns_dropped_total\{reason="malformed"\} 1/)
+  })
+
   it('reads nameservers from resolv.conf text', () => {
     assert.deepEqual(parseNameservers('# c\nnameserver 10.0.0.1\nnameserver  fe80::1%eth0\nsearch x\nnameserver bogus\nnameserver 1.1.1.1 ; c\n'),
       [{ host: '10.0.0.1', port: 53 }, { host: 'fe80::1', port: 53 }, { host: '1.1.1.1', port: 53 }])
@@ -311,7 +327,7 @@ describe('embedded DNS helpers', function () {
   it('knows where a container\'s resolv.conf is', () => {
     assert.equal(resolvConfPath('c1'), '/etc/netns/c1/resolv.conf')
     assert.equal(resolvConfPath('/run/netns/c1'), '/etc/netns/c1/resolv.conf')
-    assert.equal(resolvConfPath('/proc/42/ns/net'), '/proc/42/root/etc/resolv.conf')
+    assert.equal(resolvConfPath('/proc/42/ns/net'), undefined, 'a running container\'s root is not written through /proc')
     assert.equal(resolvConfPath('/somewhere/else'), undefined)
   })
   it('reverse names and alias rules', () => {
