@@ -68,9 +68,8 @@ export async function bindInNetns (netnsPath: string, address: string, port: num
       else if (m.t === 'tcp' && udp !== undefined) finish(undefined, { udp, tcp: handle as Server, ino: m.ino ?? 0 })
     })
     child.on('error', err => { finish(new Error(`nsenter: ${err.message}`)) })
-    child.on('exit', code => {
-      // Messages are delivered before 'exit'; no pair by now means the child failed.
-      setImmediate(() => { finish(new Error(`binding ${address}:${port} in ${netnsPath} failed (exit ${String(code)}): ${stderr.trim()}`)) })
-    })
+    // 'close' comes after the IPC channel and stdio closed, so after every message: no pair by
+    // now means the child failed.
+    child.on('close', code => { finish(new Error(`binding ${address}:${port} in ${netnsPath} failed (exit ${String(code)}): ${stderr.trim()}`)) })
   })
 }

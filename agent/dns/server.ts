@@ -38,7 +38,12 @@ export function serveUdp (sock: UdpSocket, o: ServeOptions): Serving {
   // A send to a vanished client must not crash the agent.
   const onError = (): void => {}
   sock.on('error', onError)
-  return { close: () => { sock.off('message', onMessage); sock.close() } }
+  return {
+    close: () => {
+      sock.off('message', onMessage)
+      try { sock.close() } catch { /* already closed */ }
+    }
+  }
 }
 
 export function serveTcp (server: Server, o: ServeOptions): Serving {
