@@ -412,7 +412,7 @@ export class Controller {
     })
     this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, netns: ep.netns }, 'endpoint attached')
     const dns = this.dns?.resolverFor(rec.id)
-    return { EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac, ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }), ...(dns === undefined ? {} : { DNS: `${dns}:53` }) }
+    return { EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac, ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }), ...(dns === undefined ? {} : { DNS: dns }) }
   }
 
   /** Driver endpoint + join into the container netns + publication. Idempotent (restore). */

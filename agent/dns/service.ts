@@ -34,7 +34,7 @@ export const DNS_PORT = 53
 
 /** What the controller calls. */
 export interface DnsPort {
-  /** The resolver's address for a network (its gateway), or undefined when it has none. */
+  /** The resolver's address for a network (`GATEWAY:53`), or undefined when it has no gateway. */
   resolverFor(nid: string): string | undefined
   /** For inspect: the resolver's address and whether it listens in the network's sandbox now. */
   view(nid: string): { Resolver: string, Listening: boolean } | undefined
@@ -119,7 +119,10 @@ export class DnsService implements DnsPort {
 
   setEventSink (sink: (action: string, nid: string, attrs: Record<string, string>) => void): void { this.sink = sink }
 
-  resolverFor (nid: string): string | undefined { return this.gateways.get(nid) }
+  resolverFor (nid: string): string | undefined {
+    const gw = this.gateways.get(nid)
+    return gw === undefined ? undefined : `${gw}:${this.o.port ?? DNS_PORT}`
+  }
 
   view (nid: string): { Resolver: string, Listening: boolean } | undefined {
     const gw = this.gateways.get(nid)
