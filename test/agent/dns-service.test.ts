@@ -127,12 +127,16 @@ describe('embedded DNS room on the controller (in-memory cluster of 3)', functio
     assert.deepEqual([0, 1, 2].map(h => perHost(h, red)), [1, 1, 1])
     assert.ok(binds.every(b => b.address === (b.path.endsWith(red.slice(0, 12)) ? '10.60.0.1' : '10.61.0.1')))
     assert.equal(services[0]!.view(blue)?.Listening, false, 'no endpoint of host 0 on blue: no listener')
+    const events: string[] = []
+    const unsubscribe = k.host(0).controller.subscribeEvents(ev => { if (ev.Type === 'dns') events.push(`${ev.Action} ${ev.Actor.Attributes.network ?? ''} ${ev.Actor.Attributes.address ?? ''}`) })
     // The sandbox made anew (another inode): the next own change re-binds.
     // (made before the old one goes, so that the file system cannot hand out the same inode)
     await writeFile(`${sandboxFile(0, red)}.new`, 'x')
     await rename(`${sandboxFile(0, red)}.new`, sandboxFile(0, red))
     await k.run(async () => await k.host(0).controller.attach('red', { Netns: 'n-r0b', Name: 'r0b' }))
     await eventually('re-bound on host 0', () => perHost(0, red) === 2)
+    unsubscribe()
+    assert.deepEqual(events, ['close red 10.60.0.1:53', 'listen red 10.60.0.1:53'], '`ovnet events` shows the resolver going and coming')
   })
 
   it('detach: the name goes on every host, the last local endpoint closes the listener, --dns file removed', async () => {
