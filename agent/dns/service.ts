@@ -135,7 +135,7 @@ export class DnsService implements DnsPort {
     const path = resolvConfPath(ep.netns, this.o.etcDir)
     if (path === undefined) return
     const servers = [...this.o.state.endpoints.values()]
-      .filter(e => e.netns === ep.netns && e.dns === true)
+      .filter(e => nsKey(e.netns) === nsKey(ep.netns) && e.dns === true)
       .map(e => this.gateways.get(e.nid))
       .filter((s): s is string => s !== undefined)
     // Only a namespace that asked (now or before) gets its file written or removed.
@@ -151,7 +151,8 @@ export class DnsService implements DnsPort {
     }
     if (self === undefined) return undefined
     const nids = new Set([nid])
-    if (self.netns !== '') for (const e of this.o.state.endpoints.values()) if (e.netns === self.netns) nids.add(e.nid)
+    const ns = nsKey(self.netns)
+    if (ns !== '') for (const e of this.o.state.endpoints.values()) if (nsKey(e.netns) === ns) nids.add(e.nid)
     let forward = false
     for (const n of nids) if (this.names.network(n)?.internal === false) forward = true
     return { nids, forward }
@@ -240,4 +241,9 @@ export class DnsService implements DnsPort {
     this.log.info({ nid: l.nid }, 'dns resolver closed')
     this.sink?.('close', l.nid, { address: `${l.address}:${this.o.port ?? DNS_PORT}` })
   }
+}
+
+/** One namespace however the attach named it: `c1`, `/run/netns/c1` and `/var/run/netns/c1` are the same. */
+function nsKey (netns: string): string {
+  return netns.replace(/^\/(?:var\/)?run\/netns\//, '')
 }

@@ -114,8 +114,8 @@ describe('embedded DNS room on the controller (in-memory cluster of 3)', functio
     assert.deepEqual(inspect.Containers[Object.keys(inspect.Containers)[0]!]!.Aliases, ['app', 'one'])
   })
 
-  it('a namespace on two networks asks for both; --dns wrote its resolv.conf', async () => {
-    await k.run(async () => await k.host(2).controller.attach('blue', { Netns: 'n-r2', Name: 'rb2', IfName: 'eth1' }))
+  it('a namespace on two networks (named two ways) asks for both; --dns wrote its resolv.conf', async () => {
+    await k.run(async () => await k.host(2).controller.attach('blue', { Netns: '/run/netns/n-r2', Name: 'rb2', IfName: 'eth1' }))
     assert.deepEqual((await ask(2, red, ips.r2!, 'b2'))!.data, [ips.b2])
     assert.match(await readFile(join(dir, 'etc', 'netns', 'n-r1', 'resolv.conf'), 'utf8'), /^nameserver 10\.60\.0\.1$/m)
     await assert.rejects(readFile(join(dir, 'etc', 'netns', 'n-r0', 'resolv.conf')), 'no --dns: nothing written')
