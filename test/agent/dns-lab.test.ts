@@ -95,6 +95,7 @@ describe('embedded DNS on a 3-host netns lab with two networks (root)', function
     try {
       for (let i = 0; i < 3; i++) {
         await until(`resolver listening on host ${i}`, async () => (await a.client(i).inspectNetwork('red')).DNS?.Listening === true)
+        if (i < 2) await until(`blue's resolver listening on host ${i}`, async () => (await a.client(i).inspectNetwork('blue')).DNS?.Listening === true)
       }
     } catch (err) {
       await dumpLogs()
