@@ -186,4 +186,12 @@ describe('embedded DNS on a 3-host netns lab with two networks (root)', function
     }
     await until('resolv.conf of the detached container removed', async () => await readFile(`/etc/netns/${gone.ns}/resolv.conf`).then(() => false, () => true))
   })
+
+  it('an agent killed (-9) and restarted answers again in its adopted sandbox', async () => {
+    await agents!.kill(2)
+    assert.equal((await dig(red[2]!.ns, ['r0'])).status, 'no answer (exit 9)', 'nobody answers while the agent is down')
+    await agents!.restart(2)
+    await until('r2\'s host answers again', async () => (await dig(red[2]!.ns, ['r0'])).answers.includes(red[0]!.ip), 30_000)
+    assert.deepEqual((await dig(red[0]!.ns, ['r2'])).answers, [red[2]!.ip], 'and its names are back on the others')
+  })
 })
