@@ -7,8 +7,9 @@
 import { IPv4CidrRange } from 'ip-num'
 import { z } from 'zod'
 import type { Diagnostics } from '../networkdb/types.js'
-import { MAX_MAP_ENTRIES, MAX_MAP_KEY, MAX_MAP_VALUE, MAX_MAPS_BYTES, MAX_NAME, MAX_RECORD_NAME } from '../proto/index.js'
+import { MAX_ALIASES, MAX_MAP_ENTRIES, MAX_MAP_KEY, MAX_MAP_VALUE, MAX_MAPS_BYTES, MAX_NAME, MAX_RECORD_NAME } from '../proto/index.js'
 import { netnsSyntaxError } from './netns-target.js'
+import { aliasError } from './dns/aliases.js'
 
 // ---- responses ---------------------------------------------------------------------------------
 
@@ -75,6 +76,8 @@ export interface ContainerView {
   IPv6Address: string
   /** Published ports, Docker's notation (`198.18.0.11:8080->80/tcp`); absent when none. */
   Ports?: string[]
+  /** DNS aliases (`attach --alias`); absent when none. */
+  Aliases?: string[]
 }
 
 export interface PeerView {
@@ -94,6 +97,8 @@ export interface EndpointView {
   Info: { 'Host IP': string }
   /** Whether this host's kernel holds the endpoint's FDB and neighbour entries. */
   Programmed: boolean
+  /** DNS aliases; absent when none. */
+  Aliases?: string[]
 }
 
 export interface SubnetStatusView {
@@ -117,6 +122,8 @@ export interface NetworkInspect {
   /** Includes "com.docker.network.driver.overlay.vxlanid_list". */
   Options: Record<string, string>
   Labels: Record<string, string>
+  /** The network's embedded DNS resolver on this host (docs/dns.md); absent without a gateway or DNS. */
+  DNS?: { Resolver: string, Listening: boolean }
   Peers?: PeerView[]
   Endpoints?: EndpointView[]
   Status?: { IPAM: { Subnets: Record<string, SubnetStatusView> } }
@@ -129,6 +136,8 @@ export interface AttachResponse {
   MacAddress: string
   /** The network's gateway (no prefix length), the endpoint's default route; absent when it has none. */
   Gateway?: string
+  /** The network's DNS resolver (`IP:53`, in the sandbox, docs/dns.md); absent when the network has no gateway. */
+  DNS?: string
 }
 
 /**
@@ -180,7 +189,7 @@ export interface IpamReclaimResponse {
   Reclaimed: string[]
 }
 
-export type EventType = 'network' | 'endpoint' | 'peer'
+export type EventType = 'network' | 'endpoint' | 'peer' | 'dns'
 
 /** One line of `ovnet events --json` (Docker's event shape, without its legacy fields). */
 export interface ControlEvent {
@@ -298,7 +307,13 @@ export const AttachRequest = z.strictObject({
     .min(68, { error: 'MTU must be in 68-65535' }).max(65535, { error: 'MTU must be in 68-65535' }).optional(),
   /** CNI attachments: the runtime's container id (with IfName the attachment's key) and CNI network name. */
   ContainerID: containerId.optional(),
-  CNINetwork: name('CNINetwork').optional()
+  CNINetwork: name('CNINetwork').optional(),
+  /** Extra DNS names of the endpoint (docs/dns.md); several endpoints may share one. */
+  Aliases: z.array(z.string({ error: 'Aliases entries must be strings' })
+    .refine(s => aliasError(s) === undefined, { error: iss => aliasError(String(iss.input)) ?? 'invalid alias' }), { error: 'Aliases must be a list' })
+    .max(MAX_ALIASES, { error: `at most ${MAX_ALIASES} aliases` }).optional(),
+  /** Write the namespace's resolv.conf to point at the network's resolver. */
+  DNS: z.boolean({ error: 'DNS must be a boolean' }).optional()
 }).refine(r => (r.ContainerID === undefined) === (r.CNINetwork === undefined), { error: 'ContainerID and CNINetwork go together' })
 export type AttachRequest = z.infer<typeof AttachRequest>
 

@@ -152,11 +152,15 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--ip <ip>', 'IPv4 address (default: allocated)')
     .option('--mac <mac>', 'MAC address (default: 02:42 + the IPv4 bytes)')
     .option('--publish <[hostip:]hostport:ctrport[/tcp|/udp]>', 'publish a container port at this host\'s address, repeatable', collect)
-    .option('--json', 'print JSON: {EndpointID, IPv4Address, MacAddress}')
+    .option('--alias <name>', 'an extra DNS name of the endpoint (several endpoints may share one), repeatable', collect)
+    .option('--dns', 'point the namespace\'s resolv.conf at the network\'s resolver')
+    .option('--json', 'print JSON: {EndpointID, IPv4Address, MacAddress, Gateway, DNS}')
     .addOption(socketOption())
-    .action(async (net: string, o: { netns: string, name?: string, ip?: string, mac?: string, publish?: string[], json?: boolean, socket: string }) => {
+    .action(async (net: string, o: { netns: string, name?: string, ip?: string, mac?: string, publish?: string[], alias?: string[], dns?: boolean, json?: boolean, socket: string }) => {
       const req: AttachRequest = { Netns: netnsArg(o.netns, io.cwd) }
       if (o.publish !== undefined) req.Publish = o.publish
+      if (o.alias !== undefined) req.Aliases = o.alias
+      if (o.dns === true) req.DNS = true
       if (o.name !== undefined) req.Name = o.name
       if (o.ip !== undefined) req.IP = o.ip
       if (o.mac !== undefined) req.MAC = o.mac
@@ -253,6 +257,7 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
     .option('--docker-plugin [path]', 'serve the Docker remote network/IPAM plugin on this socket (default /run/docker/plugins/ovnet.sock)')
+    .option('--dns-resolv-conf <file>', 'resolv.conf whose nameservers get the names the embedded DNS forwards (default /etc/resolv.conf)')
     .action(async (o: AgentFlags) => {
       const { loadAgentConfig } = await import('./config.js')
       const { AgentInterruptedError, runAgent } = await import('./daemon.js')

@@ -51,6 +51,8 @@ export interface AgentConfig {
   logLevel: LogLevel
   /** Docker remote-plugin socket path; undefined: no plugin. */
   dockerPlugin: string | undefined
+  /** The resolv.conf whose nameservers get the names the embedded DNS forwards (docs/dns.md). */
+  dnsResolvConf: string
   /** NetworkDB timers: defaults with the file's `networkdb:` overrides, checked by resolveConfig. */
   networkdb: NetworkDBConfig
   /** The YAML file the settings came from, if any. */
@@ -75,6 +77,7 @@ export interface AgentFlags {
   logLevel?: string
   /** `true`: the flag without a path (the default socket). */
   dockerPlugin?: string | true
+  dnsResolvConf?: string
 }
 
 export const AGENT_DEFAULTS = Object.freeze({
@@ -84,7 +87,8 @@ export const AGENT_DEFAULTS = Object.freeze({
   vxlanPort: 4789,
   wgInterface: 'ovwg0',
   wgPort: 51820,
-  logLevel: 'info'
+  logLevel: 'info',
+  dnsResolvConf: '/etc/resolv.conf'
 })
 
 /** IANA registered ports: below is privileged/well-known, above is the ephemeral range. */
@@ -166,6 +170,7 @@ function schema (cwd: string) {
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
     // `--docker-plugin` alone (or `docker-plugin: true` in the file): Docker's default plugin path.
     dockerPlugin: z.union([z.literal(true).transform(() => DEFAULT_PLUGIN_SOCKET), absPath(cwd, MAX_SOCKET_PATH_BYTES)], { error: 'must be a socket path or true' }).optional(),
+    dnsResolvConf: absPath(cwd),
     networkdb: z.record(z.string(), z.unknown(), { error: 'must be a mapping of NetworkDB settings' }).optional()
   })
 }
@@ -295,6 +300,7 @@ export async function loadAgentConfig (flags: AgentFlags, opts: LoadOptions = {}
     metrics: c.metrics,
     logLevel: c.logLevel,
     dockerPlugin: c.dockerPlugin,
+    dnsResolvConf: c.dnsResolvConf,
     networkdb: parseNetworkDB(c.networkdb),
     configFile
   }

@@ -39,6 +39,7 @@ import type { LocalEndpoint, LocalState } from './local-state.js'
 import { checkNetnsTarget } from './netns-target.js'
 import { NetworkRemovals } from './network-removals.js'
 import { egressView, parsePublish, type EgressPort } from './egress/index.js'
+import { checkDnsRequest, type DnsPort } from './dns/index.js'
 import { OpLocks } from './op-locks.js'
 
 export interface PeerHealth {
@@ -63,6 +64,8 @@ export interface ControllerOptions {
   clock?: Clock
   /** Uplinks, NAT and published ports (agent/egress); none in the in-memory tests. */
   egress?: EgressPort
+  /** The embedded DNS (agent/dns); none in the in-memory tests. */
+  dns?: DnsPort
 }
 
 /** Whether a network's subnet overlaps `p`. */
@@ -104,6 +107,7 @@ export class Controller {
   private restoreTimer: NodeJS.Timeout | undefined
   private readonly restoreGraceMs: number
   private readonly egress: EgressPort | undefined
+  private readonly dns: DnsPort | undefined
 
   constructor (o: ControllerOptions) {
     this.db = o.db
@@ -116,6 +120,8 @@ export class Controller {
     this.vtep = o.vtep
     this.restoreGraceMs = o.restoreGraceMs ?? 30_000
     this.egress = o.egress
+    this.dns = o.dns
+    this.dns?.setEventSink((action, nid, attrs) => { this.events.emit('dns', action, nid, { network: this.networks.get(nid)?.name ?? '', ...attrs }) })
     this.local = new LocalNetworks({ ipam: o.ipam, driver: o.driver, glue: o.glue, state: o.state, logger: this.log })
     this.removals = new NetworkRemovals({
       db: o.db,
@@ -222,7 +228,7 @@ export class Controller {
     if (value === undefined) return
     try {
       const r = decodeEndpointRecord(value)
-      if (ev.kind === 'create') this.events.emit('endpoint', 'attach', r.eid, { network: r.nid, name: r.name, node: r.node, ip: r.ip })
+      if (ev.kind === 'create') this.events.emit('endpoint', 'attach', r.eid, { network: r.nid, name: r.name, node: r.node, ip: r.ip, ...(r.aliases === undefined ? {} : { aliases: r.aliases.join(',') }) })
       else if (ev.kind === 'delete') this.events.emit('endpoint', 'detach', r.eid, { network: r.nid, name: r.name, node: r.node, reason: ev.reason ?? 'deleted' })
     } catch (err) {
       this.log.warn({ key: ev.key, err: String(err) }, 'undecodable endpoint record')
@@ -357,6 +363,7 @@ export class Controller {
     const key = `${rec.id}\u0000${req.Netns}`
     const publish = (req.Publish ?? []).map(parsePublish)
     if (publish.length > 0 && this.egress === undefined) throw new BadRequestError('this agent has no egress: ports cannot be published')
+    if (req.DNS === true) checkDnsRequest(this.dns, rec, req.Netns)
     // The address is picked in the network's turn; the kernel work and the publication run
     // alongside other attaches (the driver orders what must be ordered).
     const ep = await this.inNetwork(rec, async () => {
@@ -378,6 +385,8 @@ export class Controller {
       if (req.IfName !== undefined && req.IfName !== 'eth0') ep.ifName = req.IfName
       if (req.MTU !== undefined) ep.mtu = req.MTU
       if (req.ContainerID !== undefined && req.CNINetwork !== undefined) ep.cni = { containerId: req.ContainerID, network: req.CNINetwork }
+      if (req.Aliases !== undefined && req.Aliases.length > 0) ep.aliases = [...new Set(req.Aliases)]
+      if (req.DNS === true) ep.dns = true
       return ep
     }, async ep => {
       try {
@@ -385,6 +394,7 @@ export class Controller {
         this.state.endpoints.set(ep.eid, ep)
         await this.syncEgress()
         await this.state.save()
+        await this.dns?.changed(ep)
       } catch (err) {
         this.state.endpoints.delete(ep.eid)
         await this.unplumb(ep).catch(() => {})
@@ -401,7 +411,8 @@ export class Controller {
       await this.db.publishPending()
     })
     this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, netns: ep.netns }, 'endpoint attached')
-    return { EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac, ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }) }
+    const dns = this.dns?.resolverFor(rec.id)
+    return { EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac, ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }), ...(dns === undefined ? {} : { DNS: dns }) }
   }
 
   /** Driver endpoint + join into the container netns + publication. Idempotent (restore). */
@@ -415,7 +426,7 @@ export class Controller {
     await this.glue.publish(ep.nid, j.tableEntries)
     ep.entries = j.tableEntries.map(t => ({ table: t.tableName, key: t.key }))
     const key = endpointKey(ep.nid, ep.eid)
-    const value = encodeEndpointRecord({ nid: ep.nid, eid: ep.eid, name: ep.name, ip: ep.address, mac: ep.mac, node: this.db.nodeName, nodeId: this.db.nodeId, vtep: this.vtep })
+    const value = encodeEndpointRecord({ nid: ep.nid, eid: ep.eid, name: ep.name, ip: ep.address, mac: ep.mac, node: this.db.nodeName, nodeId: this.db.nodeId, vtep: this.vtep, aliases: ep.aliases })
     if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) await this.db.updateEntry(ENDPOINT_TABLE, GLOBAL, key, value)
     else await this.db.createEntry(ENDPOINT_TABLE, GLOBAL, key, value)
   }
@@ -475,6 +486,7 @@ export class Controller {
     this.state.endpoints.delete(ep.eid)
     await this.state.save()
     await this.syncEgressQuiet()
+    await this.dns?.changed(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'resolv.conf update failed') })
     this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')
   }
 
@@ -650,7 +662,8 @@ export class Controller {
       peers: this.db.peers(rec.id).map(id => this.db.member(id)).filter(m => m !== undefined).map(m => ({ Name: m.name, IP: m.advertiseAddr, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr) })),
       driver: this.driver.status(),
       ipam: verbose ? this.ipam.statusView(() => rec.name) : undefined,
-      self: this.db.nodeId
+      self: this.db.nodeId,
+      dns: this.dns?.view(rec.id)
     })
   }
 

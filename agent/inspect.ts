@@ -18,6 +18,8 @@ export interface InspectInput {
   driver: OverlayStatus
   ipam: IpamStatusView | undefined
   self: string
+  /** The network's resolver on this host (agent/dns), if it has one. */
+  dns?: { Resolver: string, Listening: boolean } | undefined
 }
 
 export function buildInspect (i: InspectInput): NetworkInspect {
@@ -26,6 +28,7 @@ export function buildInspect (i: InspectInput): NetworkInspect {
   for (const ep of i.local) {
     containers[ep.eid] = { Name: ep.name, EndpointID: ep.eid, MacAddress: ep.mac, IPv4Address: ep.address, IPv6Address: '' }
     if (ep.publish !== undefined && ep.publish.length > 0) containers[ep.eid]!.Ports = ep.publish.map(formatMapping)
+    if (ep.aliases !== undefined && ep.aliases.length > 0) containers[ep.eid]!.Aliases = [...ep.aliases]
   }
   const out: NetworkInspect = {
     Name: rec.name,
@@ -43,7 +46,8 @@ export function buildInspect (i: InspectInput): NetworkInspect {
     Attachable: rec.attachable,
     Containers: containers,
     Options: { ...rec.options, 'com.docker.network.driver.overlay.vxlanid_list': String(rec.vni) },
-    Labels: { ...rec.labels }
+    Labels: { ...rec.labels },
+    ...(i.dns === undefined ? {} : { DNS: i.dns })
   }
   if (!i.verbose) return out
   const net = i.driver.networks.find(n => n.nid === rec.id)
@@ -59,7 +63,8 @@ export function buildInspect (i: InspectInput): NetworkInspect {
       Node: e.node,
       Info: { 'Host IP': e.vtep },
       // our own endpoints need no FDB entry: they are on the local bridge
-      Programmed: e.nodeId === i.self ? localIds.has(e.eid) : programmed.has(e.eid)
+      Programmed: e.nodeId === i.self ? localIds.has(e.eid) : programmed.has(e.eid),
+      ...(e.aliases === undefined || e.aliases.length === 0 ? {} : { Aliases: [...e.aliases] })
     }))
     .sort((a, b) => a.Node.localeCompare(b.Node) || a.EndpointIP.localeCompare(b.EndpointIP, undefined, { numeric: true }))
   const subnets: NonNullable<NetworkInspect['Status']>['IPAM']['Subnets'] = {}

@@ -35,6 +35,10 @@ export interface LocalEndpoint {
   mtu?: number
   /** Attachments made through CNI: CNI_CONTAINERID and the CNI network (config) name. */
   cni?: { containerId: string, network: string }
+  /** Extra DNS names (`attach --alias`), published in the endpoint record. */
+  aliases?: string[]
+  /** `attach --dns`: the container's resolv.conf points at its networks' resolvers. */
+  dns?: boolean
 }
 
 export interface LocalNetwork {

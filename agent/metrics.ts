@@ -5,8 +5,8 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Counter as PromCounter, Gauge as PromGauge, Registry, collectDefaultMetrics } from 'prom-client'
-import type { Counter, Gauge, Labels, Metrics } from '../networkdb/metrics.js'
+import { Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Counter, Gauge, Histogram, Labels, Metrics } from '../networkdb/metrics.js'
 import type { Logger } from '../networkdb/logger.js'
 import { formatHostPort, type HostPort } from './config.js'
 
@@ -38,6 +38,15 @@ export class PromMetrics implements Metrics {
     if (!(g instanceof PromGauge)) throw new TypeError(`metric ${name} is already registered as another type`)
     return {
       set: (labels: Labels, value: number) => { g.set(labels, value) }
+    }
+  }
+
+  histogram (name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = []): Histogram {
+    const existing = this.registry.getSingleMetric(name)
+    const h = existing ?? new PromHistogram({ name, help, buckets: [...buckets], labelNames: [...labelNames], registers: [this.registry] })
+    if (!(h instanceof PromHistogram)) throw new TypeError(`metric ${name} is already registered as another type`)
+    return {
+      observe: (labels: Labels, value: number) => { h.observe(labels, value) }
     }
   }
 

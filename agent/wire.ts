@@ -16,6 +16,7 @@ import { startDockerPlugin } from './docker-plugin/index.js'
 import type { AgentContext, AgentController } from './daemon.js'
 import { LinuxEgress } from './egress/index.js'
 import { WireguardEncryption } from './crypto/index.js'
+import { DnsService } from './dns/index.js'
 import { clusterIpamPort } from './ipam-port.js'
 import { LocalState } from './local-state.js'
 
@@ -76,8 +77,11 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     const state = await LocalState.load(config.dataDir)
     const port = clusterIpamPort(ipam)
     const egress = new LinuxEgress({ nodeName: config.name, logger: log })
-    const controller = new Controller({ db, driver, glue, ipam: port, state, health: ctx.health, logger: log, vtep: advertise, egress })
+    const dns = new DnsService({ db, state, nodeName: config.name, logger: log, metrics, resolvConf: config.dnsResolvConf })
+    const controller = new Controller({ db, driver, glue, ipam: port, state, health: ctx.health, logger: log, vtep: advertise, egress, dns })
     late.controller = controller
+    dns.start()
+    undo.push(async () => { await dns.stop() })
     await controller.start()
     // Docker's remote plugin: after the controller is up (dockerd may call at once), closed first.
     const plugin = config.dockerPlugin === undefined
@@ -94,6 +98,7 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
       stop: async () => {
         await plugin?.close().catch((err: unknown) => { log.warn({ err: String(err) }, 'docker plugin close failed') })
         await detachAll()
+        await dns.stop().catch((err: unknown) => { log.warn({ err: String(err) }, 'stopping the embedded DNS failed') })
         await egress.stop().catch((err: unknown) => { log.warn({ err: String(err) }, 'removing the egress rules failed') })
         await ipam.leave().catch((err: unknown) => { log.warn({ err: String(err) }, 'IPAM handover failed') })
         await ipam.close()

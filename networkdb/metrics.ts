@@ -6,10 +6,13 @@ export type Labels = Record<string, string>
 
 export interface Counter { inc(labels?: Labels, by?: number): void }
 export interface Gauge { set(labels: Labels, value: number): void }
+export interface Histogram { observe(labels: Labels, value: number): void }
 
 export interface Metrics {
   counter(name: string, help: string, labelNames?: readonly string[]): Counter
   gauge(name: string, help: string, labelNames?: readonly string[]): Gauge
+  /** Optional: a registry without histograms (the in-memory one) gets none observed. */
+  histogram?(name: string, help: string, buckets: readonly number[], labelNames?: readonly string[]): Histogram
 }
 
 const noopCounter: Counter = { inc () {} }

@@ -53,6 +53,12 @@ const isSandboxDevice = (l: LinkJson): boolean =>
 function invalid (what: string, v: unknown): never {
   throw new DataplaneError('invalid', `invalid ${what}: ${JSON.stringify(v)}`)
 }
+/** A random unicast, locally administered MAC. */
+function bridgeMac (): string {
+  const b = randomBytes(6)
+  b[0] = (b[0]! & 0xfc) | 0x02
+  return [...b].map(x => x.toString(16).padStart(2, '0')).join(':')
+}
 function mac (m: string): string { return MAC_RE.test(m) ? m : invalid('MAC address', m) }
 function ip (a: string): string { return isIP(a) !== 0 ? a : invalid('IP address', a) }
 function cidr (c: string): string {
@@ -119,7 +125,14 @@ export class LinuxDataplane implements Dataplane {
     } else if (vx.mtu !== m) {
       lines.push(`link set ${VX} mtu ${m}`)
     }
-    if (br === undefined) lines.push(`link add ${BR} mtu ${m} type bridge`)
+    // The bridge's MAC is set, never inherited: a bridge without one takes the lowest MAC of its
+    // ports, so an endpoint joining with a lower one changed the gateway's MAC under the other
+    // containers, whose ARP caches then pointed at a MAC the bridge no longer takes as its own
+    // (their gateway traffic, DNS and egress, was dropped until ARP re-resolved; found by
+    // bench:dns). A MAC given at creation is kept. Not re-set on an existing bridge: every
+    // address change flushes its neighbour table; a sandbox made by an older agent keeps the old
+    // behaviour until it is made anew.
+    if (br === undefined) lines.push(`link add ${BR} mtu ${m} address ${bridgeMac()} type bridge`)
     else if (br.mtu !== m) lines.push(`link set ${BR} mtu ${m}`)
     lines.push(`link set ${VX} master ${BR}`, `link set ${VX} up`, `link set ${BR} up`)
     if (spec.owner !== undefined && br?.ifalias !== spec.owner) lines.push(`link set ${BR} alias ${spec.owner}`)

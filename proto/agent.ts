@@ -4,7 +4,7 @@
  *   host, visible on every host; adopted by a live node when its writer fails).
  * - `endpoint_table`, key = `<nid>/<eid>`: one endpoint, owned by the host that attached it.
  */
-import { decodeEnvelope, encodeEnvelope, bool, rec, str, uint, optStr, WireError, isRecord } from './codec.js'
+import { decodeEnvelope, encodeEnvelope, bool, rec, str, strArr, uint, optStr, WireError, isRecord } from './codec.js'
 
 export const NETWORK_TABLE = 'network_table'
 export const ENDPOINT_TABLE = 'endpoint_table'
@@ -38,7 +38,16 @@ export interface EndpointRecord {
   node: string
   nodeId: string
   vtep: string
+  /**
+   * Extra DNS names of the endpoint (`attach --alias`); several endpoints may share one. Omitted
+   * from the wire when empty; a record of a writer that predates aliases decodes with none.
+   */
+  aliases?: string[]
 }
+
+/** Aliases per endpoint and the length of each (a DNS name: 253 characters). */
+export const MAX_ALIASES = 16
+export const MAX_ALIAS_LENGTH = 253
 
 /**
  * Caps of the record decoders, exported so that the control API refuses what other hosts would
@@ -88,7 +97,11 @@ export function decodeNetworkRecord (data: Uint8Array): NetworkRecord {
   }
 }
 
-export function encodeEndpointRecord (r: EndpointRecord): Uint8Array { return encodeEnvelope('endpoint', r) }
+export function encodeEndpointRecord (r: EndpointRecord): Uint8Array {
+  const { aliases, ...rest } = r
+  // No field at all without aliases: the record stays byte-identical to the previous wire.
+  return encodeEnvelope('endpoint', aliases === undefined || aliases.length === 0 ? rest : r)
+}
 
 export function decodeEndpointRecord (data: Uint8Array): EndpointRecord {
   const o = rec(decodeEnvelope(data, TYPES_E).b, 'endpoint')
@@ -100,8 +113,16 @@ export function decodeEndpointRecord (data: Uint8Array): EndpointRecord {
     mac: str(o, 'mac', 32),
     node: str(o, 'node', 256),
     nodeId: str(o, 'nodeId', 256),
-    vtep: str(o, 'vtep', 64)
+    vtep: str(o, 'vtep', 64),
+    // Absent in a record of a writer that predates aliases (or has none); an empty list is none.
+    ...aliasesOf(o)
   }
+}
+
+function aliasesOf (o: Record<string, unknown>): { aliases?: string[] } {
+  if (o.aliases === undefined) return {}
+  const a = strArr(o, 'aliases', MAX_ALIASES, MAX_ALIAS_LENGTH)
+  return a.length === 0 ? {} : { aliases: a }
 }
 
 export const endpointKey = (nid: string, eid: string): string => `${nid}/${eid}`

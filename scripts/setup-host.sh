@@ -6,7 +6,7 @@
 #   for the CNI plugin's tests podman (with conmon, runc and containers-common; its CNI backend),
 #   and for encrypted networks wireguard-tools (wg) and wireguard-go (the userspace WireGuard,
 #   for kernels without the module), with tcpdump (the payload capture test) and iperf3
-#   (npm run bench:dataplane).
+#   (npm run bench:dataplane), and for the embedded DNS's tests bind9-dnsutils (dig).
 # Idempotent: does nothing when every tool is already present. Needs root to install.
 set -euo pipefail
 
@@ -33,6 +33,8 @@ declare -A pkg_of=(
   [wireguard-go]=wireguard-go
   [tcpdump]=tcpdump
   [iperf3]=iperf3
+  # Embedded DNS tests (test/agent/dns-lab.test.ts): a real DNS client in the containers.
+  [dig]=bind9-dnsutils
 )
 
 missing=()
@@ -51,7 +53,7 @@ fi
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux, systemd, cloud-init, docker.io, busybox-static, podman, wireguard-tools, wireguard-go, tcpdump, iperf3)"
+  echo "setup-host: all host tools present (iproute2, iptables, iputils-ping, util-linux, systemd, cloud-init, docker.io, busybox-static, podman, wireguard-tools, wireguard-go, tcpdump, iperf3, bind9-dnsutils)"
   exit 0
 fi
 

@@ -71,6 +71,10 @@ describe('control API limits equal the record decoders\' caps (issue 19 item 10)
   })
 
   it('refuses multicast and broadcast MACs (they failed later, at encoding)', () => {
+    refused(AttachRequest, { Netns: 'c1', Aliases: ['ok', '-bad'] }, /invalid alias "-bad"/)
+    refused(AttachRequest, { Netns: 'c1', Aliases: ['10.0.0.1'] }, /IPv4 address is no name/)
+    refused(AttachRequest, { Netns: 'c1', Aliases: Array(17).fill('a') }, /at most 16 aliases/)
+    refused(AttachRequest, { Netns: 'c1', DNS: 'yes' }, /DNS must be a boolean/)
     refused(AttachRequest, { Netns: 'c1', MAC: '01:00:5e:00:00:01' }, /not a unicast MAC/)
     refused(AttachRequest, { Netns: 'c1', MAC: 'ff:ff:ff:ff:ff:ff' }, /not a unicast MAC/)
     refused(AttachRequest, { Netns: 'c1', MAC: '33:33:00:00:00:01' }, /not a unicast MAC/)

@@ -84,6 +84,12 @@ describe('ovnet CLI (child process against a fixture agent)', function () {
     assert.equal(att.IPv4Address, '10.9.0.5/24')
     const human = ok(await ovnet(['attach', 'red', '--netns', './netns/c2', '--mac', '02:00:00:00:00:02'], { socket, cwd: '/run' }))
     assert.match(human, /^ENDPOINT ID +IPV4 ADDRESS +MAC ADDRESS\n[0-9a-f]{64} +10\.9\.0\.1\/24 +02:00:00:00:00:02\n$/)
+    ok(await ovnet(['attach', 'red', '--netns', 'c3', '--alias', 'web', '--alias', 'db', '--dns'], { socket }))
+    assert.deepEqual([ctl.lastAttach?.Aliases, ctl.lastAttach?.DNS], [['web', 'db'], true])
+    ok(await ovnet(['detach', 'red', '--netns', 'c3'], { socket }))
+    const badAlias = await ovnet(['attach', 'red', '--netns', 'c4', '--alias', '-x'], { socket })
+    assert.notEqual(badAlias.code, 0)
+    assert.match(badAlias.stderr, /invalid alias "-x"/)
     // A relative namespace path is resolved by the CLI: the agent's working directory is not ours.
     assert.ok([...net.endpoints.values()].some(e => e.netns === '/run/netns/c2'))
 

@@ -15,6 +15,7 @@ import { ClusterIpam, MemoryIpamStore } from '../../ipam/index.js'
 import { createMemoryCluster, driven, silentLogger, type MemoryCluster, type MemoryClusterOptions, type NetworkDBNode } from '../../networkdb/index.js'
 import { MemoryDataplane, OverlayDriver, TableGlue } from '../../overlay/index.js'
 import type { EgressPort } from '../../agent/egress/index.js'
+import type { DnsPort } from '../../agent/dns/index.js'
 
 export interface StackHost {
   db: NetworkDBNode
@@ -45,6 +46,8 @@ export interface StackOptions {
   removalRetentionMs?: number
   /** An egress port per host (agent/egress), e.g. a recording fake. */
   egress?: (i: number) => EgressPort | undefined
+  /** An embedded DNS per host (agent/dns), made on the host's NetworkDB and local state. */
+  dns?: (i: number, db: NetworkDBNode, state: LocalState) => DnsPort | undefined
   /** The dataplane of host i (default: a new MemoryDataplane). */
   dataplane?: (i: number) => MemoryDataplane
 }
@@ -66,8 +69,9 @@ export async function controllerStack (n: number, opts: StackOptions = {}): Prom
     await run(async () => { await driver.start() })
     const dataDir = join(dir, `h${i}`)
     await mkdir(dataDir, { recursive: true })
+    const state = await LocalState.load(dataDir)
     const controller = new Controller({
-      db, driver, glue: new TableGlue(db, driver), ipam: clusterIpamPort(ipam), state: await LocalState.load(dataDir),
+      db, driver, glue: new TableGlue(db, driver), ipam: clusterIpamPort(ipam), state, dns: opts.dns?.(i, db, state),
       health: { setPeers: () => {}, rtt: () => null }, logger: silentLogger, vtep, clock: c.clock, removalRetentionMs: opts.removalRetentionMs,
       egress: opts.egress?.(i)
     })

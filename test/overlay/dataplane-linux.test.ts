@@ -156,6 +156,19 @@ describe('overlay Linux dataplane on real namespaces', function () {
     assert.equal(await h.dp.underlayMtu(h.vtep), 1500)
   })
 
+  it('the bridge keeps its MAC when a port with a lower MAC joins (containers\' ARP for the gateway stays valid)', async () => {
+    const h = hosts[0]!
+    const macOf = async (): Promise<string> => /link\/ether (\S+)/.exec(await sh('ip', '-n', h.sandbox, 'link', 'show', 'br0'))![1]!
+    const before = await macOf()
+    await sh('ip', '-n', h.sandbox, 'link', 'add', 'ovtlow0', 'address', '02:00:00:00:00:01', 'type', 'veth', 'peer', 'name', 'ovtlow1')
+    try {
+      await sh('ip', '-n', h.sandbox, 'link', 'set', 'ovtlow0', 'master', 'br0', 'up')
+      assert.equal(await macOf(), before)
+    } finally {
+      await sh('ip', '-n', h.sandbox, 'link', 'del', 'ovtlow0')
+    }
+  })
+
   it('every container reaches every other (full ping matrix)', async () => {
     assert.deepEqual(await failedPings(), [])
   })
