@@ -19,18 +19,23 @@ import {
   decodeEndpointRecord, decodeNetworkRecord, encodeEndpointRecord, encodeNetworkRecord, endpointKey,
   ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
 } from '../proto/index.js'
-import { SystemClock, type Clock, type Logger, type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
+import { type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
+import { SystemClock, type Clock, type Logger } from '../core/index.js'
 import {
   EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST,
   type OverlayDriver, type TableGlue
 } from '../overlay/index.js'
 import { parsePrefix, prefixesOverlap, type ParsedPrefix } from '../ipam/addr.js'
-import { ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType } from '../ipam/ipamapi.js'
+import {
+  ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType
+} from '../ipam/ipamapi.js'
 import type {
   AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
 } from './api-types.js'
-import { ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork, NetworkNameError } from './errors.js'
+import {
+  ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork, NetworkNameError
+} from './errors.js'
 import { EventHub } from './events.js'
 import { buildInspect, summary } from './inspect.js'
 import type { IpamPort } from './ipam-port.js'

@@ -6,8 +6,7 @@
  */
 import { chmod, mkdir } from 'node:fs/promises'
 import type { DestinationStream } from 'pino'
-import type { Logger } from '../networkdb/logger.js'
-import type { Metrics } from '../networkdb/metrics.js'
+import type { Logger, Metrics } from '../core/index.js'
 import { ApiServer } from './api-server.js'
 import type { ControlHandlers } from './api-types.js'
 import { formatHostPort, type AgentConfig, type HostPort } from './config.js'

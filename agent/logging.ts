@@ -3,7 +3,7 @@
  * to the Logger port the layers log through (networkdb/logger.ts). The layers never import pino.
  */
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino'
-import type { Logger } from '../networkdb/logger.js'
+import type { Logger } from '../core/index.js'
 import type { LogLevel } from './config.js'
 
 export interface AgentLogger extends Logger {

@@ -6,8 +6,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Counter as PromCounter, Gauge as PromGauge, Registry, collectDefaultMetrics } from 'prom-client'
-import type { Counter, Gauge, Labels, Metrics } from '../networkdb/metrics.js'
-import type { Logger } from '../networkdb/logger.js'
+import type { Counter, Gauge, Labels, Metrics, Logger } from '../core/index.js'
 import { formatHostPort, type HostPort } from './config.js'
 
 export class PromMetrics implements Metrics {

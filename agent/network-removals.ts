@@ -15,7 +15,8 @@
  * longer than that could come back: the bound of the scheme).
  */
 import { NETWORK_TABLE, type NetworkRecord } from '../proto/index.js'
-import { EntryNotFoundError, type Clock, type Logger, type NetworkDB, type TableEvent, type TimerHandle, type Unsubscribe } from '../networkdb/index.js'
+import { EntryNotFoundError, type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
+import { type Clock, type Logger, type TimerHandle } from '../core/index.js'
 import { OVERLAY_GLOBAL_NETWORK as GLOBAL } from '../overlay/index.js'
 
 export const REMOVAL_TABLE = 'network_removal_table'

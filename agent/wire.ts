@@ -6,9 +6,8 @@
  */
 import { networkInterfaces } from 'node:os'
 import { ClusterIpam, LmdbIpamStore } from '../ipam/index.js'
-import {
-  Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode, type Logger
-} from '../networkdb/index.js'
+import { Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode } from '../networkdb/index.js'
+import { type Logger } from '../core/index.js'
 import { LinuxDataplane, OverlayDriver, TableGlue } from '../overlay/index.js'
 import type { HostPort } from './config.js'
 import { Controller } from './controller.js'

@@ -12,7 +12,7 @@
  * two-line runner like the bin's. Also printed: `node -e 0` (the floor any Node plugin pays on
  * this machine) and VERSION (start-up and module loading, no agent call).
  */
-import '../proto/polyfill.js'
+import '../core/polyfill.js'
 import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'

@@ -11,12 +11,15 @@
  *  3. pool requests: dynamic and static on the node owning the space, static via a peer;
  *  4. a request that needs space from a peer: a host's first address in a pool it joined.
  */
-import '../proto/polyfill.js'
+import '../core/polyfill.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ClusterIpam, GlobalDefault, LmdbIpamStore, MemoryIpamStore, NetworkOption, type IpamStore } from '../ipam/index.js'
-import { MemoryNetwork, MemoryStore, NetworkDBNode, SystemClock } from '../networkdb/index.js'
+import {
+  ClusterIpam, GlobalDefault, LmdbIpamStore, MemoryIpamStore, NetworkOption, type IpamStore
+} from '../ipam/index.js'
+import { MemoryNetwork, MemoryStore, NetworkDBNode } from '../networkdb/index.js'
+import { SystemClock } from '../core/index.js'
 
 function arg (name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`)

@@ -16,7 +16,7 @@
  *     its entries;
  *  4. RSS of the process divided by the nodes.
  */
-import '../proto/polyfill.js'
+import '../core/polyfill.js'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { generateKey } from '@libp2p/pnet'

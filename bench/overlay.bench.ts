@@ -11,7 +11,7 @@
  *     the kernel holding the entry (p50 / p99 / max).
  * Also the driver's own CPU cost per event on the in-memory dataplane.
  */
-import '../proto/polyfill.js'
+import '../core/polyfill.js'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'

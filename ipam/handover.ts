@@ -4,7 +4,7 @@
  * answering keeps them (requests that need them fail with a clear error) until one of these runs.
  */
 import { goneKey } from '../proto/ipam.js'
-import type { Logger } from '../networkdb/logger.js'
+import type { Logger } from '../core/index.js'
 import { rangeText } from './addr.js'
 import { ErrReclaimRefused } from './ipamapi.js'
 import type { ClusterLink } from './link.js'

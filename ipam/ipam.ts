@@ -47,9 +47,9 @@
  *     in its space". Partitions only delay grants; crashes lose nothing published (persist before
  *     publish); views only grow, so an entry vanishing from NetworkDB (failed node) takes back nothing.
  */
-import { SystemClock, type Clock, type TimerHandle } from '../networkdb/clock.js'
-import { silentLogger, type Logger } from '../networkdb/logger.js'
-import { noopMetrics, type Counter, type Metrics } from '../networkdb/metrics.js'
+import {
+  SystemClock, silentLogger, noopMetrics, type Clock, type TimerHandle, type Logger, type Counter, type Metrics
+} from '../core/index.js'
 import type { NetworkDB } from '../networkdb/types.js'
 import type { IpamRecord } from '../proto/ipam.js'
 import { formatAddress, parseAddress, parsePrefix, prefixContains, type ParsedPrefix } from './addr.js'

@@ -5,7 +5,7 @@
  * gives space twice; it never gives the same space to two nodes.
  */
 import { ansKey, reqKey, type AnswerRecord, type RequestRecord } from '../proto/ipam.js'
-import type { Logger } from '../networkdb/logger.js'
+import type { Logger } from '../core/index.js'
 import { parsePrefix, rangeText } from './addr.js'
 import type { ClusterLink } from './link.js'
 import { pickPoolDonation } from './pools.js'

@@ -8,10 +8,13 @@
  *   - a pool is cut, and an address handed out, only from space this node owns in its view;
  *   - space leaves this node (a grant) before anyone is told, and is told only once durable.
  */
-import { ansKey, poolKey, ringKey, type AnswerRecord, type PoolRecord, type RequestRecord, type RingRecord } from '../proto/ipam.js'
-import type { Clock, TimerHandle } from '../networkdb/clock.js'
-import type { Logger } from '../networkdb/logger.js'
-import { formatAddress, formatPrefix, parsePrefix, rangeText, universe, type Family, type ParsedPrefix } from './addr.js'
+import {
+  ansKey, poolKey, ringKey, type AnswerRecord, type PoolRecord, type RequestRecord, type RingRecord
+} from '../proto/ipam.js'
+import type { Clock, TimerHandle, Logger } from '../core/index.js'
+import {
+  formatAddress, formatPrefix, parsePrefix, rangeText, universe, type Family, type ParsedPrefix
+} from './addr.js'
 import type { ResolvedIpamConfig } from './config.js'
 import { Addresses } from './addresses.js'
 import { ErrIpamUnavailable, ErrNoMoreSubnets, ErrPoolOverlap } from './ipamapi.js'

@@ -10,9 +10,11 @@
  * again at a fresh Lamport time, which beats the tombstone everywhere.
  */
 import { MAX_KEY, MAX_NAME, MAX_VALUE, type WireEntry } from '../proto/index.js'
-import type { Clock } from './clock.js'
+import type { Clock } from '../core/index.js'
 import type { NetworkDBConfig } from './config.js'
-import { EntryExistsError, EntryNotFoundError, InvalidArgumentError, NotInNetworkError, NotOwnerError } from './errors.js'
+import {
+  EntryExistsError, EntryNotFoundError, InvalidArgumentError, NotInNetworkError, NotOwnerError
+} from './errors.js'
 import type { GossipQueue } from './gossip-queue.js'
 import type { NetworkDBMetrics } from './nodemetrics.js'
 import type { NodeStore, StoredEntry } from './store.js'

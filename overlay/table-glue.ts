@@ -7,9 +7,11 @@
  * (JoinInfo.addTableEntry) are published and withdrawn here too.
  */
 import { EntryExistsError, EntryNotFoundError, NotOwnerError } from '../networkdb/errors.js'
-import { silentLogger, type Logger } from '../networkdb/logger.js'
+import { silentLogger, type Logger } from '../core/index.js'
 import type { NetworkDB, TableEvent, Unsubscribe } from '../networkdb/types.js'
-import { InvalidParameterError, isValidType, type IPAMData, type NetworkInfo, type ObjectType, type TableWatcher } from './driverapi.js'
+import {
+  InvalidParameterError, isValidType, type IPAMData, type NetworkInfo, type ObjectType, type TableWatcher
+} from './driverapi.js'
 
 export interface TableEntry { tableName: string, key: string, value: Uint8Array }
 

@@ -16,9 +16,7 @@
  * place and is reported by `conflicts()` and a metric; the losing network must be re-created.
  */
 import { decodeVniClaim, encodeVniClaim, vniClaimKey, VNI_MAX, VNI_MIN, VNI_TABLE } from '../proto/overlay.js'
-import type { Clock } from '../networkdb/clock.js'
-import type { Logger } from '../networkdb/logger.js'
-import type { Counter, Metrics } from '../networkdb/metrics.js'
+import type { Clock, Logger, Counter, Metrics } from '../core/index.js'
 import type { EntryView, NetworkDB, Unsubscribe } from '../networkdb/types.js'
 import { InvalidParameterError } from './driverapi.js'
 import { VniConflictError, VniExhaustedError, VniInUseError } from './errors.js'

@@ -3,7 +3,7 @@
  * ovnet as a network driver and an IPAM driver named after the socket (`ovnet` for the default
  * /run/docker/plugins/ovnet.sock). See docs/docker.md.
  */
-import type { Logger } from '../../networkdb/logger.js'
+import type { Logger } from '../../core/index.js'
 import { DockerIpamDriver } from './ipam-driver.js'
 import { DockerNetworkDriver } from './network-driver.js'
 import type { PluginController, PluginIpam } from './ports.js'

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import { Gateway, RequestAddressType, ErrPoolNotFound } from '../../ipam/ipamapi.js'
 import type { NetworkRecord } from '../../proto/index.js'
-import type { Logger } from '../../networkdb/logger.js'
+import type { Logger } from '../../core/index.js'
 import { BadRequestError, ControllerError, ErrNoSuchNetwork, kindOf } from '../errors.js'
 import {
   NETWORK_OPTION,

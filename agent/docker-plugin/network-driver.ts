@@ -12,10 +12,12 @@
  * left in this namespace as `dk-<id>` (SrcName) for Docker to move and rename ("eth" prefix).
  */
 import { isIP } from 'node:net'
-import type { Logger } from '../../networkdb/logger.js'
+import type { Logger } from '../../core/index.js'
 import type { NetworkRecord } from '../../proto/index.js'
 import { macFromIp } from '../controller.js'
-import { ActiveEndpointsError, BadRequestError, ErrNoSuchEndpoint, ErrNoSuchNetwork, ErrInvalidJoin } from '../errors.js'
+import {
+  ActiveEndpointsError, BadRequestError, ErrNoSuchEndpoint, ErrNoSuchNetwork, ErrInvalidJoin
+} from '../errors.js'
 import type { DockerIpamDriver } from './ipam-driver.js'
 import {
   GENERIC_OPTIONS, MAC_OPTION, NETWORK_OPTION,

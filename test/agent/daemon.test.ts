@@ -10,7 +10,7 @@ import { runAgent, type AgentHandle } from '../../agent/daemon.js'
 import type { Prober } from '../../agent/icmp.js'
 import { SocketInUseError } from '../../agent/unix-socket.js'
 import { generateClusterKey } from '../../networkdb/cluster-key.js'
-import { memoryLogger } from '../../networkdb/logger.js'
+import { memoryLogger } from '../../core/index.js'
 import { FixtureController } from './fixtures/fixture-controller.js'
 import { REPO, tempDir, waitFor } from './helpers.js'
 

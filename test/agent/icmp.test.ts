@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { decodeIcmp, encodeEchoRequest, IcmpProber, internetChecksum, PeerHealthMonitor, type Prober } from '../../agent/icmp.js'
-import { FakeClock } from '../../networkdb/clock.js'
-import { MemoryMetrics } from '../../networkdb/metrics.js'
+import {
+  decodeIcmp, encodeEchoRequest, IcmpProber, internetChecksum, PeerHealthMonitor, type Prober
+} from '../../agent/icmp.js'
+import { FakeClock, MemoryMetrics } from '../../core/index.js'
 import { addNetns, delNetns, execIn, ipBatch, listNetns } from '../../deploy/lab/netns.js'
 import { REPO, run } from './helpers.js'
 

@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BadRequestError } from '../../agent/errors.js'
 import { MAX_BODY_BYTES, parseJsonBody, readBodyText, UnixHttpListener } from '../../agent/unix-http.js'
-import { memoryLogger } from '../../networkdb/logger.js'
+import { memoryLogger } from '../../core/index.js'
 import { tempDir } from './helpers.js'
 
 /** POST `body` over `socketPath` (optionally on a keep-alive agent); the reply's status and text. */

@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ClusterIpam, GlobalDefault, LmdbIpamStore, NetworkOption } from '../../ipam/index.js'
 import {
-  generateClusterKey, Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode, silentLogger
+  generateClusterKey, Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode
 } from '../../networkdb/index.js'
+import { silentLogger } from '../../core/index.js'
 
 interface Node { db: NetworkDBNode, ipam: ClusterIpam, store: LmdbIpamStore, ndbStore: LmdbStore, dir: string, poolId: string }
 

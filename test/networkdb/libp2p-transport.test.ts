@@ -5,8 +5,7 @@ import { MAX_FRAME_BYTES } from '../../proto/codec.js'
 import { parseClusterKey } from '../../networkdb/cluster-key.js'
 import { encodeVarint } from '../../networkdb/libp2p-frames.js'
 import { Libp2pTransport, RR_PROTOCOL, TransportError, toMultiaddr } from '../../networkdb/libp2p-transport.js'
-import { silentLogger } from '../../networkdb/logger.js'
-import { MemoryMetrics } from '../../networkdb/metrics.js'
+import { silentLogger, MemoryMetrics } from '../../core/index.js'
 import type { TransportHandlers } from '../../networkdb/transport.js'
 
 function newClusterKey (): Uint8Array {

@@ -1,7 +1,5 @@
 /** Shared helpers of the overlay unit tests. */
-import { FakeClock } from '../../networkdb/clock.js'
-import { memoryLogger } from '../../networkdb/logger.js'
-import { MemoryMetrics } from '../../networkdb/metrics.js'
+import { FakeClock, memoryLogger, MemoryMetrics } from '../../core/index.js'
 import type { NetworkDB } from '../../networkdb/types.js'
 import { encodePeerRecord, PEER_TABLE } from '../../proto/overlay.js'
 import { MemoryDataplane } from '../../overlay/dataplane-memory.js'

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { memoryLogger } from '../../networkdb/logger.js'
+import { memoryLogger } from '../../core/index.js'
 import { PEER_TABLE } from '../../proto/overlay.js'
 import { MemoryDataplane } from '../../overlay/dataplane-memory.js'
 import { InvalidParameterError, ObjectType, type TableWatcher } from '../../overlay/driverapi.js'

@@ -1,0 +1,12 @@
+/**
+ * core: the base layer every other layer may import (and which imports none of them): the ports
+ * for time, logs and metrics with their test doubles, the serial task queue, the seeded random
+ * generator and the poll/sleep helpers. Importing it has no side effects; the polyfill
+ * (core/polyfill.ts) is loaded by the entry points, never through this index.
+ */
+export { type Clock, type TimerHandle, SystemClock, FakeClock, flushMicrotasks } from './clock.js'
+export { type Logger, type LogLine, silentLogger, memoryLogger } from './logger.js'
+export { type Metrics, type Counter, type Gauge, type Labels, noopMetrics, MemoryMetrics } from './metrics.js'
+export { SerialQueue } from './serial.js'
+export { seededRandom } from './random.js'
+export { sleep, pollUntil, type PollOptions } from './poll.js'
