@@ -25,10 +25,10 @@ import {
   EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST,
   type OverlayDriver, type TableGlue
 } from '../overlay/index.js'
-import { parsePrefix, prefixesOverlap, type ParsedPrefix } from '../ipam/addr.js'
 import {
-  ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType
-} from '../ipam/ipamapi.js'
+  parsePrefix, prefixesOverlap, ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption,
+  RequestAddressType, type ParsedPrefix
+} from '../ipam/index.js'
 import type {
   AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary

@@ -18,7 +18,7 @@ import type { Logger } from '../core/index.js'
 import { VXLANID_LIST, type OverlayDriver, type TableGlue } from '../overlay/index.js'
 import {
   ErrIPAlreadyAllocated, GatewayOption, Gateway, GlobalDefault, NetworkOption, RequestAddressType
-} from '../ipam/ipamapi.js'
+} from '../ipam/index.js'
 import type { IpamPort } from './ipam-port.js'
 import type { LocalNetwork, LocalState } from './local-state.js'
 

@@ -19,8 +19,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { LabAgents } from '../deploy/lab/agents.js'
-import { createContainer, createLab, destroyLab, removeContainer } from '../deploy/lab/topology.js'
+import { LabAgents, createContainer, createLab, destroyLab, removeContainer } from '../deploy/lab/index.js'
 
 const run = promisify(execFile)
 const REPO = fileURLToPath(new URL('../', import.meta.url))

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { reconcileFirewall, type FirewallSpec, type IptablesRunner } from '../agent/egress/index.js'
-import { addNetns, delNetns, exec } from '../deploy/lab/netns.js'
+import { addNetns, delNetns, exec } from '../deploy/lab/index.js'
 
 function arg (name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`)

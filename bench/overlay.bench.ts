@@ -15,13 +15,11 @@ import '../core/polyfill.js'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
-import { encodePeerRecord, PEER_TABLE } from '../proto/overlay.js'
-import { LinuxDataplane } from '../overlay/dataplane-linux.js'
-import { MemoryDataplane } from '../overlay/dataplane-memory.js'
-import type { Dataplane, PeerOp } from '../overlay/dataplane.js'
-import { OverlayDriver } from '../overlay/driver.js'
-import { EndpointInterface, EndpointJoinInfo } from '../overlay/endpoint-info.js'
-import { VXLANID_LIST } from '../overlay/vni.js'
+import { encodePeerRecord, PEER_TABLE } from '../proto/index.js'
+import {
+  LinuxDataplane, MemoryDataplane, OverlayDriver, EndpointInterface, EndpointJoinInfo, VXLANID_LIST, type
+  Dataplane, type PeerOp
+} from '../overlay/index.js'
 
 function arg (name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`)

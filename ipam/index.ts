@@ -6,3 +6,4 @@ export { type IpamStore, type IpamSnapshot, type IpamMeta, type StoredRing, type
 export { type PredefinedPool, DEFAULT_GLOBAL_POOLS, DEFAULT_LOCAL_POOLS, formatPoolId, parsePoolId } from './pools.js'
 export type { IpamStatus, IpamPoolStatus, IpamSpaceStatus, IpamSpaceNode, IpamRangeStatus, IpamNodeUsage } from './status.js'
 export type { HandoverReport } from './handover.js'
+export { parsePrefix, prefixesOverlap, type ParsedPrefix } from './addr.js'

@@ -50,8 +50,8 @@
 import {
   SystemClock, silentLogger, noopMetrics, type Clock, type TimerHandle, type Logger, type Counter, type Metrics
 } from '../core/index.js'
-import type { NetworkDB } from '../networkdb/types.js'
-import type { IpamRecord } from '../proto/ipam.js'
+import type { NetworkDB } from '../networkdb/index.js'
+import type { IpamRecord } from '../proto/index.js'
 import { formatAddress, parseAddress, parsePrefix, prefixContains, type ParsedPrefix } from './addr.js'
 import { resolveIpamConfig, type IpamConfig, type ResolvedIpamConfig } from './config.js'
 import { handOver, reclaim, type HandoverReport } from './handover.js'

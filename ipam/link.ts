@@ -7,9 +7,9 @@
 import {
   decodeIpamRecord, encodeIpamRecord, keyKind, reqKey, type AnswerRecord, type IpamRecord, type RequestRecord,
   type RingRecord
-} from '../proto/ipam.js'
+} from '../proto/index.js'
 import type { Clock, TimerHandle, Logger } from '../core/index.js'
-import type { EntryView, NetworkDB, TableEvent, Unsubscribe } from '../networkdb/types.js'
+import type { EntryView, NetworkDB, TableEvent, Unsubscribe } from '../networkdb/index.js'
 
 export interface LinkHandlers {
   /** A record written or updated by `writer` (this node's own included). */

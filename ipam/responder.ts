@@ -4,7 +4,7 @@
  * first await) and answered only after it is durable. Answering twice (after a restart) at worst
  * gives space twice; it never gives the same space to two nodes.
  */
-import { ansKey, reqKey, type AnswerRecord, type RequestRecord } from '../proto/ipam.js'
+import { ansKey, reqKey, type AnswerRecord, type RequestRecord } from '../proto/index.js'
 import type { Logger } from '../core/index.js'
 import { parsePrefix, rangeText } from './addr.js'
 import type { ClusterLink } from './link.js'

@@ -10,7 +10,7 @@
  */
 import {
   ansKey, poolKey, ringKey, type AnswerRecord, type PoolRecord, type RequestRecord, type RingRecord
-} from '../proto/ipam.js'
+} from '../proto/index.js'
 import type { Clock, TimerHandle, Logger } from '../core/index.js'
 import {
   formatAddress, formatPrefix, parsePrefix, rangeText, universe, type Family, type ParsedPrefix

@@ -9,7 +9,7 @@
 import { open, type RootDatabase } from 'lmdb'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import type { PoolRecord } from '../proto/ipam.js'
+import type { PoolRecord } from '../proto/index.js'
 import type { Segment } from './ring.js'
 
 export interface PendingGrant { to: string, segs: Segment[] }

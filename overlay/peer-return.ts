@@ -14,7 +14,7 @@
  * request while it runs runs it once more afterwards, and never twice at the same time.
  */
 import type { Clock, TimerHandle } from '../core/index.js'
-import type { ClusterEvent } from '../networkdb/types.js'
+import type { ClusterEvent } from '../networkdb/index.js'
 
 export class ReturnDetector {
   /** Nodes seen failed or left, until they are alive again. */

@@ -6,9 +6,10 @@
  * driver registering late still sees everything. Entries a driver adds at join
  * (JoinInfo.addTableEntry) are published and withdrawn here too.
  */
-import { EntryExistsError, EntryNotFoundError, NotOwnerError } from '../networkdb/errors.js'
+import {
+  EntryExistsError, EntryNotFoundError, NotOwnerError, type NetworkDB, type TableEvent, type Unsubscribe
+} from '../networkdb/index.js'
 import { silentLogger, type Logger } from '../core/index.js'
-import type { NetworkDB, TableEvent, Unsubscribe } from '../networkdb/types.js'
 import {
   InvalidParameterError, isValidType, type IPAMData, type NetworkInfo, type ObjectType, type TableWatcher
 } from './driverapi.js'

@@ -14,7 +14,7 @@
  * ago, the network is re-created away from the pools Docker turned down.
  */
 import { randomBytes } from 'node:crypto'
-import { Gateway, RequestAddressType, ErrPoolNotFound } from '../../ipam/ipamapi.js'
+import { Gateway, RequestAddressType, ErrPoolNotFound } from '../../ipam/index.js'
 import type { NetworkRecord } from '../../proto/index.js'
 import type { Logger } from '../../core/index.js'
 import { BadRequestError, ControllerError, ErrNoSuchNetwork, kindOf } from '../errors.js'

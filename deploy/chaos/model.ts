@@ -7,7 +7,7 @@
  * An operation whose outcome is unknown (a request timing out while a partition holds) marks its
  * container `uncertain`; the next reconciliation with the truth settles it without blame.
  */
-import type { NetworkInspect } from '../../agent/api-types.js'
+import type { NetworkInspect } from '../../agent/index.js'
 import { ipInCidr, overlaps } from './cidr.js'
 
 export interface ModelNetwork {

@@ -5,7 +5,7 @@ import {
   decodeIcmp, encodeEchoRequest, IcmpProber, internetChecksum, PeerHealthMonitor, type Prober
 } from '../../agent/icmp.js'
 import { FakeClock, MemoryMetrics } from '../../core/index.js'
-import { addNetns, delNetns, execIn, ipBatch, listNetns } from '../../deploy/lab/netns.js'
+import { addNetns, delNetns, execIn, ipBatch, listNetns } from '../../deploy/lab/index.js'
 import { REPO, run } from './helpers.js'
 
 /** An IPv4 header (no options) around `payload`, as a raw socket delivers it. */

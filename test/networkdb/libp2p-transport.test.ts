@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { generateKey } from '@libp2p/pnet'
-import { MAX_FRAME_BYTES } from '../../proto/codec.js'
+import { MAX_FRAME_BYTES } from '../../proto/index.js'
 import { parseClusterKey } from '../../networkdb/cluster-key.js'
 import { encodeVarint } from '../../networkdb/libp2p-frames.js'
 import { Libp2pTransport, RR_PROTOCOL, TransportError, toMultiaddr } from '../../networkdb/libp2p-transport.js'

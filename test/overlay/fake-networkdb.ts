@@ -5,10 +5,10 @@
  * higher (ltime, owner) wins. Membership as one node sees it: `memberFailed` hides the node's
  * entries (deletes to watchers) and `memberAlive` shows them again, each with its cluster event.
  */
-import { EntryExistsError, EntryNotFoundError, NotOwnerError } from '../../networkdb/errors.js'
-import type {
-  ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, NodeStatus, TableEvent, Unsubscribe
-} from '../../networkdb/types.js'
+import {
+  EntryExistsError, EntryNotFoundError, NotOwnerError, type ClusterEvent, type Diagnostics, type EntryView, type
+  NetworkDB, type NetworkDBStats, type NodeInfo, type NodeStatus, type TableEvent, type Unsubscribe
+} from '../../networkdb/index.js'
 
 interface Entry { owner: string, ltime: number, value: Uint8Array, deleted: boolean }
 type Watcher = { table: string, nid: string | undefined, handler: (ev: TableEvent) => void }

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { FakeClock } from '../../core/index.js'
-import type { ClusterEvent, NodeStatus } from '../../networkdb/types.js'
-import { PEER_TABLE } from '../../proto/overlay.js'
+import type { ClusterEvent, NodeStatus } from '../../networkdb/index.js'
+import { PEER_TABLE } from '../../proto/index.js'
 import { MemoryDataplane } from '../../overlay/dataplane-memory.js'
 import type { PeerTables } from '../../overlay/dataplane.js'
 import { Coalescer, ReturnDetector } from '../../overlay/peer-return.js'

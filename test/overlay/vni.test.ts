@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { FakeClock, memoryLogger, silentLogger, MemoryMetrics, noopMetrics } from '../../core/index.js'
-import { encodeVniClaim, VNI_TABLE } from '../../proto/overlay.js'
+import { encodeVniClaim, VNI_TABLE } from '../../proto/index.js'
 import { InvalidParameterError, NotImplementedError } from '../../overlay/driverapi.js'
 import { VniConflictError, VniExhaustedError, VniInUseError } from '../../overlay/errors.js'
 import {
