@@ -15,9 +15,8 @@ import '../core/polyfill.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  ClusterIpam, GlobalDefault, LmdbIpamStore, MemoryIpamStore, NetworkOption, type IpamStore
-} from '../ipam/index.js'
+import { ClusterIpam, GlobalDefault, MemoryIpamStore, NetworkOption, type IpamStore } from '../ipam/index.js'
+import { LmdbIpamStore } from '../ipam/adapters.js'
 import { MemoryNetwork, MemoryStore, NetworkDBNode } from '../networkdb/index.js'
 import { SystemClock } from '../core/index.js'
 

@@ -6,7 +6,8 @@
 import '../core/polyfill.js'
 import { parentPort, workerData } from 'node:worker_threads'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { Libp2pTransport, NetworkDBNode } from '../networkdb/index.js'
+import { NetworkDBNode } from '../networkdb/index.js'
+import { Libp2pTransport } from '../networkdb/adapters.js'
 import { silentLogger } from '../core/index.js'
 
 export type Command =

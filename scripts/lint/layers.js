@@ -28,7 +28,8 @@ export const LAYERS = Object.keys(ALLOWED).filter(l => l !== 'bench' && l !== 't
 /** Modules outside an index that other layers may import: entry points with a documented effect. */
 export const ENTRIES = new Set([
   'core/polyfill', // the polyfill: loaded first by entry points and test runners
-  'networkdb/adapters' // libp2p/LMDB adapters and the dependency patches they need
+  'networkdb/adapters', // libp2p/LMDB adapters and the dependency patches they need
+  'ipam/adapters' // the LMDB store
 ])
 
 /** test/<dir>/ -> the layers whose internals those tests exercise. */
