@@ -8,6 +8,7 @@ export * from './errors.js'
 export { type Transport, type TransportHandlers } from './transport.js'
 export { type NetworkDBConfig, defaultConfig, resolveConfig } from './config.js'
 export { type NodeStore, MemoryStore } from './store.js'
+export { newer, type Version } from './tables.js'
 export {
   NetworkDBNode, type NetworkDBOptions, CLUSTER_TOPIC, networkTopic, JOIN_ANNOUNCE_MAX_DELAY_MS
 } from './networkdb.js'
