@@ -20,7 +20,7 @@ import {
   ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
 } from '../proto/index.js'
 import { type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
-import { SystemClock, type Clock, type Logger } from '../core/index.js'
+import { SystemClock, type Clock, type Logger, type TimerHandle } from '../core/index.js'
 import {
   EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST,
   type OverlayDriver, type TableGlue
@@ -64,7 +64,7 @@ export interface ControllerOptions {
   restoreGraceMs?: number
   /** How long a network's removal record is kept (default 24 h; see network-removals.ts). */
   removalRetentionMs?: number
-  /** Timers and time of the removal records (default: the system clock). */
+  /** Time of network records, the restore grace timer, the removal records (default: the system clock). */
   clock?: Clock
   /** Uplinks, NAT and published ports (agent/egress); none in the in-memory tests. */
   egress?: EgressPort
@@ -106,7 +106,8 @@ export class Controller {
   private readonly attaching = new Set<string>()
   /** Endpoints of the previous run whose network is not known yet (see restore). */
   private readonly pendingRestore = new Map<string, LocalEndpoint>()
-  private restoreTimer: NodeJS.Timeout | undefined
+  private restoreTimer: TimerHandle | undefined
+  private readonly clock: Clock
   private readonly restoreGraceMs: number
   private readonly egress: EgressPort | undefined
 
@@ -120,11 +121,12 @@ export class Controller {
     this.log = o.logger.child({ component: 'controller' })
     this.vtep = o.vtep
     this.restoreGraceMs = o.restoreGraceMs ?? 30_000
+    this.clock = o.clock ?? new SystemClock()
     this.egress = o.egress
     this.local = new LocalNetworks({ ipam: o.ipam, driver: o.driver, glue: o.glue, state: o.state, logger: this.log })
     this.removals = new NetworkRemovals({
       db: o.db,
-      clock: o.clock ?? new SystemClock(),
+      clock: this.clock,
       logger: this.log,
       retentionMs: o.removalRetentionMs,
       onRemoved: r => { this.dropNetwork(r.nid, r.name) },
@@ -172,7 +174,7 @@ export class Controller {
 
   /** Graceful stop: detach every local endpoint (kernel objects go), then the caller leaves. */
   async stop (): Promise<void> {
-    clearTimeout(this.restoreTimer)
+    this.clock.clearTimeout(this.restoreTimer)
     this.restoreTimer = undefined
     await this.serial(async () => {
       for (const ep of [...this.state.endpoints.values()]) {
@@ -316,7 +318,7 @@ export class Controller {
         const rec: NetworkRecord = {
           id: nid,
           name: req.Name,
-          created: Date.now(),
+          created: this.clock.now(),
           subnet: pool.pool,
           gateway: gw.address.split('/')[0]!,
           ipRange: req.IPRange ?? '',
@@ -501,8 +503,9 @@ export class Controller {
       return
     }
     this.log.info({ endpoints: this.pendingRestore.size }, 'waiting for the definitions of networks to restore endpoints of')
-    this.restoreTimer = setTimeout(() => { void this.serial(async () => { await this.finishRestore() }) }, this.restoreGraceMs)
-    this.restoreTimer.unref()
+    this.restoreTimer = this.clock.setTimeout(() => {
+      void this.serial(async () => { await this.finishRestore() })
+    }, this.restoreGraceMs)
   }
 
   private async restoreEndpoint (ep: LocalEndpoint): Promise<void> {
@@ -529,7 +532,7 @@ export class Controller {
 
   /** The grace is over (or nothing waits any more): what still waits belonged to removed networks. */
   private async finishRestore (): Promise<void> {
-    clearTimeout(this.restoreTimer)
+    this.clock.clearTimeout(this.restoreTimer)
     this.restoreTimer = undefined
     for (const ep of [...this.pendingRestore.values()]) await this.restoreEndpoint(ep)
     await this.state.save()

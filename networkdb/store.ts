@@ -10,7 +10,7 @@ export interface StoredEntry {
   ltime: number
   deleted: boolean
   value: Uint8Array
-  /** Wall-clock ms after which a tombstone may be forgotten. */
+  /** Clock ms (wall clock on the SystemClock, so it survives a restart) after which a tombstone may be forgotten. */
   reapAt: number
 }
 
