@@ -20,7 +20,7 @@ import {
   ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
 } from '../proto/index.js'
 import { type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
-import { SystemClock, type Clock, type Logger, type TimerHandle } from '../core/index.js'
+import { macFromIPv4, SystemClock, type Clock, type Logger, type TimerHandle } from '../core/index.js'
 import {
   EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST,
   type OverlayDriver, type TableGlue
@@ -74,12 +74,6 @@ export interface ControllerOptions {
 function overlaps (subnet: string, p: ParsedPrefix): boolean {
   const q = parsePrefix(subnet)
   return q !== undefined && prefixesOverlap(q, p)
-}
-
-/** A MAC from the IPv4 address, as Docker generates them: 02:42 + the four address bytes. */
-export function macFromIp (cidr: string): string {
-  const ip = cidr.split('/')[0]!
-  return ['02', '42', ...ip.split('.').map(o => Number(o).toString(16).padStart(2, '0'))].join(':')
 }
 
 const GLOBAL = OVERLAY_GLOBAL_NETWORK
@@ -376,7 +370,7 @@ export class Controller {
       const opts: Record<string, string> = req.MAC === undefined ? {} : { [MacAddress]: req.MAC }
       const addr = await this.ipam.requestAddress(poolId, req.IP, opts)
       const eid = randomBytes(32).toString('hex')
-      const mac = (req.MAC ?? macFromIp(addr.address)).toLowerCase()
+      const mac = (req.MAC ?? macFromIPv4(addr.address.split('/')[0]!)).toLowerCase()
       this.attaching.add(key)
       const ep: LocalEndpoint = {
         nid: rec.id, eid, name: req.Name ?? `${rec.name.slice(0, MAX_RECORD_NAME - 13)}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac,

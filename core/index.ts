@@ -10,3 +10,4 @@ export { type Metrics, type Counter, type Gauge, type Labels, noopMetrics, Memor
 export { SerialQueue } from './serial.js'
 export { seededRandom } from './random.js'
 export { sleep, pollUntil, type PollOptions } from './poll.js'
+export { parseIPv4, formatIPv4, parseCidr4, cidrSpan4, ipv4Span, spansOverlap, inSubnet, macFromIPv4 } from './ipv4.js'

@@ -16,11 +16,10 @@
  */
 import { decodePeerRecord, encodePeerRecord, normalizeMac, PEER_TABLE, type PeerRecord } from '../proto/index.js'
 import {
-  SystemClock, silentLogger, noopMetrics, type Clock, type TimerHandle, type Logger, type Counter, type Gauge,
+  inSubnet, macFromIPv4, parseCidr4, SystemClock, silentLogger, noopMetrics, type Clock, type TimerHandle, type Logger, type Counter, type Gauge,
   type Metrics
 } from '../core/index.js'
 import type { ClusterEvent, NetworkDB, Unsubscribe } from '../networkdb/index.js'
-import { inSubnet, macFromIPv4, parseCidr4 } from './addr.js'
 import {
   DEFAULT_VXLAN_PORT, endpointKey, sandboxName, sandboxPrefix, VXLAN_OVERHEAD,
   type Dataplane, type SandboxSpec, type SandboxState
