@@ -20,6 +20,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { LabAgents, createContainer, createLab, destroyLab, removeContainer } from '../deploy/lab/index.js'
+import { benchArgs } from './args.js'
 
 const run = promisify(execFile)
 const REPO = fileURLToPath(new URL('../', import.meta.url))
@@ -30,8 +31,9 @@ const RUNNER = [
   'process.stdout.write(\'\', () => { process.exit(code) })',
   ''
 ].join('\n')
-const TRACE = process.argv.includes('--trace')
-const RUNS = (() => { const i = process.argv.indexOf('--runs'); return i >= 0 ? Number(process.argv[i + 1]) : 30 })()
+const ARGS = benchArgs({ runs: 30 }, ['trace'])
+const TRACE = ARGS.flags.has('trace')
+const RUNS = ARGS.runs
 
 function pct (xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)

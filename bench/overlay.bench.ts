@@ -20,16 +20,14 @@ import {
   LinuxDataplane, MemoryDataplane, OverlayDriver, EndpointInterface, EndpointJoinInfo, VXLANID_LIST, type
   Dataplane, type PeerOp
 } from '../overlay/index.js'
+import { benchArgs } from './args.js'
 
-function arg (name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? Number(process.argv[i + 1]) : def
-}
+const ARGS = benchArgs({ peers: 10_000, drift: 0.01, latency: 500, interval: 5 })
 
-const PEERS = arg('peers', 10_000)
-const DRIFT = arg('drift', 0.01)
-const LATENCY_N = arg('latency', 500)
-const INTERVAL = arg('interval', 5)
+const PEERS = ARGS.peers
+const DRIFT = ARGS.drift
+const LATENCY_N = ARGS.latency
+const INTERVAL = ARGS.interval
 
 const run = promisify(execFile)
 const P = `ob${randomBytes(2).toString('hex')}`

@@ -60,7 +60,7 @@ export function checkImport (file, spec) {
   const layer = to[0]
   if (layer === home && home !== 'test') return undefined
   if (home === 'test') {
-    if (layer === 'test') return undefined
+    if (layer === 'test' || layer === 'bench') return undefined
     const homes = TEST_HOMES[from[1]] ?? []
     if (homes.includes(layer)) return undefined
   }
