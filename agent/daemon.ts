@@ -38,9 +38,9 @@ export interface AgentController extends ControlHandlers {
 export type ControllerFactory = (ctx: AgentContext) => Promise<AgentController>
 
 
-/** The real controller: NetworkDB + IPAM + overlay driver (agent/wire.ts). */
+/** The real controller: NetworkDB + IPAM + overlay driver (agent/compose.ts). */
 export const createController: ControllerFactory = async (ctx) => {
-  const { createRealController } = await import('./wire.js')
+  const { createRealController } = await import('./compose.js')
   return await createRealController(ctx)
 }
 

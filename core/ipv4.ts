@@ -1,6 +1,6 @@
 /**
  * IPv4 address math shared by the layers and the tools, through ip-num (the IPAM's own prefix math
- * for both families is ipam/prefix.ts): subnet membership, CIDR/range spans and overlap, and
+ * for both families is ipam/ip-math.ts): subnet membership, CIDR/range spans and overlap, and
  * Docker's generated MAC for an IPv4 endpoint. One copy: the overlay driver, the Docker plugin,
  * the chaos kit's checks and the test fixtures use these.
  */

@@ -5,7 +5,7 @@
  */
 import { goneKey } from '../proto/index.js'
 import type { Logger } from '../core/index.js'
-import { rangeText } from './addr.js'
+import { rangeText } from './ip-math.js'
 import { ErrReclaimRefused } from './ipamapi.js'
 import type { ClusterLink } from './link.js'
 import { sizeOf } from './ranges.js'

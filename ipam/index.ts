@@ -11,4 +11,4 @@ export type {
   IpamStatus, IpamPoolStatus, IpamSpaceStatus, IpamSpaceNode, IpamRangeStatus, IpamNodeUsage
 } from './status.js'
 export type { HandoverReport } from './handover.js'
-export { parsePrefix, prefixesOverlap, type ParsedPrefix } from './addr.js'
+export { parsePrefix, prefixesOverlap, type ParsedPrefix } from './ip-math.js'

@@ -52,7 +52,7 @@ import {
 } from '../core/index.js'
 import type { NetworkDB } from '../networkdb/index.js'
 import type { IpamRecord } from '../proto/index.js'
-import { formatAddress, parseAddress, parsePrefix, prefixContains, type ParsedPrefix } from './addr.js'
+import { formatAddress, parseAddress, parsePrefix, prefixContains, type ParsedPrefix } from './ip-math.js'
 import { resolveIpamConfig, type IpamConfig, type ResolvedIpamConfig } from './config.js'
 import { handOver, reclaim, type HandoverReport } from './handover.js'
 import {

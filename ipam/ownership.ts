@@ -9,7 +9,7 @@
  * facts of nodes that are down.
  */
 import type { RingRecord } from '../proto/index.js'
-import type { Family } from './addr.js'
+import type { Family } from './ip-math.js'
 import { beats, cover, grantFacts, join, ownedBy, subsumes, type RingView, type Segment } from './ring.js'
 import type { Interval } from './ranges.js'
 import type { PendingGrant, StoredRing } from './store.js'

@@ -6,7 +6,7 @@
  */
 import { ansKey, reqKey, type AnswerRecord, type RequestRecord } from '../proto/index.js'
 import type { Logger } from '../core/index.js'
-import { parsePrefix, rangeText } from './addr.js'
+import { parsePrefix, rangeText } from './ip-math.js'
 import type { ClusterLink } from './link.js'
 import { pickPoolDonation } from './pools.js'
 import { pickAlignedBlock, sizeOf } from './ranges.js'

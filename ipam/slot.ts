@@ -3,8 +3,8 @@
  * references and its allocator over the part of the pool it owns.
  */
 import type { PoolRecord } from '../proto/index.js'
-import { parseAddress, parsePrefix, prefixesOverlap, type ParsedPrefix } from './addr.js'
-import { AddressAllocator } from './allocator.js'
+import { parseAddress, parsePrefix, prefixesOverlap, type ParsedPrefix } from './ip-math.js'
+import { AddressAllocator } from './pool-allocator.js'
 import { formatPoolId } from './pools.js'
 import type { StoredPool } from './store.js'
 

@@ -1,7 +1,7 @@
 /**
  * One address space (GlobalDefault shared through the cluster, or LocalDefault kept on this host):
  * its pool-space rings (one per family), its pools and their address rings, pool requests, and
- * the replication of all this through NetworkDB records. Address requests live in addresses.ts,
+ * the replication of all this through NetworkDB records. Address requests live in address-requests.ts,
  * answering peers in responder.ts, leave and reclaim in handover.ts; all work on this state.
  *
  * Safety rests on two local rules, both enforced synchronously (no await between check and use):
@@ -14,9 +14,9 @@ import {
 import type { Clock, TimerHandle, Logger } from '../core/index.js'
 import {
   formatAddress, formatPrefix, parsePrefix, rangeText, universe, type Family, type ParsedPrefix
-} from './addr.js'
+} from './ip-math.js'
 import type { ResolvedIpamConfig } from './config.js'
-import { Addresses } from './addresses.js'
+import { Addresses } from './address-requests.js'
 import { ErrIpamUnavailable, ErrNoMoreSubnets, ErrPoolOverlap } from './ipamapi.js'
 import type { ClusterLink } from './link.js'
 import { RingBook } from './ownership.js'
@@ -64,7 +64,7 @@ const MAX_ATTEMPTS = 8
 export class Space {
   readonly rings: RingBook
   readonly pools = new Map<string, PoolSlot>()
-  /** Address requests against this space's pools (addresses.ts). */
+  /** Address requests against this space's pools (address-requests.ts). */
   readonly addresses: Addresses
   genesis: string | undefined
   private readonly donations = new Map<string, Promise<ObtainResult>>()

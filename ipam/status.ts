@@ -3,7 +3,7 @@
  * inspect's `Status.IPAM.Subnets` and the metrics. Counts are numbers (IPv6 sizes are clamped to
  * Number.MAX_SAFE_INTEGER).
  */
-import { rangeText, reservedAddresses, type Family } from './addr.js'
+import { rangeText, reservedAddresses, type Family } from './ip-math.js'
 import { has, intersect, sizeOf } from './ranges.js'
 import { ownedBy } from './ring.js'
 import { addrRingId, isActive, poolIdOf, spaceRingId, type PoolSlot } from './slot.js'

@@ -3,7 +3,7 @@
  * node store, the node identity file — and the patches of libp2p's dependencies they need.
  * Importing this module has process-wide effects, in this order: xsalsa20-fix and
  * yamux-window-fix patch dependency code, libp2p-guard installs an 'uncaughtException' handler.
- * Only the agent's composition root (agent/wire.ts), the benches and the tests of these
+ * Only the agent's composition root (agent/compose.ts), the benches and the tests of these
  * adapters import it; networkdb/index.ts never does.
  */
 import './xsalsa20-fix.js'

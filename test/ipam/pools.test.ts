@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import {
   encodeEnvelope, WireError, decodeIpamRecord, encodeIpamRecord, keyKind, type IpamRecord
 } from '../../proto/index.js'
-import { formatPrefix, parsePrefix, rangeText, universe } from '../../ipam/addr.js'
+import { formatPrefix, parsePrefix, rangeText, universe } from '../../ipam/ip-math.js'
 import {
   DEFAULT_GLOBAL_POOLS, DEFAULT_LOCAL_POOLS, findFreePool, formatPoolId, freePoolCount, parsePoolId,
   pickPoolDonation, resolvePredefined

@@ -3,7 +3,7 @@
  * returned), preferred addresses and the gateway (asking their owner when another node owns them),
  * and getting more space from peers when none is left here.
  */
-import { firstUsable, formatAddress, parseAddress } from './addr.js'
+import { firstUsable, formatAddress, parseAddress } from './ip-math.js'
 import {
   AllocSerialPrefix, ErrIPAlreadyAllocated, ErrIPOutOfRange, ErrInvalidAddress, ErrIpamUnavailable, ErrNoAvailableIPs,
   ErrPoolNotFound, Gateway, MacAddress, RequestAddressType
