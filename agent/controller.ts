@@ -20,7 +20,7 @@ import {
   ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
 } from '../proto/index.js'
 import { type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
-import { macFromIPv4, SystemClock, type Clock, type Logger, type TimerHandle } from '../core/index.js'
+import { macFromIPv4, SystemClock, type Clock, type Logger } from '../core/index.js'
 import {
   EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST,
   type OverlayDriver, type TableGlue
@@ -45,6 +45,7 @@ import { checkNetnsTarget } from './netns-target.js'
 import { NetworkRemovals } from './network-removals.js'
 import { egressView, parsePublish, type EgressPort } from './egress/index.js'
 import { OpLocks } from './op-locks.js'
+import { EndpointRestore } from './restore.js'
 
 export interface PeerHealth {
   setPeers(ips: Iterable<string>): void
@@ -98,11 +99,9 @@ export class Controller {
   private readonly ops = new OpLocks()
   /** `nid\0netns` of attaches between their address and their saved endpoint. */
   private readonly attaching = new Set<string>()
-  /** Endpoints of the previous run whose network is not known yet (see restore). */
-  private readonly pendingRestore = new Map<string, LocalEndpoint>()
-  private restoreTimer: TimerHandle | undefined
+  /** Endpoints of the previous run, rebuilt after a restart (restore.ts). */
+  private readonly restorer: EndpointRestore
   private readonly clock: Clock
-  private readonly restoreGraceMs: number
   private readonly egress: EgressPort | undefined
 
   constructor (o: ControllerOptions) {
@@ -114,7 +113,6 @@ export class Controller {
     this.health = o.health
     this.log = o.logger.child({ component: 'controller' })
     this.vtep = o.vtep
-    this.restoreGraceMs = o.restoreGraceMs ?? 30_000
     this.clock = o.clock ?? new SystemClock()
     this.egress = o.egress
     this.local = new LocalNetworks({ ipam: o.ipam, driver: o.driver, glue: o.glue, state: o.state, logger: this.log })
@@ -125,6 +123,19 @@ export class Controller {
       retentionMs: o.removalRetentionMs,
       onRemoved: r => { this.dropNetwork(r.nid, r.name) },
       adopter: () => this.isAdopter()
+    })
+    this.restorer = new EndpointRestore({
+      clock: this.clock,
+      logger: this.log,
+      graceMs: o.restoreGraceMs ?? 30_000,
+      endpoints: () => this.state.endpoints.values(),
+      network: nid => this.networks.get(nid),
+      rebuild: async (ep, rec) => { await this.local.ensure(rec); await this.plumb(ep) },
+      detach: async ep => { await this.detachLocal(ep) },
+      save: async () => { await this.state.save() },
+      syncEgress: async () => { await this.syncEgressQuiet() },
+      complete: async () => { await this.driver.restoreComplete() },
+      serial: async fn => { await this.serial(fn) }
     })
   }
 
@@ -163,13 +174,12 @@ export class Controller {
       }
     }))
     this.refreshPeers()
-    await this.serial(async () => { await this.restore() })
+    await this.serial(async () => { await this.restorer.start() })
   }
 
   /** Graceful stop: detach every local endpoint (kernel objects go), then the caller leaves. */
   async stop (): Promise<void> {
-    this.clock.clearTimeout(this.restoreTimer)
-    this.restoreTimer = undefined
+    this.restorer.stop()
     await this.serial(async () => {
       for (const ep of [...this.state.endpoints.values()]) {
         await this.detachLocal(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'detach on stop failed') })
@@ -195,7 +205,7 @@ export class Controller {
         if (isNew) this.events.emit('network', 'create', rec.id, { name: rec.name })
         // A new subnet is one more the uplinks must not reach.
         if (isNew && this.egress !== undefined) void this.serial(async () => { await this.syncEgressQuiet() })
-        if ([...this.pendingRestore.values()].some(e => e.nid === rec.id)) void this.serial(async () => { await this.resumeRestore(rec.id) })
+        if (this.restorer.waitsFor(rec.id)) void this.serial(async () => { await this.restorer.resume(rec.id) })
       } catch (err) {
         this.log.warn({ key: ev.key, err: String(err) }, 'undecodable network record')
       }
@@ -468,7 +478,7 @@ export class Controller {
   }
 
   private async detachLocal (ep: LocalEndpoint): Promise<void> {
-    this.pendingRestore.delete(ep.eid)
+    this.restorer.forget(ep.eid)
     await this.unplumb(ep)
     const ln = this.state.networks.get(ep.nid)
     // A handed-off endpoint's address belongs to the runtime that requested it.
@@ -479,66 +489,11 @@ export class Controller {
     this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')
   }
 
-  /**
-   * After a restart: rebuild the plumbing of every endpoint this host had, then let the driver
-   * drop orphans. An endpoint whose network this host has not heard of yet waits for it (up to
-   * `restoreGraceMs`): a node restarting without seeds (the founder) learns the cluster's
-   * networks only once a peer rejoins it, and detaching at once would cut its containers off.
-   */
-  private async restore (): Promise<void> {
-    // All pending first: a definition arriving meanwhile schedules its endpoints (resumeRestore).
-    for (const ep of this.state.endpoints.values()) this.pendingRestore.set(ep.eid, ep)
-    for (const ep of [...this.pendingRestore.values()]) if (this.networks.has(ep.nid)) await this.restoreEndpoint(ep)
-    await this.state.save()
-    // Adopts what a killed run left: the rules are rewritten to exactly this view.
-    await this.syncEgressQuiet()
-    if (this.pendingRestore.size === 0) {
-      await this.driver.restoreComplete()
-      return
-    }
-    this.log.info({ endpoints: this.pendingRestore.size }, 'waiting for the definitions of networks to restore endpoints of')
-    this.restoreTimer = this.clock.setTimeout(() => {
-      void this.serial(async () => { await this.finishRestore() })
-    }, this.restoreGraceMs)
-  }
-
-  private async restoreEndpoint (ep: LocalEndpoint): Promise<void> {
-    this.pendingRestore.delete(ep.eid)
-    const rec = this.networks.get(ep.nid)
-    try {
-      if (rec === undefined) throw new ErrNoSuchNetwork(ep.nid)
-      await this.local.ensure(rec)
-      await this.plumb(ep)
-      this.log.info({ eid: ep.eid, network: rec.name }, 'endpoint restored')
-    } catch (err) {
-      this.log.warn({ eid: ep.eid, err: String(err) }, 'endpoint could not be restored: detaching it')
-      await this.detachLocal(ep).catch(() => {})
-    }
-  }
-
-  /** A network definition arrived: restore the endpoints that waited for it. */
-  private async resumeRestore (nid: string): Promise<void> {
-    for (const ep of [...this.pendingRestore.values()].filter(e => e.nid === nid)) await this.restoreEndpoint(ep)
-    await this.state.save()
-    await this.syncEgressQuiet()
-    if (this.pendingRestore.size === 0 && this.restoreTimer !== undefined) await this.finishRestore()
-  }
-
-  /** The grace is over (or nothing waits any more): what still waits belonged to removed networks. */
-  private async finishRestore (): Promise<void> {
-    this.clock.clearTimeout(this.restoreTimer)
-    this.restoreTimer = undefined
-    for (const ep of [...this.pendingRestore.values()]) await this.restoreEndpoint(ep)
-    await this.state.save()
-    await this.syncEgressQuiet()
-    await this.driver.restoreComplete()
-  }
-
   // ---- egress (agent/egress) -------------------------------------------------------------------
 
   /** Networks with endpoints here (those still waiting for their definition left out). */
   private currentEgressView (): ReturnType<typeof egressView> {
-    return egressView(this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.pendingRestore.has(e.eid)))
+    return egressView(this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.restorer.isPending(e.eid)))
   }
 
   /**
@@ -546,7 +501,7 @@ export class Controller {
    * for their network's definition: their uplinks and ports stay as the killed run left them.
    */
   private async syncEgress (): Promise<void> {
-    if (this.egress === undefined || this.pendingRestore.size > 0) return
+    if (this.egress === undefined || this.restorer.waiting) return
     await this.egress.apply(this.currentEgressView())
   }
 
