@@ -46,6 +46,7 @@ import { NetworkRemovals } from './network-removals.js'
 import { egressView, parsePublish, type EgressPort } from './egress/index.js'
 import { OpLocks } from './op-locks.js'
 import { EndpointRestore } from './restore.js'
+import { HandoffEndpoints, type HandoffRequest } from './handoff.js'
 
 export interface PeerHealth {
   setPeers(ips: Iterable<string>): void
@@ -101,6 +102,8 @@ export class Controller {
   private readonly attaching = new Set<string>()
   /** Endpoints of the previous run, rebuilt after a restart (restore.ts). */
   private readonly restorer: EndpointRestore
+  /** Endpoints Docker's plugin configures (handoff.ts). */
+  private readonly handoff: HandoffEndpoints
   private readonly clock: Clock
   private readonly egress: EgressPort | undefined
 
@@ -136,6 +139,20 @@ export class Controller {
       syncEgress: async () => { await this.syncEgressQuiet() },
       complete: async () => { await this.driver.restoreComplete() },
       serial: async fn => { await this.serial(fn) }
+    })
+    this.handoff = new HandoffEndpoints({
+      logger: this.log,
+      networks: this.networks,
+      state: o.state,
+      ipam: o.ipam,
+      local: this.local,
+      ops: this.ops,
+      inNetwork: async (rec, fn, after) => await this.inNetwork(rec, fn, after),
+      plumb: async ep => { await this.plumb(ep) },
+      unplumb: async ep => { await this.unplumb(ep) },
+      detachLocal: async ep => { await this.detachLocal(ep) },
+      syncEgress: async () => { await this.syncEgressQuiet() },
+      publishPending: async () => { await this.db.publishPending() }
     })
   }
 
@@ -534,68 +551,14 @@ export class Controller {
     return this.state.endpoints.get(eid)
   }
 
-  /** An address of the network for an endpoint the runtime will create (the network's pool is held here from now on). */
+  // The plugin's PluginController port: handoff.ts does the work.
   async requestAddress (nid: string, ip: string | undefined, options: Record<string, string>): Promise<string> {
-    const rec = this.networks.get(nid)
-    if (rec === undefined) throw new ErrNoSuchNetwork(nid)
-    return await this.inNetwork(rec, async () => {
-      const poolId = await this.local.ensure(rec)
-      return (await this.ipam.requestAddress(poolId, ip, options)).address
-    })
+    return await this.handoff.requestAddress(nid, ip, options)
   }
 
-  /** Give back an address from `requestAddress`; refused while an endpoint of this host uses it. */
-  async releaseAddress (nid: string, ip: string): Promise<void> {
-    await this.ops.shared(() => this.ops.network(nid, async () => {
-      const ln = this.state.networks.get(nid)
-      if (ln === undefined) throw new ErrNoSuchNetwork(nid)
-      const user = this.state.endpointsOf(nid).find(e => e.address.split('/')[0] === ip)
-      if (user !== undefined) throw new BadRequestError(`address ${ip} is in use by endpoint ${user.eid.slice(0, 12)}`)
-      await this.ipam.releaseAddress(ln.poolId, ip)
-    }))
-  }
-
-  /**
-   * Plumb and publish an endpoint whose id, address and MAC the runtime chose, leaving its
-   * container side in this namespace as `handoff` for the runtime to move (Docker's Join).
-   * Published like `attach`'s, so inspect shows it everywhere. Returns the network's gateway.
-   */
-  async attachHandoff (nid: string, req: { eid: string, name: string, address: string, mac: string, handoff: string }): Promise<{ gateway: string }> {
-    const found = this.networks.get(nid)
-    if (found === undefined) throw new ErrNoSuchNetwork(nid)
-    return await this.inNetwork(found, async () => {
-      const rec = this.networks.get(nid)
-      if (rec === undefined) throw new ErrNoSuchNetwork(nid)
-      if (this.state.endpoints.has(req.eid)) throw new ErrInvalidJoin()
-      await this.local.ensure(rec)
-      const ep: LocalEndpoint = { nid, eid: req.eid, name: req.name, netns: '', address: req.address, mac: req.mac.toLowerCase(), entries: [], handoff: req.handoff }
-      try {
-        await this.plumb(ep)
-        this.state.endpoints.set(ep.eid, ep)
-        await this.state.save()
-      } catch (err) {
-        await this.unplumb(ep).catch(() => {})
-        throw err
-      }
-      await this.syncEgressQuiet()
-      this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, handoff: ep.handoff }, 'endpoint joined (handed off)')
-      return { gateway: rec.gateway }
-    }, async () => { await this.db.publishPending() })
-  }
-
-  /** Undo `attachHandoff` (Docker's Leave); the address stays with the runtime. */
-  async detachHandoff (eid: string): Promise<void> {
-    const found = this.state.endpoints.get(eid)
-    if (found?.handoff === undefined) throw new ErrNoSuchEndpoint(eid)
-    await this.ops.shared(async () => {
-      await this.ops.network(found.nid, async () => {
-        const ep = this.state.endpoints.get(eid)
-        if (ep?.handoff === undefined) throw new ErrNoSuchEndpoint(eid)
-        await this.detachLocal(ep)
-      })
-      await this.db.publishPending()
-    })
-  }
+  async releaseAddress (nid: string, ip: string): Promise<void> { await this.handoff.releaseAddress(nid, ip) }
+  async attachHandoff (nid: string, req: HandoffRequest): Promise<{ gateway: string }> { return await this.handoff.attach(nid, req) }
+  async detachHandoff (eid: string): Promise<void> { await this.handoff.detach(eid) }
 
   async inspectNetwork (network: string, verbose: boolean): Promise<NetworkInspect> {
     const rec = this.resolve(network)
