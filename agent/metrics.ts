@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics: the Metrics port (networkdb/metrics.ts) backed by a prom-client registry
+ * Prometheus metrics: the Metrics port (core/metrics.ts) backed by a prom-client registry
  * of the agent's own (not prom-client's global one, so tests and several agents in one process do
  * not collide), and the HTTP server answering GET /metrics on `--metrics ADDR:PORT`.
  */
