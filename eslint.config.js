@@ -1,15 +1,19 @@
 // Type-aware lint: the rules that catch real bugs in async cluster code (floating promises,
-// misused promises), not style.
+// misused promises), not style; and the layer rule (scripts/lint/layers.js).
 import tseslint from 'typescript-eslint'
+import layers from './scripts/lint/layers.js'
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'eslint.config.js', 'bin/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'eslint.config.js', 'bin/**', 'scripts/lint/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname }
     },
+    plugins: { layers },
     rules: {
+      // the layer arrows and index.ts as each layer's surface (scripts/lint/layers.js)
+      'layers/imports': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

@@ -21,7 +21,7 @@
  *   GET    /v1/diagnostics                 → DiagnosticsView (NetworkDB's digests, for checks)
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { Logger } from '../networkdb/logger.js'
+import type { Logger } from '../core/index.js'
 import {
   AttachRequest, DetachRequest, IpamReclaimRequest, NetworkCreateRequest,
   type ControlEvent, type ControlHandlers, type PingResponse

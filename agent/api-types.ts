@@ -6,8 +6,10 @@
  */
 import { IPv4CidrRange } from 'ip-num'
 import { z } from 'zod'
-import type { Diagnostics } from '../networkdb/types.js'
-import { MAX_ALIASES, MAX_MAP_ENTRIES, MAX_MAP_KEY, MAX_MAP_VALUE, MAX_MAPS_BYTES, MAX_NAME, MAX_RECORD_NAME } from '../proto/index.js'
+import type { Diagnostics } from '../networkdb/index.js'
+import {
+  MAX_ALIASES, MAX_MAP_ENTRIES, MAX_MAP_KEY, MAX_MAP_VALUE, MAX_MAPS_BYTES, MAX_NAME, MAX_RECORD_NAME
+} from '../proto/index.js'
 import { netnsSyntaxError } from './netns-target.js'
 import { aliasError } from './dns/aliases.js'
 

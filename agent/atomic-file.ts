@@ -5,6 +5,7 @@
  */
 import { open, readFile, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import type { z } from 'zod'
 
 export class AtomicFile {
   private writing: Promise<void> = Promise.resolve()
@@ -12,10 +13,11 @@ export class AtomicFile {
   constructor (readonly path: string) {}
 
   /**
-   * The file's JSON, or undefined when there is none yet. `what` names the file in errors; a file
-   * that does not parse is an error (never silently replaced: the operator moves it away).
+   * The file's JSON checked against `schema`, or undefined when there is none yet. `what` names the
+   * file in errors; a file that does not parse or does not match is an error (never silently
+   * replaced: the operator moves it away).
    */
-  async readJson<T> (what: string): Promise<T | undefined> {
+  async readJson<T> (what: string, schema: z.ZodType<T>): Promise<T | undefined> {
     let text: string
     try {
       text = await readFile(this.path, 'utf8')
@@ -23,11 +25,19 @@ export class AtomicFile {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err
     }
+    let json: unknown
     try {
-      return JSON.parse(text) as T
+      json = JSON.parse(text)
     } catch (err) {
       throw new Error(`corrupt ${what} ${this.path}: ${(err as Error).message} (move it away to start afresh)`)
     }
+    const r = schema.safeParse(json)
+    if (!r.success) {
+      const issue = r.error.issues[0]
+      const where = issue === undefined ? '' : `: ${issue.path.join('.') || '(top)'}: ${issue.message}`
+      throw new Error(`${what} ${this.path} has an unknown format${where}`)
+    }
+    return r.data
   }
 
   async write (text: string): Promise<void> {

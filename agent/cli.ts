@@ -219,7 +219,7 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .argument('<file>', 'where to write the key (must not exist)')
     .action(async (file: string) => {
       const path = resolve(io.cwd, file)
-      const { generateClusterKey } = await import('../networkdb/cluster-key.js')
+      const { generateClusterKey } = await import('../networkdb/index.js')
       await generateClusterKey(path)
       io.stdout(`cluster key written to ${path}\n`)
     })

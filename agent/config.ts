@@ -13,8 +13,9 @@ import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { z } from 'zod'
-import { defaultConfig, resolveConfig, type NetworkDBConfig } from '../networkdb/config.js'
-import { ClusterKeyError, loadClusterKey } from '../networkdb/cluster-key.js'
+import {
+  defaultConfig, resolveConfig, ClusterKeyError, loadClusterKey, type NetworkDBConfig
+} from '../networkdb/index.js'
 import { DEFAULT_PLUGIN_SOCKET } from './docker-plugin/protocol.js'
 import { MAX_SOCKET_PATH_BYTES } from './unix-socket.js'
 

@@ -19,18 +19,23 @@ import {
   decodeEndpointRecord, decodeNetworkRecord, encodeEndpointRecord, encodeNetworkRecord, endpointKey,
   ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
 } from '../proto/index.js'
-import { SystemClock, type Clock, type Logger, type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
+import { type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
+import { macFromIPv4, SystemClock, type Clock, type Logger } from '../core/index.js'
 import {
   EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST,
   type OverlayDriver, type TableGlue
 } from '../overlay/index.js'
-import { parsePrefix, prefixesOverlap, type ParsedPrefix } from '../ipam/addr.js'
-import { ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption, RequestAddressType } from '../ipam/ipamapi.js'
+import {
+  parsePrefix, prefixesOverlap, ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption,
+  RequestAddressType, type ParsedPrefix
+} from '../ipam/index.js'
 import type {
   AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
 } from './api-types.js'
-import { ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork, NetworkNameError } from './errors.js'
+import {
+  ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork, NetworkNameError
+} from './errors.js'
 import { EventHub } from './events.js'
 import { buildInspect, summary } from './inspect.js'
 import type { IpamPort } from './ipam-port.js'
@@ -41,6 +46,8 @@ import { NetworkRemovals } from './network-removals.js'
 import { egressView, parsePublish, type EgressPort } from './egress/index.js'
 import { checkDnsRequest, type DnsPort } from './dns/index.js'
 import { OpLocks } from './op-locks.js'
+import { EndpointRestore } from './restore.js'
+import { HandoffEndpoints, type HandoffRequest } from './handoff.js'
 
 export interface PeerHealth {
   setPeers(ips: Iterable<string>): void
@@ -60,7 +67,7 @@ export interface ControllerOptions {
   restoreGraceMs?: number
   /** How long a network's removal record is kept (default 24 h; see network-removals.ts). */
   removalRetentionMs?: number
-  /** Timers and time of the removal records (default: the system clock). */
+  /** Time of network records, the restore grace timer, the removal records (default: the system clock). */
   clock?: Clock
   /** Uplinks, NAT and published ports (agent/egress); none in the in-memory tests. */
   egress?: EgressPort
@@ -72,12 +79,6 @@ export interface ControllerOptions {
 function overlaps (subnet: string, p: ParsedPrefix): boolean {
   const q = parsePrefix(subnet)
   return q !== undefined && prefixesOverlap(q, p)
-}
-
-/** A MAC from the IPv4 address, as Docker generates them: 02:42 + the four address bytes. */
-export function macFromIp (cidr: string): string {
-  const ip = cidr.split('/')[0]!
-  return ['02', '42', ...ip.split('.').map(o => Number(o).toString(16).padStart(2, '0'))].join(':')
 }
 
 const GLOBAL = OVERLAY_GLOBAL_NETWORK
@@ -102,10 +103,11 @@ export class Controller {
   private readonly ops = new OpLocks()
   /** `nid\0netns` of attaches between their address and their saved endpoint. */
   private readonly attaching = new Set<string>()
-  /** Endpoints of the previous run whose network is not known yet (see restore). */
-  private readonly pendingRestore = new Map<string, LocalEndpoint>()
-  private restoreTimer: NodeJS.Timeout | undefined
-  private readonly restoreGraceMs: number
+  /** Endpoints of the previous run, rebuilt after a restart (restore.ts). */
+  private readonly restorer: EndpointRestore
+  /** Endpoints Docker's plugin configures (handoff.ts). */
+  private readonly handoff: HandoffEndpoints
+  private readonly clock: Clock
   private readonly egress: EgressPort | undefined
   private readonly dns: DnsPort | undefined
 
@@ -118,18 +120,45 @@ export class Controller {
     this.health = o.health
     this.log = o.logger.child({ component: 'controller' })
     this.vtep = o.vtep
-    this.restoreGraceMs = o.restoreGraceMs ?? 30_000
+    this.clock = o.clock ?? new SystemClock()
     this.egress = o.egress
     this.dns = o.dns
     this.dns?.setEventSink((action, nid, attrs) => { this.events.emit('dns', action, nid, { network: this.networks.get(nid)?.name ?? '', ...attrs }) })
     this.local = new LocalNetworks({ ipam: o.ipam, driver: o.driver, glue: o.glue, state: o.state, logger: this.log })
     this.removals = new NetworkRemovals({
       db: o.db,
-      clock: o.clock ?? new SystemClock(),
+      clock: this.clock,
       logger: this.log,
       retentionMs: o.removalRetentionMs,
       onRemoved: r => { this.dropNetwork(r.nid, r.name) },
       adopter: () => this.isAdopter()
+    })
+    this.restorer = new EndpointRestore({
+      clock: this.clock,
+      logger: this.log,
+      graceMs: o.restoreGraceMs ?? 30_000,
+      endpoints: () => this.state.endpoints.values(),
+      network: nid => this.networks.get(nid),
+      rebuild: async (ep, rec) => { await this.local.ensure(rec); await this.plumb(ep) },
+      detach: async ep => { await this.detachLocal(ep) },
+      save: async () => { await this.state.save() },
+      syncEgress: async () => { await this.syncEgressQuiet() },
+      complete: async () => { await this.driver.restoreComplete() },
+      serial: async fn => { await this.serial(fn) }
+    })
+    this.handoff = new HandoffEndpoints({
+      logger: this.log,
+      networks: this.networks,
+      state: o.state,
+      ipam: o.ipam,
+      local: this.local,
+      ops: this.ops,
+      inNetwork: async (rec, fn, after) => await this.inNetwork(rec, fn, after),
+      plumb: async ep => { await this.plumb(ep) },
+      unplumb: async ep => { await this.unplumb(ep) },
+      detachLocal: async ep => { await this.detachLocal(ep) },
+      syncEgress: async () => { await this.syncEgressQuiet() },
+      publishPending: async () => { await this.db.publishPending() }
     })
   }
 
@@ -168,13 +197,12 @@ export class Controller {
       }
     }))
     this.refreshPeers()
-    await this.serial(async () => { await this.restore() })
+    await this.serial(async () => { await this.restorer.start() })
   }
 
   /** Graceful stop: detach every local endpoint (kernel objects go), then the caller leaves. */
   async stop (): Promise<void> {
-    clearTimeout(this.restoreTimer)
-    this.restoreTimer = undefined
+    this.restorer.stop()
     await this.serial(async () => {
       for (const ep of [...this.state.endpoints.values()]) {
         await this.detachLocal(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'detach on stop failed') })
@@ -200,7 +228,7 @@ export class Controller {
         if (isNew) this.events.emit('network', 'create', rec.id, { name: rec.name })
         // A new subnet is one more the uplinks must not reach.
         if (isNew && this.egress !== undefined) void this.serial(async () => { await this.syncEgressQuiet() })
-        if ([...this.pendingRestore.values()].some(e => e.nid === rec.id)) void this.serial(async () => { await this.resumeRestore(rec.id) })
+        if (this.restorer.waitsFor(rec.id)) void this.serial(async () => { await this.restorer.resume(rec.id) })
       } catch (err) {
         this.log.warn({ key: ev.key, err: String(err) }, 'undecodable network record')
       }
@@ -317,7 +345,7 @@ export class Controller {
         const rec: NetworkRecord = {
           id: nid,
           name: req.Name,
-          created: Date.now(),
+          created: this.clock.now(),
           subnet: pool.pool,
           gateway: gw.address.split('/')[0]!,
           ipRange: req.IPRange ?? '',
@@ -376,7 +404,7 @@ export class Controller {
       const opts: Record<string, string> = req.MAC === undefined ? {} : { [MacAddress]: req.MAC }
       const addr = await this.ipam.requestAddress(poolId, req.IP, opts)
       const eid = randomBytes(32).toString('hex')
-      const mac = (req.MAC ?? macFromIp(addr.address)).toLowerCase()
+      const mac = (req.MAC ?? macFromIPv4(addr.address.split('/')[0]!)).toLowerCase()
       this.attaching.add(key)
       const ep: LocalEndpoint = {
         nid: rec.id, eid, name: req.Name ?? `${rec.name.slice(0, MAX_RECORD_NAME - 13)}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac,
@@ -478,7 +506,7 @@ export class Controller {
   }
 
   private async detachLocal (ep: LocalEndpoint): Promise<void> {
-    this.pendingRestore.delete(ep.eid)
+    this.restorer.forget(ep.eid)
     await this.unplumb(ep)
     const ln = this.state.networks.get(ep.nid)
     // A handed-off endpoint's address belongs to the runtime that requested it.
@@ -490,65 +518,11 @@ export class Controller {
     this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')
   }
 
-  /**
-   * After a restart: rebuild the plumbing of every endpoint this host had, then let the driver
-   * drop orphans. An endpoint whose network this host has not heard of yet waits for it (up to
-   * `restoreGraceMs`): a node restarting without seeds (the founder) learns the cluster's
-   * networks only once a peer rejoins it, and detaching at once would cut its containers off.
-   */
-  private async restore (): Promise<void> {
-    // All pending first: a definition arriving meanwhile schedules its endpoints (resumeRestore).
-    for (const ep of this.state.endpoints.values()) this.pendingRestore.set(ep.eid, ep)
-    for (const ep of [...this.pendingRestore.values()]) if (this.networks.has(ep.nid)) await this.restoreEndpoint(ep)
-    await this.state.save()
-    // Adopts what a killed run left: the rules are rewritten to exactly this view.
-    await this.syncEgressQuiet()
-    if (this.pendingRestore.size === 0) {
-      await this.driver.restoreComplete()
-      return
-    }
-    this.log.info({ endpoints: this.pendingRestore.size }, 'waiting for the definitions of networks to restore endpoints of')
-    this.restoreTimer = setTimeout(() => { void this.serial(async () => { await this.finishRestore() }) }, this.restoreGraceMs)
-    this.restoreTimer.unref()
-  }
-
-  private async restoreEndpoint (ep: LocalEndpoint): Promise<void> {
-    this.pendingRestore.delete(ep.eid)
-    const rec = this.networks.get(ep.nid)
-    try {
-      if (rec === undefined) throw new ErrNoSuchNetwork(ep.nid)
-      await this.local.ensure(rec)
-      await this.plumb(ep)
-      this.log.info({ eid: ep.eid, network: rec.name }, 'endpoint restored')
-    } catch (err) {
-      this.log.warn({ eid: ep.eid, err: String(err) }, 'endpoint could not be restored: detaching it')
-      await this.detachLocal(ep).catch(() => {})
-    }
-  }
-
-  /** A network definition arrived: restore the endpoints that waited for it. */
-  private async resumeRestore (nid: string): Promise<void> {
-    for (const ep of [...this.pendingRestore.values()].filter(e => e.nid === nid)) await this.restoreEndpoint(ep)
-    await this.state.save()
-    await this.syncEgressQuiet()
-    if (this.pendingRestore.size === 0 && this.restoreTimer !== undefined) await this.finishRestore()
-  }
-
-  /** The grace is over (or nothing waits any more): what still waits belonged to removed networks. */
-  private async finishRestore (): Promise<void> {
-    clearTimeout(this.restoreTimer)
-    this.restoreTimer = undefined
-    for (const ep of [...this.pendingRestore.values()]) await this.restoreEndpoint(ep)
-    await this.state.save()
-    await this.syncEgressQuiet()
-    await this.driver.restoreComplete()
-  }
-
   // ---- egress (agent/egress) -------------------------------------------------------------------
 
   /** Networks with endpoints here (those still waiting for their definition left out). */
   private currentEgressView (): ReturnType<typeof egressView> {
-    return egressView(this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.pendingRestore.has(e.eid)))
+    return egressView(this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.restorer.isPending(e.eid)))
   }
 
   /**
@@ -556,7 +530,7 @@ export class Controller {
    * for their network's definition: their uplinks and ports stay as the killed run left them.
    */
   private async syncEgress (): Promise<void> {
-    if (this.egress === undefined || this.pendingRestore.size > 0) return
+    if (this.egress === undefined || this.restorer.waiting) return
     await this.egress.apply(this.currentEgressView())
   }
 
@@ -589,68 +563,14 @@ export class Controller {
     return this.state.endpoints.get(eid)
   }
 
-  /** An address of the network for an endpoint the runtime will create (the network's pool is held here from now on). */
+  // The plugin's PluginController port: handoff.ts does the work.
   async requestAddress (nid: string, ip: string | undefined, options: Record<string, string>): Promise<string> {
-    const rec = this.networks.get(nid)
-    if (rec === undefined) throw new ErrNoSuchNetwork(nid)
-    return await this.inNetwork(rec, async () => {
-      const poolId = await this.local.ensure(rec)
-      return (await this.ipam.requestAddress(poolId, ip, options)).address
-    })
+    return await this.handoff.requestAddress(nid, ip, options)
   }
 
-  /** Give back an address from `requestAddress`; refused while an endpoint of this host uses it. */
-  async releaseAddress (nid: string, ip: string): Promise<void> {
-    await this.ops.shared(() => this.ops.network(nid, async () => {
-      const ln = this.state.networks.get(nid)
-      if (ln === undefined) throw new ErrNoSuchNetwork(nid)
-      const user = this.state.endpointsOf(nid).find(e => e.address.split('/')[0] === ip)
-      if (user !== undefined) throw new BadRequestError(`address ${ip} is in use by endpoint ${user.eid.slice(0, 12)}`)
-      await this.ipam.releaseAddress(ln.poolId, ip)
-    }))
-  }
-
-  /**
-   * Plumb and publish an endpoint whose id, address and MAC the runtime chose, leaving its
-   * container side in this namespace as `handoff` for the runtime to move (Docker's Join).
-   * Published like `attach`'s, so inspect shows it everywhere. Returns the network's gateway.
-   */
-  async attachHandoff (nid: string, req: { eid: string, name: string, address: string, mac: string, handoff: string }): Promise<{ gateway: string }> {
-    const found = this.networks.get(nid)
-    if (found === undefined) throw new ErrNoSuchNetwork(nid)
-    return await this.inNetwork(found, async () => {
-      const rec = this.networks.get(nid)
-      if (rec === undefined) throw new ErrNoSuchNetwork(nid)
-      if (this.state.endpoints.has(req.eid)) throw new ErrInvalidJoin()
-      await this.local.ensure(rec)
-      const ep: LocalEndpoint = { nid, eid: req.eid, name: req.name, netns: '', address: req.address, mac: req.mac.toLowerCase(), entries: [], handoff: req.handoff }
-      try {
-        await this.plumb(ep)
-        this.state.endpoints.set(ep.eid, ep)
-        await this.state.save()
-      } catch (err) {
-        await this.unplumb(ep).catch(() => {})
-        throw err
-      }
-      await this.syncEgressQuiet()
-      this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, handoff: ep.handoff }, 'endpoint joined (handed off)')
-      return { gateway: rec.gateway }
-    }, async () => { await this.db.publishPending() })
-  }
-
-  /** Undo `attachHandoff` (Docker's Leave); the address stays with the runtime. */
-  async detachHandoff (eid: string): Promise<void> {
-    const found = this.state.endpoints.get(eid)
-    if (found?.handoff === undefined) throw new ErrNoSuchEndpoint(eid)
-    await this.ops.shared(async () => {
-      await this.ops.network(found.nid, async () => {
-        const ep = this.state.endpoints.get(eid)
-        if (ep?.handoff === undefined) throw new ErrNoSuchEndpoint(eid)
-        await this.detachLocal(ep)
-      })
-      await this.db.publishPending()
-    })
-  }
+  async releaseAddress (nid: string, ip: string): Promise<void> { await this.handoff.releaseAddress(nid, ip) }
+  async attachHandoff (nid: string, req: HandoffRequest): Promise<{ gateway: string }> { return await this.handoff.attach(nid, req) }
+  async detachHandoff (eid: string): Promise<void> { await this.handoff.detach(eid) }
 
   async inspectNetwork (network: string, verbose: boolean): Promise<NetworkInspect> {
     const rec = this.resolve(network)

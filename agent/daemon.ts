@@ -6,8 +6,7 @@
  */
 import { chmod, mkdir } from 'node:fs/promises'
 import type { DestinationStream } from 'pino'
-import type { Logger } from '../networkdb/logger.js'
-import type { Metrics } from '../networkdb/metrics.js'
+import type { Logger, Metrics } from '../core/index.js'
 import { ApiServer } from './api-server.js'
 import type { ControlHandlers } from './api-types.js'
 import { formatHostPort, type AgentConfig, type HostPort } from './config.js'
@@ -39,9 +38,9 @@ export interface AgentController extends ControlHandlers {
 export type ControllerFactory = (ctx: AgentContext) => Promise<AgentController>
 
 
-/** The real controller: NetworkDB + IPAM + overlay driver (agent/wire.ts). */
+/** The real controller: NetworkDB + IPAM + overlay driver (agent/compose.ts). */
 export const createController: ControllerFactory = async (ctx) => {
-  const { createRealController } = await import('./wire.js')
+  const { createRealController } = await import('./compose.js')
   return await createRealController(ctx)
 }
 

@@ -3,13 +3,12 @@
  * package), and their mapping to the control API. Every error carries a `kind` — libnetwork's
  * types categories (BadRequest, NotFound, Forbidden, …) — and the API turns the kind into an HTTP
  * status, so errors of other layers that carry the same `kind` field (the overlay driver's
- * DriverError, the IPAM's errors) map without the API knowing their classes.
+ * DriverError, the IPAM's errors, NetworkDB's errors) map without the API knowing their classes.
+ * The kinds are core's one union (core/errors.ts).
  */
+import { kindOf, type ErrorKind } from '../core/index.js'
 
-/** libnetwork types categories; the same strings as overlay/driverapi.ts ErrorKind, plus 'conflict'. */
-export type ErrorKind = 'badRequest' | 'notFound' | 'forbidden' | 'conflict' | 'notImplemented' | 'unavailable' | 'timeout' | 'internal'
-
-const ERROR_KINDS: ReadonlySet<string> = new Set<ErrorKind>(['badRequest', 'notFound', 'forbidden', 'conflict', 'notImplemented', 'unavailable', 'timeout', 'internal'])
+export { kindOf, type ErrorKind }
 
 /**
  * HTTP status per kind. libnetwork's Forbidden errors (duplicate name, active endpoints, second
@@ -107,15 +106,6 @@ export interface ApiErrorBody {
   error: string
   /** The error's class name, e.g. "ErrNoSuchNetwork", so clients can branch without parsing text. */
   type: string
-}
-
-/** The `kind` of any error: ours, or another layer's error carrying a known `kind` field. */
-export function kindOf (err: unknown): ErrorKind {
-  if (typeof err === 'object' && err !== null && 'kind' in err) {
-    const k = (err).kind
-    if (typeof k === 'string' && ERROR_KINDS.has(k)) return k as ErrorKind
-  }
-  return 'internal'
 }
 
 export function httpStatusOf (err: unknown): number {

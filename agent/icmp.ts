@@ -15,10 +15,9 @@
 import { createRequire } from 'node:module'
 import { randomBytes, randomInt } from 'node:crypto'
 import { isIPv4 } from 'node:net'
-import type { Clock, TimerHandle } from '../networkdb/clock.js'
-import { SystemClock } from '../networkdb/clock.js'
-import { silentLogger, type Logger } from '../networkdb/logger.js'
-import { noopMetrics, type Gauge, type Metrics } from '../networkdb/metrics.js'
+import {
+  SystemClock, silentLogger, noopMetrics, type Clock, type TimerHandle, type Logger, type Gauge, type Metrics
+} from '../core/index.js'
 
 // ---- node-raw-socket (CommonJS, untyped): the part we use -------------------------------------
 

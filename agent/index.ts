@@ -12,3 +12,5 @@ export { IcmpProber, PeerHealthMonitor, type PeerHealth, type Prober, type PeerP
 export { createLogger, type AgentLogger } from './logging.js'
 export { PromMetrics, startMetricsServer, type MetricsServer } from './metrics.js'
 export { OVNET_VERSION } from './version.js'
+export { table } from './cli-format.js'
+export { packageRoot } from './package-root.js'

@@ -2,8 +2,7 @@
  * What the controller needs of the global IPAM: libnetwork's Ipam contract plus the status and
  * the operator's reclaim. The ipam/ layer implements the contract; the agent wires it.
  */
-import type { ClusterIpam, IpamStatus } from '../ipam/index.js'
-import type { Ipam } from '../ipam/ipamapi.js'
+import type { ClusterIpam, IpamStatus, Ipam } from '../ipam/index.js'
 import type { IpamPoolView, IpamStatusView } from './api-types.js'
 
 export interface IpamPort extends Ipam {

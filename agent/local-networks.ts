@@ -14,9 +14,11 @@
  * networks away from every known network's subnet.
  */
 import type { NetworkRecord } from '../proto/index.js'
-import type { Logger } from '../networkdb/index.js'
+import type { Logger } from '../core/index.js'
 import { VXLANID_LIST, type OverlayDriver, type TableGlue } from '../overlay/index.js'
-import { ErrIPAlreadyAllocated, GatewayOption, Gateway, GlobalDefault, NetworkOption, RequestAddressType } from '../ipam/ipamapi.js'
+import {
+  ErrIPAlreadyAllocated, GatewayOption, Gateway, GlobalDefault, NetworkOption, RequestAddressType
+} from '../ipam/index.js'
 import type { IpamPort } from './ipam-port.js'
 import type { LocalNetwork, LocalState } from './local-state.js'
 

@@ -7,6 +7,7 @@
  * on every change, so a crash leaves either the old or the new state, never a torn one.
  */
 import { join } from 'node:path'
+import { z } from 'zod'
 import { AtomicFile } from './atomic-file.js'
 import type { PortMapping } from './egress/index.js'
 
@@ -53,6 +54,29 @@ export interface LocalNetwork {
 
 interface StateFile { version: 1, networks: LocalNetwork[], endpoints: LocalEndpoint[] }
 
+// Loose objects: fields a later version adds survive a load and save by this one.
+const portMapping = z.looseObject({
+  hostIp: z.string(), hostPort: z.number().int(), ctrPort: z.number().int(), proto: z.enum(['tcp', 'udp'])
+})
+const stateFile: z.ZodType<StateFile> = z.looseObject({
+  version: z.literal(1),
+  networks: z.array(z.looseObject({ nid: z.string(), poolId: z.string(), gateway: z.string() })),
+  endpoints: z.array(z.looseObject({
+    nid: z.string(),
+    eid: z.string(),
+    name: z.string(),
+    netns: z.string(),
+    address: z.string(),
+    mac: z.string(),
+    entries: z.array(z.looseObject({ table: z.string(), key: z.string() })),
+    handoff: z.string().optional(),
+    publish: z.array(portMapping).optional(),
+    ifName: z.string().optional(),
+    mtu: z.number().int().optional(),
+    cni: z.looseObject({ containerId: z.string(), network: z.string() }).optional()
+  }))
+})
+
 export class LocalState {
   readonly networks = new Map<string, LocalNetwork>()
   readonly endpoints = new Map<string, LocalEndpoint>()
@@ -63,11 +87,8 @@ export class LocalState {
 
   static async load (dataDir: string): Promise<LocalState> {
     const s = new LocalState(join(dataDir, 'agent-state.json'))
-    const parsed = await s.file.readJson<StateFile>('agent state')
+    const parsed = await s.file.readJson('agent state', stateFile)
     if (parsed === undefined) return s
-    if (parsed.version !== 1 || !Array.isArray(parsed.networks) || !Array.isArray(parsed.endpoints)) {
-      throw new Error(`agent state ${s.path} has an unknown format`)
-    }
     for (const n of parsed.networks) s.networks.set(n.nid, n)
     for (const e of parsed.endpoints) s.endpoints.set(e.eid, e)
     return s

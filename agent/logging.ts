@@ -1,9 +1,9 @@
 /**
  * The agent's logger: pino writing JSON lines (one object per line, `time` in ISO 8601), adapted
- * to the Logger port the layers log through (networkdb/logger.ts). The layers never import pino.
+ * to the Logger port the layers log through (core/logger.ts). The layers never import pino.
  */
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino'
-import type { Logger } from '../networkdb/logger.js'
+import type { Logger } from '../core/index.js'
 import type { LogLevel } from './config.js'
 
 export interface AgentLogger extends Logger {

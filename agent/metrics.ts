@@ -1,13 +1,14 @@
 /**
- * Prometheus metrics: the Metrics port (networkdb/metrics.ts) backed by a prom-client registry
+ * Prometheus metrics: the Metrics port (core/metrics.ts) backed by a prom-client registry
  * of the agent's own (not prom-client's global one, so tests and several agents in one process do
  * not collide), and the HTTP server answering GET /metrics on `--metrics ADDR:PORT`.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { Counter, Gauge, Histogram, Labels, Metrics } from '../networkdb/metrics.js'
-import type { Logger } from '../networkdb/logger.js'
+import {
+  Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram, Registry, collectDefaultMetrics
+} from 'prom-client'
+import type { Counter, Gauge, Histogram, Labels, Metrics, Logger } from '../core/index.js'
 import { formatHostPort, type HostPort } from './config.js'
 
 export class PromMetrics implements Metrics {

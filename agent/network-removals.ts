@@ -14,34 +14,15 @@
  * writer `retentionMs` after the removal (after which a definition adopted by a host cut off for
  * longer than that could come back: the bound of the scheme).
  */
-import { NETWORK_TABLE, type NetworkRecord } from '../proto/index.js'
-import { EntryNotFoundError, type Clock, type Logger, type NetworkDB, type TableEvent, type TimerHandle, type Unsubscribe } from '../networkdb/index.js'
+import {
+  decodeRemovalRecord as decodeRemoval, encodeRemovalRecord as encodeRemoval, NETWORK_TABLE, REMOVAL_TABLE,
+  type NetworkRecord, type RemovalRecord
+} from '../proto/index.js'
+import { EntryNotFoundError, type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
+import { type Clock, type Logger, type TimerHandle } from '../core/index.js'
 import { OVERLAY_GLOBAL_NETWORK as GLOBAL } from '../overlay/index.js'
 
-export const REMOVAL_TABLE = 'network_removal_table'
-
-export interface RemovalRecord {
-  nid: string
-  name: string
-  /** Clock ms of the removal (reaping). */
-  removedAt: number
-  /** The removed network's subnet: not handed to a new network while the record lives. */
-  subnet?: string
-}
-
-export function encodeRemoval (r: RemovalRecord): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ v: 1, nid: r.nid, name: r.name, removedAt: r.removedAt, subnet: r.subnet }))
-}
-
-export function decodeRemoval (data: Uint8Array): RemovalRecord {
-  const o: unknown = JSON.parse(new TextDecoder().decode(data))
-  if (typeof o !== 'object' || o === null) throw new Error('removal record: not an object')
-  const { v, nid, name, removedAt, subnet } = o as Record<string, unknown>
-  if (v !== 1 || typeof nid !== 'string' || nid.length > 128 || typeof name !== 'string' || name.length > 256 ||
-    typeof removedAt !== 'number' || !Number.isFinite(removedAt) ||
-    (subnet !== undefined && (typeof subnet !== 'string' || subnet.length > 64))) throw new Error('removal record: bad shape')
-  return subnet === undefined ? { nid, name, removedAt } : { nid, name, removedAt, subnet }
-}
+export { REMOVAL_TABLE, type RemovalRecord }
 
 export interface RemovalsOptions {
   db: NetworkDB

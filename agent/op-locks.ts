@@ -5,7 +5,8 @@
  * from the network's pool, so attaches to unrelated networks (and the kernel work of attaches to
  * one network) never wait for each other.
  */
-import { SerialQueue, SharedLock } from '../overlay/index.js'
+import { SharedLock } from '../overlay/index.js'
+import { SerialQueue } from '../core/index.js'
 
 export class OpLocks {
   private readonly cluster = new SharedLock()

@@ -4,7 +4,7 @@
  * the mode; close: drain, cut lingering connections, remove the file).
  */
 import type { IncomingMessage, Server } from 'node:http'
-import type { Logger } from '../networkdb/logger.js'
+import type { Logger } from '../core/index.js'
 import { BadRequestError } from './errors.js'
 import { claimSocketPath, releaseSocketPath, setSocketMode } from './unix-socket.js'
 

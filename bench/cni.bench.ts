@@ -12,15 +12,15 @@
  * two-line runner like the bin's. Also printed: `node -e 0` (the floor any Node plugin pays on
  * this machine) and VERSION (start-up and module loading, no agent call).
  */
-import '../proto/polyfill.js'
+import '../core/polyfill.js'
 import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { LabAgents } from '../deploy/lab/agents.js'
-import { createContainer, createLab, destroyLab, removeContainer } from '../deploy/lab/topology.js'
+import { LabAgents, createContainer, createLab, destroyLab, removeContainer } from '../deploy/lab/index.js'
+import { benchArgs } from './args.js'
 
 const run = promisify(execFile)
 const REPO = fileURLToPath(new URL('../', import.meta.url))
@@ -31,8 +31,9 @@ const RUNNER = [
   'process.stdout.write(\'\', () => { process.exit(code) })',
   ''
 ].join('\n')
-const TRACE = process.argv.includes('--trace')
-const RUNS = (() => { const i = process.argv.indexOf('--runs'); return i >= 0 ? Number(process.argv[i + 1]) : 30 })()
+const ARGS = benchArgs({ runs: 30 }, ['trace'])
+const TRACE = ARGS.flags.has('trace')
+const RUNS = ARGS.runs
 
 function pct (xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)

@@ -13,9 +13,9 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
-import { LabAgents } from '../deploy/lab/agents.js'
+import { LabAgents } from '../deploy/lab/index.js'
 import { execIn, spawnIn } from '../deploy/lab/index.js'
-import { createContainer, createLab, destroyLab } from '../deploy/lab/topology.js'
+import { createContainer, createLab, destroyLab } from '../deploy/lab/index.js'
 
 function arg (name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`)

@@ -115,9 +115,9 @@ s.bind(0, () => console.log('ready'))
 `
 
 async function attachToResolvable (hosts: number, attaches: number): Promise<void> {
-  const { LabAgents } = await import('../deploy/lab/agents.js')
-  const { spawnIn } = await import('../deploy/lab/netns.js')
-  const { createContainer, createLab, destroyLab } = await import('../deploy/lab/topology.js')
+  const { LabAgents } = await import('../deploy/lab/index.js')
+  const { spawnIn } = await import('../deploy/lab/index.js')
+  const { createContainer, createLab, destroyLab } = await import('../deploy/lab/index.js')
   const { rm } = await import('node:fs/promises')
   const prefix = `dnsb${randomBytes(2).toString('hex')}`
   const lab = await createLab({ hosts, prefix })
@@ -174,7 +174,7 @@ async function attachToResolvable (hosts: number, attaches: number): Promise<voi
       ` p50 ${pct(all, 0.5).toFixed(1)} ms, p99 ${pct(all, 0.99).toFixed(1)} ms, max ${Math.max(...all).toFixed(1)} ms\n`)
     process.stdout.write(`  attach itself (the agent up to its answer): p50 ${pct(attachMs[0]!, 0.5).toFixed(1)} ms without --dns, ${pct(attachMs[1]!, 0.5).toFixed(1)} ms with --dns\n`)
   } catch (err) {
-    const { exec } = await import('../deploy/lab/netns.js')
+    const { exec } = await import('../deploy/lab/index.js')
     for (let i = 0; i < hosts; i++) {
       const r = await exec('ip', ['netns', 'exec', made[i]!, 'dig', '@10.90.0.1', '+time=1', '+tries=1', String((err as Error).message.split(' ')[0])])
       process.stderr.write(`dig from asker ${i}: ${r.stdout.split('\n').filter(l => /status|^ep/.test(l)).join(' | ')} ${r.stderr}\n`)

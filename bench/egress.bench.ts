@@ -10,16 +10,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import { reconcileFirewall, type FirewallSpec, type IptablesRunner } from '../agent/egress/index.js'
-import { addNetns, delNetns, exec } from '../deploy/lab/netns.js'
+import { addNetns, delNetns, exec } from '../deploy/lab/index.js'
+import { benchArgs } from './args.js'
 
-function arg (name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? Number(process.argv[i + 1]) : def
-}
+const ARGS = benchArgs({ networks: 20, ports: 10, runs: 10 })
 
-const networks = arg('networks', 20)
-const ports = arg('ports', 10)
-const runs = arg('runs', 10)
+const networks = ARGS.networks
+const ports = ARGS.ports
+const runs = ARGS.runs
 const ns = `egb${randomBytes(3).toString('hex')}`
 
 const inNs = async (argv: string[], input?: string): Promise<string> => {

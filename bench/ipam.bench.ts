@@ -11,24 +11,24 @@
  *  3. pool requests: dynamic and static on the node owning the space, static via a peer;
  *  4. a request that needs space from a peer: a host's first address in a pool it joined.
  */
-import '../proto/polyfill.js'
+import '../core/polyfill.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ClusterIpam, GlobalDefault, LmdbIpamStore, MemoryIpamStore, NetworkOption, type IpamStore } from '../ipam/index.js'
-import { MemoryNetwork, MemoryStore, NetworkDBNode, SystemClock } from '../networkdb/index.js'
+import { ClusterIpam, GlobalDefault, MemoryIpamStore, NetworkOption, type IpamStore } from '../ipam/index.js'
+import { LmdbIpamStore } from '../ipam/adapters.js'
+import { MemoryNetwork, MemoryStore, NetworkDBNode } from '../networkdb/index.js'
+import { SystemClock } from '../core/index.js'
+import { benchArgs } from './args.js'
 
-function arg (name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? Number(process.argv[i + 1]) : def
-}
+const ARGS = benchArgs({ allocs: 200_000, restart: 100_000, pools: 1000, donations: 50, window: 2000 })
 
-const ALLOCS = arg('allocs', 200_000)
-const RESTART = arg('restart', 100_000)
-const POOLS = arg('pools', 1000)
-const DONATIONS = arg('donations', 50)
+const ALLOCS = ARGS.allocs
+const RESTART = ARGS.restart
+const POOLS = ARGS.pools
+const DONATIONS = ARGS.donations
 /** Requests in flight at once (a daemon serving many container starts). */
-const WINDOW = arg('window', 2000)
+const WINDOW = ARGS.window
 
 const clock = new SystemClock()
 const net = new MemoryNetwork({ clock, latencyMs: 0 })

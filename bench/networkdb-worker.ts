@@ -3,10 +3,12 @@
  * 127.0.0.1) and answers the orchestrator's commands. Times are absolute
  * (performance.timeOrigin + performance.now()), comparable across the threads of the process.
  */
-import '../proto/polyfill.js'
+import '../core/polyfill.js'
 import { parentPort, workerData } from 'node:worker_threads'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { Libp2pTransport, NetworkDBNode, silentLogger } from '../networkdb/index.js'
+import { NetworkDBNode } from '../networkdb/index.js'
+import { Libp2pTransport } from '../networkdb/adapters.js'
+import { silentLogger } from '../core/index.js'
 
 export type Command =
   | { op: 'start', count: number, first: number }

@@ -16,24 +16,22 @@
  *     its entries;
  *  4. RSS of the process divided by the nodes.
  */
-import '../proto/polyfill.js'
+import '../core/polyfill.js'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { generateKey } from '@libp2p/pnet'
 import type { Command } from './networkdb-worker.js'
+import { benchArgs } from './args.js'
 
-function arg (name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? Number(process.argv[i + 1]) : def
-}
+const ARGS = benchArgs({ nodes: 20, rate: 200, seconds: 10, big: 100_000, joins: 10, 'big-joins': 3, workers: availableParallelism() })
 
-const NODES = arg('nodes', 20)
-const RATE = arg('rate', 200)
-const SECONDS = arg('seconds', 10)
-const BIG = arg('big', 100_000)
-const JOINS = arg('joins', 10)
-const BIG_JOINS = arg('big-joins', 3)
-const WORKERS = Math.max(1, Math.min(NODES, arg('workers', availableParallelism())))
+const NODES = ARGS.nodes
+const RATE = ARGS.rate
+const SECONDS = ARGS.seconds
+const BIG = ARGS.big
+const JOINS = ARGS.joins
+const BIG_JOINS = ARGS['big-joins']
+const WORKERS = Math.max(1, Math.min(NODES, ARGS.workers))
 
 const now = (): number => performance.timeOrigin + performance.now()
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }

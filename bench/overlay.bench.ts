@@ -11,27 +11,23 @@
  *     the kernel holding the entry (p50 / p99 / max).
  * Also the driver's own CPU cost per event on the in-memory dataplane.
  */
-import '../proto/polyfill.js'
+import '../core/polyfill.js'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
-import { encodePeerRecord, PEER_TABLE } from '../proto/overlay.js'
-import { LinuxDataplane } from '../overlay/dataplane-linux.js'
-import { MemoryDataplane } from '../overlay/dataplane-memory.js'
-import type { Dataplane, PeerOp } from '../overlay/dataplane.js'
-import { OverlayDriver } from '../overlay/driver.js'
-import { EndpointInterface, EndpointJoinInfo } from '../overlay/endpoint-info.js'
-import { VXLANID_LIST } from '../overlay/vni.js'
+import { encodePeerRecord, PEER_TABLE } from '../proto/index.js'
+import {
+  LinuxDataplane, MemoryDataplane, OverlayDriver, EndpointInterface, EndpointJoinInfo, VXLANID_LIST, type
+  Dataplane, type PeerOp
+} from '../overlay/index.js'
+import { benchArgs } from './args.js'
 
-function arg (name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? Number(process.argv[i + 1]) : def
-}
+const ARGS = benchArgs({ peers: 10_000, drift: 0.01, latency: 500, interval: 5 })
 
-const PEERS = arg('peers', 10_000)
-const DRIFT = arg('drift', 0.01)
-const LATENCY_N = arg('latency', 500)
-const INTERVAL = arg('interval', 5)
+const PEERS = ARGS.peers
+const DRIFT = ARGS.drift
+const LATENCY_N = ARGS.latency
+const INTERVAL = ARGS.interval
 
 const run = promisify(execFile)
 const P = `ob${randomBytes(2).toString('hex')}`

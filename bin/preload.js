@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const polyfill = new URL('../dist/proto/polyfill.js', import.meta.url)
+const polyfill = new URL('../dist/core/polyfill.js', import.meta.url)
 if (!existsSync(polyfill)) {
   const repo = fileURLToPath(new URL('..', import.meta.url))
   process.stderr.write(`ovnet is not built (${fileURLToPath(polyfill)} is missing): run \`npm ci\` or \`npm run build\` in ${repo}\n`)

@@ -1,8 +1,10 @@
 /**
  * IPAM configuration: one object, every default with its reason. Times are in ms.
  */
-import { IPAM_NETWORK, IPAM_TABLE } from '../proto/ipam.js'
-import { DEFAULT_GLOBAL_POOLS, DEFAULT_LOCAL_POOLS, resolvePredefined, type PredefinedPool, type ResolvedPool } from './pools.js'
+import { IPAM_NETWORK, IPAM_TABLE } from '../proto/index.js'
+import {
+  DEFAULT_GLOBAL_POOLS, DEFAULT_LOCAL_POOLS, resolvePredefined, type PredefinedPool, type ResolvedPool
+} from './pools.js'
 
 export interface IpamConfig {
   /** NetworkDB network every IPAM node joins, and the table it writes. */

@@ -3,9 +3,9 @@
  * node's ranges by operator decision. Ranges never move silently: a node that merely stopped
  * answering keeps them (requests that need them fail with a clear error) until one of these runs.
  */
-import { goneKey } from '../proto/ipam.js'
-import type { Logger } from '../networkdb/logger.js'
-import { rangeText } from './addr.js'
+import { goneKey } from '../proto/index.js'
+import type { Logger } from '../core/index.js'
+import { rangeText } from './ip-math.js'
 import { ErrReclaimRefused } from './ipamapi.js'
 import type { ClusterLink } from './link.js'
 import { sizeOf } from './ranges.js'

@@ -47,12 +47,12 @@
  *     in its space". Partitions only delay grants; crashes lose nothing published (persist before
  *     publish); views only grow, so an entry vanishing from NetworkDB (failed node) takes back nothing.
  */
-import { SystemClock, type Clock, type TimerHandle } from '../networkdb/clock.js'
-import { silentLogger, type Logger } from '../networkdb/logger.js'
-import { noopMetrics, type Counter, type Metrics } from '../networkdb/metrics.js'
-import type { NetworkDB } from '../networkdb/types.js'
-import type { IpamRecord } from '../proto/ipam.js'
-import { formatAddress, parseAddress, parsePrefix, prefixContains, type ParsedPrefix } from './addr.js'
+import {
+  SystemClock, silentLogger, noopMetrics, type Clock, type TimerHandle, type Logger, type Counter, type Metrics
+} from '../core/index.js'
+import type { NetworkDB } from '../networkdb/index.js'
+import type { IpamRecord } from '../proto/index.js'
+import { formatAddress, parseAddress, parsePrefix, prefixContains, type ParsedPrefix } from './ip-math.js'
 import { resolveIpamConfig, type IpamConfig, type ResolvedIpamConfig } from './config.js'
 import { handOver, reclaim, type HandoverReport } from './handover.js'
 import {
@@ -191,14 +191,14 @@ export class ClusterIpam implements Ipam {
       removed: (writer, key, kind) => {
         const rest = key.slice(`${kind}/${writer}/`.length)
         if (kind === 'req') this.responder?.onRequestRemoved(writer, rest)
-        else if (kind === 'pool') global.onPoolRemoved(writer, rest)
+        else if (kind === 'pool') global.replication.onPoolRemoved(writer, rest)
       }
     })
     // Requests of a previous run have nobody waiting for them any more.
     for (const e of this.link.own('req/')) await this.link.remove(e.key)
     for (const e of this.link.own('ring/')) if (!global.rings.has(e.key.slice(`ring/${me}/`.length))) await this.link.remove(e.key)
     for (const e of this.link.own('pool/')) if (!global.pools.has(e.key.slice(`pool/${me}/`.length))) await this.link.remove(e.key)
-    for (const r of [...global.rings.all()]) global.publishRing(r.id)
+    for (const r of [...global.rings.all()]) global.replication.publishRing(r.id)
     await Promise.all([...global.pools.values()].filter(slot => slot.owner === me).map(async slot => { await global.persistPool(slot) }))
     this.arm()
     this.log.info({ pools: global.pools.size + local.pools.size, allocations: snap.allocations.length }, 'ipam started')
@@ -207,7 +207,7 @@ export class ClusterIpam implements Ipam {
   private arm (): void {
     this.timer = this.clock.setTimeout(() => {
       if (this.closed) return
-      this.global?.reconcile()
+      this.global?.replication.reconcile()
       this.responder?.sweep()
       this.arm()
     }, this.config.reconcileIntervalMs)
@@ -217,8 +217,8 @@ export class ClusterIpam implements Ipam {
     const g = this.global
     if (g === undefined) return
     switch (rec.t) {
-      case 'ring': g.onRing(writer, rec.b); return
-      case 'pool': g.onPool(writer, rec.b); return
+      case 'ring': g.replication.onRing(writer, rec.b); return
+      case 'pool': g.replication.onPool(writer, rec.b); return
       case 'req': this.responder?.onRequest(writer, rec.b); return
       case 'ans': return
       case 'gone':

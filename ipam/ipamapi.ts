@@ -4,6 +4,7 @@
  * camelCase. Addresses are strings: an IP as "10.0.0.1", a Go *net.IPNet as CIDR "10.0.0.5/24".
  * Methods that may talk to the cluster return promises.
  */
+import type { ErrorKind } from '../core/index.js'
 
 /** Endpoint type used by the plugin system. */
 export const PluginEndpointType = 'IpamDriver'
@@ -92,8 +93,8 @@ export interface Ipam {
 
 // ---- errors ------------------------------------------------------------------------------------
 
-/** libnetwork's types categories, the same strings the agent maps to HTTP statuses. */
-export type IpamErrorKind = 'badRequest' | 'notFound' | 'forbidden' | 'unavailable' | 'internal'
+/** libnetwork's types categories: core's one union, which the agent maps to HTTP statuses. */
+export type IpamErrorKind = ErrorKind
 
 export class IpamError extends Error {
   readonly kind: IpamErrorKind = 'internal'

@@ -4,10 +4,12 @@
  * with `ans/<peer>/<me>/<id>`. No other channel exists, so everything the IPAM says is replicated,
  * ordered per key and owner-checked by NetworkDB, and survives the writer's restart with it.
  */
-import { decodeIpamRecord, encodeIpamRecord, keyKind, reqKey, type AnswerRecord, type IpamRecord, type RequestRecord, type RingRecord } from '../proto/ipam.js'
-import type { Clock, TimerHandle } from '../networkdb/clock.js'
-import type { Logger } from '../networkdb/logger.js'
-import type { EntryView, NetworkDB, TableEvent, Unsubscribe } from '../networkdb/types.js'
+import {
+  decodeIpamRecord, encodeIpamRecord, keyKind, reqKey, type AnswerRecord, type IpamRecord, type RequestRecord,
+  type RingRecord
+} from '../proto/index.js'
+import type { Clock, TimerHandle, Logger } from '../core/index.js'
+import type { EntryView, NetworkDB, TableEvent, Unsubscribe } from '../networkdb/index.js'
 
 export interface LinkHandlers {
   /** A record written or updated by `writer` (this node's own included). */

@@ -8,8 +8,8 @@
  * left) does not take back what it said, and the views are persisted, so a restart remembers the
  * facts of nodes that are down.
  */
-import type { RingRecord } from '../proto/ipam.js'
-import type { Family } from './addr.js'
+import type { RingRecord } from '../proto/index.js'
+import type { Family } from './ip-math.js'
 import { beats, cover, grantFacts, join, ownedBy, subsumes, type RingView, type Segment } from './ring.js'
 import type { Interval } from './ranges.js'
 import type { PendingGrant, StoredRing } from './store.js'

@@ -2,7 +2,7 @@
  * Predefined pools (Docker's default-address-pools: a list of `{base, size}`), the search for a free
  * pool inside the space a node owns, and pool ids.
  */
-import { MAX_BITS, parsePrefix, type Family, type ParsedPrefix } from './addr.js'
+import { MAX_BITS, parsePrefix, type Family, type ParsedPrefix } from './ip-math.js'
 import { alignedBlockCount, expandToUnit, intersect, normalize, pickAlignedBlock, subtract, type Interval } from './ranges.js'
 
 export interface PredefinedPool {

@@ -4,9 +4,9 @@
  * first await) and answered only after it is durable. Answering twice (after a restart) at worst
  * gives space twice; it never gives the same space to two nodes.
  */
-import { ansKey, reqKey, type AnswerRecord, type RequestRecord } from '../proto/ipam.js'
-import type { Logger } from '../networkdb/logger.js'
-import { parsePrefix, rangeText } from './addr.js'
+import { ansKey, reqKey, type AnswerRecord, type RequestRecord } from '../proto/index.js'
+import type { Logger } from '../core/index.js'
+import { parsePrefix, rangeText } from './ip-math.js'
 import type { ClusterLink } from './link.js'
 import { pickPoolDonation } from './pools.js'
 import { pickAlignedBlock, sizeOf } from './ranges.js'

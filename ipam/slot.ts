@@ -2,9 +2,9 @@
  * What one node knows of one pool: the replicated record (from the pool's owner), this node's
  * references and its allocator over the part of the pool it owns.
  */
-import type { PoolRecord } from '../proto/ipam.js'
-import { parseAddress, parsePrefix, prefixesOverlap, type ParsedPrefix } from './addr.js'
-import { AddressAllocator } from './allocator.js'
+import type { PoolRecord } from '../proto/index.js'
+import { parseAddress, parsePrefix, prefixesOverlap, type ParsedPrefix } from './ip-math.js'
+import { AddressAllocator } from './pool-allocator.js'
 import { formatPoolId } from './pools.js'
 import type { StoredPool } from './store.js'
 

@@ -1,27 +1,32 @@
 /**
  * One address space (GlobalDefault shared through the cluster, or LocalDefault kept on this host):
- * its pool-space rings (one per family), its pools and their address rings, pool requests, and
- * the replication of all this through NetworkDB records. Address requests live in addresses.ts,
- * answering peers in responder.ts, leave and reclaim in handover.ts; all work on this state.
+ * its pool-space rings (one per family), its pools and their address rings, and pool requests.
+ * The replication of all this through NetworkDB records lives in space-replication.ts, address
+ * requests in address-requests.ts, answering peers in responder.ts, leave and reclaim in
+ * handover.ts; all work on this state.
  *
  * Safety rests on two local rules, both enforced synchronously (no await between check and use):
  *   - a pool is cut, and an address handed out, only from space this node owns in its view;
  *   - space leaves this node (a grant) before anyone is told, and is told only once durable.
  */
-import { ansKey, poolKey, ringKey, type AnswerRecord, type PoolRecord, type RequestRecord, type RingRecord } from '../proto/ipam.js'
-import type { Clock, TimerHandle } from '../networkdb/clock.js'
-import type { Logger } from '../networkdb/logger.js'
-import { formatAddress, formatPrefix, parsePrefix, rangeText, universe, type Family, type ParsedPrefix } from './addr.js'
+import {
+  ansKey, poolKey, ringKey, type AnswerRecord, type PoolRecord, type RequestRecord
+} from '../proto/index.js'
+import type { Clock, Logger } from '../core/index.js'
+import {
+  formatAddress, formatPrefix, parsePrefix, rangeText, universe, type Family, type ParsedPrefix
+} from './ip-math.js'
 import type { ResolvedIpamConfig } from './config.js'
-import { Addresses } from './addresses.js'
+import { Addresses } from './address-requests.js'
+import { SpaceReplication } from './space-replication.js'
 import { ErrIpamUnavailable, ErrNoMoreSubnets, ErrPoolOverlap } from './ipamapi.js'
 import type { ClusterLink } from './link.js'
 import { RingBook } from './ownership.js'
-import { findFreePool, freePoolCount, type ResolvedPool } from './pools.js'
+import { findFreePool, type ResolvedPool } from './pools.js'
 import { covers, normalize, type Interval } from './ranges.js'
 import { cover } from './ring.js'
 import {
-  addrRingId, instanceOfRing, isActive, makeSlot, overlapsSlot, setRecord, spaceRingId, storedOf, supersedes, type PoolSlot
+  addrRingId, instanceOfRing, isActive, makeSlot, overlapsSlot, setRecord, spaceRingId, storedOf, type PoolSlot
 } from './slot.js'
 import type { IpamStore } from './store.js'
 
@@ -61,21 +66,19 @@ const MAX_ATTEMPTS = 8
 export class Space {
   readonly rings: RingBook
   readonly pools = new Map<string, PoolSlot>()
-  /** Address requests against this space's pools (addresses.ts). */
+  /** Address requests against this space's pools (address-requests.ts). */
   readonly addresses: Addresses
+  /** The space's records in NetworkDB: publishing ours, applying peers' (space-replication.ts). */
+  readonly replication: SpaceReplication
   genesis: string | undefined
   private readonly donations = new Map<string, Promise<ObtainResult>>()
   private readonly waiters = new Set<() => void>()
-  private readonly usageDirty = new Set<string>()
-  private usageTimer: TimerHandle | undefined
   private adoptQueued = false
   /** The last pool looked up by id: a burst of requests hits one pool. */
   private lastHeld: PoolSlot | undefined
   /** Pool instances with a join (count) or a leave in flight. */
   private readonly joining = new Map<string, number>()
   private readonly leaving = new Map<string, Promise<void>>()
-  /** Pools of others whose record was not visible at the last reconcile. */
-  private readonly missing = new Set<string>()
   closed = false
 
   constructor (readonly d: SpaceDeps) {
@@ -84,11 +87,12 @@ export class Space {
       putRing: async r => { await d.store.putRing(r) },
       deleteRing: async id => { await d.store.deleteRing(id) },
       changed: id => { this.onRingChanged(id) },
-      publish: id => { this.publishRing(id) },
+      publish: id => { this.replication.publishRing(id) },
       reachable: node => this.reachable(node),
       reclaimBump: d.cfg.reclaimBump
     })
     this.addresses = new Addresses(this)
+    this.replication = new SpaceReplication(this)
   }
 
   get me (): string { return this.d.me }
@@ -103,13 +107,6 @@ export class Space {
       const u = universe(f)
       this.rings.create(spaceRingId(this.name, f), genesis, f, [{ s: u.first, e: u.last, v: 1, o: this.me }])
     }
-  }
-
-  /** Learn the cluster's genesis from a peer's record (a node that did not bootstrap). */
-  private adoptGenesis (genesis: string): void {
-    this.genesis = genesis
-    for (const f of [4, 6] as const) this.rings.create(spaceRingId(this.name, f), genesis, f, [])
-    this.d.genesisKnown(genesis)
   }
 
   private onRingChanged (id: string): void {
@@ -275,7 +272,7 @@ export class Space {
     this.rings.create(addrRingId(instance), instance, prefix.family, [{ s: prefix.first, e: prefix.last, v: 1, o: this.me }])
     slot.alloc.setOwned(this.rings.owned(addrRingId(instance)))
     await this.persistPool(slot)
-    this.usageChanged(spaceRingId(this.name, prefix.family))
+    this.replication.usageChanged(spaceRingId(this.name, prefix.family))
     return slot
   }
 
@@ -360,7 +357,7 @@ export class Space {
     slot.refs = 0
     await this.persistPool(slot)
     await this.dropRing(addrRingId(slot.record.instance))
-    this.usageChanged(spaceRingId(this.name, slot.prefix.family))
+    this.replication.usageChanged(spaceRingId(this.name, slot.prefix.family))
   }
 
   async dropRing (id: string): Promise<void> {
@@ -415,100 +412,6 @@ export class Space {
 
   // ---- replication ----------------------------------------------------------------------------
 
-  /** Usage figures of a ring changed (not ownership): publish them after a short delay. */
-  usageChanged (ringId: string): void {
-    if (!this.d.shared || this.closed) return
-    this.usageDirty.add(ringId)
-    if (this.usageTimer !== undefined) return
-    this.usageTimer = this.d.clock.setTimeout(() => {
-      this.usageTimer = undefined
-      for (const id of this.usageDirty) if (this.rings.durable(id)) this.publishRing(id)
-      this.usageDirty.clear()
-    }, this.d.cfg.publishDelayMs)
-  }
-
-  usage (ringId: string): { used: number, free: bigint } {
-    const inst = instanceOfRing(ringId)
-    if (inst !== undefined) {
-      const slot = this.pools.get(inst)
-      return slot === undefined ? { used: 0, free: 0n } : { used: slot.alloc.used(), free: slot.alloc.freeDynamic() }
-    }
-    const r = this.rings.get(ringId)
-    if (r === undefined) return { used: 0, free: 0n }
-    const mine = this.activePools(r.family).filter(s => s.owner === this.me).length
-    return { used: mine, free: freePoolCount(this.d.predefined, r.family, this.rings.owned(ringId), this.taken(r.family)) }
-  }
-
-  publishRing (id: string): void {
-    if (!this.d.shared || this.closed || this.d.link === undefined) return
-    const u = this.usage(id)
-    const rec = this.rings.record(id, u.used, u.free)
-    if (rec === undefined) return
-    const key = ringKey(this.me, id)
-    if (rec.segs.length === 0 && u.used === 0 && this.d.link.entry(key)?.owner !== this.me) return
-    void this.d.link.put(key, { t: 'ring', b: rec })
-  }
-
-  onRing (writer: string, rec: RingRecord): void {
-    if (writer === this.me) {
-      // Our own record restored by NetworkDB after a restart: what we said is ours to know.
-      if (this.rings.get(rec.ring)?.genesis === rec.genesis) this.rings.apply(rec.ring, rec.segs)
-      return
-    }
-    const inst = instanceOfRing(rec.ring)
-    if (inst === undefined) {
-      if (rec.ring !== spaceRingId(this.name, rec.family)) return
-      if (this.genesis === undefined) this.adoptGenesis(rec.genesis)
-      if (rec.genesis !== this.genesis) {
-        const r = this.rings.get(rec.ring)
-        if (r !== undefined) r.conflicts++
-        this.d.log.error({ writer, genesis: rec.genesis, ours: this.genesis }, 'ipam record of another cluster genesis ignored (two nodes bootstrapped the address space)')
-        return
-      }
-    } else {
-      const slot = this.pools.get(inst)
-      if (slot !== undefined && !isActive(slot)) return
-      this.learnRing(rec.ring, inst, rec.family)
-    }
-    this.rings.applyRecord(writer, rec)
-  }
-
-  onPool (writer: string, rec: PoolRecord): void {
-    if (rec.space !== this.name) return
-    const cur = this.pools.get(rec.instance)
-    if (writer === this.me) {
-      if (cur === undefined) this.d.log.warn({ instance: rec.instance }, 'own pool record without local state ignored')
-      return
-    }
-    if (cur !== undefined && !supersedes(rec, writer, cur)) return
-    let slot: PoolSlot
-    if (cur !== undefined) {
-      // Updated in place: requests in flight hold this object and its allocator.
-      if (cur.owner === this.me) this.d.log.error({ pool: rec.pool, by: writer }, 'a pool this node owned was taken over (reclaim while this node was alive)')
-      setRecord(cur, rec)
-      cur.owner = writer
-      slot = cur
-    } else {
-      try {
-        slot = makeSlot(rec, writer, 0)
-      } catch (err) {
-        this.d.log.warn({ writer, err: String(err) }, 'bad pool record ignored')
-        return
-      }
-      slot.alloc.setOwned(this.rings.owned(addrRingId(rec.instance)))
-      this.pools.set(rec.instance, slot)
-    }
-    if (!isActive(slot)) {
-      if (slot.refs > 0) this.d.log.error({ pool: rec.pool }, 'the owner freed a pool this node still holds')
-      else void this.dropRing(addrRingId(rec.instance)).catch(() => {})
-    }
-    void this.d.store.putPool(storedOf(slot)).catch(() => {})
-    // We hold no reference but the owner still counts us (a join that timed out, a crash): leave.
-    if (isActive(slot) && slot.refs === 0 && slot.record.holders.includes(this.me)) void this.leavePool(slot)
-    this.adoptPools([slot])
-    this.wake()
-  }
-
   /** The operator reclaimed `dead`: stop counting it as a holder of our pools. */
   forget (dead: string): void {
     for (const slot of this.pools.values()) {
@@ -528,7 +431,7 @@ export class Space {
    * Pools lying in space we now own but recorded by another node (its space came to us by a leave
    * or a reclaim) become ours: a record at a higher epoch says so to everyone.
    */
-  private adoptPools (slots: Iterable<PoolSlot> = this.pools.values()): void {
+  adoptPools (slots: Iterable<PoolSlot> = this.pools.values()): void {
     if (this.closed) return
     for (const slot of slots) {
       if (slot.owner === this.me || !isActive(slot)) continue
@@ -542,38 +445,9 @@ export class Space {
     }
   }
 
-  /**
-   * Periodic: retry leaves the owner has not confirmed, and forget pools whose live owner no longer
-   * publishes them (it freed them and dropped the record while we were cut off).
-   */
-  reconcile (): void {
-    for (const slot of [...this.pools.values()]) {
-      if (isActive(slot) && slot.refs === 0 && slot.owner !== this.me && slot.record.holders.includes(this.me)) void this.leavePool(slot)
-      // Missing on two rounds in a row: not a record still on its way after a restart or a heal.
-      const inst = slot.record.instance
-      if (slot.owner === this.me || this.d.link?.entry(poolKey(slot.owner, inst)) !== undefined) { this.missing.delete(inst); continue }
-      if (this.missing.has(inst)) { this.missing.delete(inst); this.onPoolRemoved(slot.owner, inst) } else this.missing.add(inst)
-    }
-  }
-
-  /**
-   * A pool record went away. Only its live writer's word counts: a failed writer's records are
-   * hidden, not withdrawn, and we keep what they said. A pool held here is never forgotten.
-   * Forgetting another node's pool is safe: overlap is decided by the owner of the space, our copy
-   * only lets us answer sooner.
-   */
-  onPoolRemoved (writer: string, instance: string): void {
-    const slot = this.pools.get(instance)
-    if (slot === undefined || slot.owner !== writer || writer === this.me || slot.refs > 0 || !this.reachable(writer)) return
-    this.pools.delete(instance)
-    void this.d.store.deletePool(instance).catch(() => {})
-    void this.dropRing(addrRingId(instance)).catch(() => {})
-    this.wake()
-  }
-
   close (): void {
     this.closed = true
-    this.d.clock.clearTimeout(this.usageTimer)
+    this.replication.close()
     this.wake()
   }
 }

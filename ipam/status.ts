@@ -3,7 +3,7 @@
  * inspect's `Status.IPAM.Subnets` and the metrics. Counts are numbers (IPv6 sizes are clamped to
  * Number.MAX_SAFE_INTEGER).
  */
-import { rangeText, reservedAddresses, type Family } from './addr.js'
+import { rangeText, reservedAddresses, type Family } from './ip-math.js'
 import { has, intersect, sizeOf } from './ranges.js'
 import { ownedBy } from './ring.js'
 import { addrRingId, isActive, poolIdOf, spaceRingId, type PoolSlot } from './slot.js'
@@ -81,7 +81,7 @@ export function spaceStatus (space: Space, statusOf: (node: string) => string): 
     const nodes = new Set(r.view.map(x => x.o))
     const rows: IpamSpaceNode[] = [...nodes].sort().map(node => {
       const pools = space.activePools(f).filter(s => s.owner === node).length
-      const free = node === space.me ? space.usage(id).free : r.peers.get(node)?.free ?? 0n
+      const free = node === space.me ? space.replication.usage(id).free : r.peers.get(node)?.free ?? 0n
       return { node, status: statusOf(node), owned: ownedBy(r.view, node).map(x => rangeText(f, x.s, x.e)), freePools: num(free), pools }
     })
     out.push({ space: space.name, family: f, genesis: r.genesis, conflicts: r.conflicts, nodes: rows })

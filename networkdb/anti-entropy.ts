@@ -17,7 +17,7 @@ import {
   chunkEntries, decodeResponse, encodeRequest, encodeResponse, MAX_BUCKETS,
   type SyncRequest, type WireEntry
 } from '../proto/index.js'
-import type { Clock } from './clock.js'
+import type { Clock } from '../core/index.js'
 import { bucketCountFor } from './hash.js'
 import type { Tables } from './tables.js'
 import type { Transport } from './transport.js'

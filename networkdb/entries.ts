@@ -10,9 +10,11 @@
  * again at a fresh Lamport time, which beats the tombstone everywhere.
  */
 import { MAX_KEY, MAX_NAME, MAX_VALUE, type WireEntry } from '../proto/index.js'
-import type { Clock } from './clock.js'
+import type { Clock } from '../core/index.js'
 import type { NetworkDBConfig } from './config.js'
-import { EntryExistsError, EntryNotFoundError, InvalidArgumentError, NotInNetworkError, NotOwnerError } from './errors.js'
+import {
+  EntryExistsError, EntryNotFoundError, InvalidArgumentError, NotInNetworkError, NotOwnerError
+} from './errors.js'
 import type { GossipQueue } from './gossip-queue.js'
 import type { NetworkDBMetrics } from './nodemetrics.js'
 import type { NodeStore, StoredEntry } from './store.js'
@@ -62,7 +64,7 @@ export class Entries {
     const now = this.d.clock.now()
     for (const e of entries) {
       if (!this.d.tables.hasNetwork(e.nid)) continue
-      const reapAt = e.deleted ? now + Math.max(0, e.reapAt - Date.now()) : 0
+      const reapAt = e.deleted ? Math.max(now, e.reapAt) : 0
       this.d.tables.merge(e.nid, e.table, e.key, { owner: this.d.self(), ltime: e.ltime, value: e.value, deleted: e.deleted, reapAt, hidden: false }, now, true)
     }
   }
@@ -130,7 +132,10 @@ export class Entries {
   }
 
   private async persistOwn (e: WireEntry, nid: string): Promise<void> {
-    await this.d.store.putEntry({ nid, table: e.table, key: e.key, ltime: e.ltime, deleted: e.deleted, value: e.value, reapAt: e.deleted ? Date.now() + e.reapIn : 0 })
+    await this.d.store.putEntry({
+      nid, table: e.table, key: e.key, ltime: e.ltime, deleted: e.deleted, value: e.value,
+      reapAt: e.deleted ? this.d.clock.now() + e.reapIn : 0
+    })
   }
 
   /**

@@ -12,9 +12,8 @@
  * burst of load set off hundreds of false suspicions, whose hidden-then-restored entries and
  * syncs made more load.
  */
-import type { Clock, TimerHandle } from './clock.js'
+import type { Clock, TimerHandle, Logger } from '../core/index.js'
 import type { NetworkDBConfig } from './config.js'
-import type { Logger } from './logger.js'
 import type { Member } from './membership.js'
 import type { Transport } from './transport.js'
 

@@ -3,7 +3,7 @@
  * (chunked under the frame limit). A newer write of the same key replaces a queued one.
  */
 import { chunkEntries, type WireEntry } from '../proto/index.js'
-import type { Clock, TimerHandle } from './clock.js'
+import type { Clock, TimerHandle } from '../core/index.js'
 
 export class GossipQueue {
   private readonly pending = new Map<string, Map<string, WireEntry>>()

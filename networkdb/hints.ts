@@ -6,7 +6,7 @@
  * HINT_DELAY_MS, if any hinted version is still newer than ours, one sync with that owner.
  */
 import type { WireEntry } from '../proto/index.js'
-import type { Clock, TimerHandle } from './clock.js'
+import type { Clock, TimerHandle } from '../core/index.js'
 import type { Version } from './tables.js'
 
 export const HINT_DELAY_MS = 1000

@@ -1,15 +1,17 @@
-/** NetworkDB: the replicated store and cluster membership. The layer's whole public surface. */
+/**
+ * NetworkDB: the replicated store and cluster membership. The layer's public surface; importing it
+ * has no side effects. The production adapters (libp2p transport, LMDB store, node identity) and
+ * the dependency patches they need are in the adapter entry, networkdb/adapters.ts.
+ */
 export * from './types.js'
 export * from './errors.js'
-export { type Clock, type TimerHandle, SystemClock, FakeClock, flushMicrotasks } from './clock.js'
-export { type Logger, type LogLine, silentLogger, memoryLogger } from './logger.js'
-export { type Metrics, type Counter, type Gauge, type Histogram, type Labels, noopMetrics, MemoryMetrics } from './metrics.js'
 export { type Transport, type TransportHandlers } from './transport.js'
 export { type NetworkDBConfig, defaultConfig, resolveConfig } from './config.js'
-export { type NodeStore, MemoryStore, LmdbStore } from './store.js'
-export { NetworkDBNode, type NetworkDBOptions, CLUSTER_TOPIC, networkTopic, JOIN_ANNOUNCE_MAX_DELAY_MS } from './networkdb.js'
-export { MemoryNetwork, MemoryTransport, seededRandom } from './memory-transport.js'
+export { type NodeStore, MemoryStore } from './store.js'
+export { newer, type Version } from './tables.js'
+export {
+  NetworkDBNode, type NetworkDBOptions, CLUSTER_TOPIC, networkTopic, JOIN_ANNOUNCE_MAX_DELAY_MS
+} from './networkdb.js'
+export { MemoryNetwork, MemoryTransport } from './memory-transport.js'
 export { createMemoryCluster, driven, type MemoryCluster, type MemoryClusterOptions } from './testing.js'
-export { Libp2pTransport, TransportError, RR_PROTOCOL, clusterGossipOptions, toMultiaddr, type Libp2pTransportOptions, type TransportErrorReason } from './libp2p-transport.js'
 export { generateClusterKey, loadClusterKey, parseClusterKey, ClusterKeyError } from './cluster-key.js'
-export { loadOrCreateIdentity, nodeIdOf, IdentityError, IDENTITY_FILE } from './identity.js'

@@ -11,7 +11,7 @@
  * gossip and anti-entropy once it answers. When no member answers within that time, the join
  * waits for them all to end.
  */
-import type { Clock, TimerHandle } from './clock.js'
+import type { Clock, TimerHandle } from '../core/index.js'
 
 /** How long a joiner waits for a member's first answer frame before it stops waiting for it. */
 export const JOIN_SYNC_HEDGE_MS = 1000

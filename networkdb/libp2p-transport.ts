@@ -20,14 +20,12 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
-import { MAX_FRAME_BYTES } from '../proto/codec.js'
-import './xsalsa20-fix.js'
-import './libp2p-guard.js'
-import './yamux-window-fix.js'
+import { MAX_FRAME_BYTES } from '../proto/index.js'
 import { FrameError, FrameReader, writeFrame } from './libp2p-frames.js'
-import type { Logger } from './logger.js'
-import { noopMetrics, type Counter, type Gauge, type Metrics } from './metrics.js'
-import { MAX_COLLECTED_BYTES, MAX_COLLECTED_FRAMES, overCollected, type Transport, type TransportHandlers } from './transport.js'
+import { noopMetrics, type Logger, type Counter, type Gauge, type Metrics } from '../core/index.js'
+import {
+  MAX_COLLECTED_BYTES, MAX_COLLECTED_FRAMES, overCollected, type Transport, type TransportHandlers
+} from './transport.js'
 
 /** The request/response protocol: one request frame, then response frames until the server closes. */
 export const RR_PROTOCOL = '/ovnet/rr/1.0.0'

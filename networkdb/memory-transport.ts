@@ -4,8 +4,10 @@
  * RNG, and partitions. Like gossipsub, a published message reaches only subscribers this node has a
  * connection to; like a real partition, a cut link drops traffic but closes no connection.
  */
-import type { Clock } from './clock.js'
-import { MAX_COLLECTED_BYTES, MAX_COLLECTED_FRAMES, overCollected, type Transport, type TransportHandlers } from './transport.js'
+import type { Clock } from '../core/index.js'
+import {
+  MAX_COLLECTED_BYTES, MAX_COLLECTED_FRAMES, overCollected, type Transport, type TransportHandlers
+} from './transport.js'
 
 export interface MemoryNetworkOptions {
   clock: Clock
@@ -14,18 +16,6 @@ export interface MemoryNetworkOptions {
   /** Probability that one delivery is lost (0..1). */
   loss?: number
   random?: () => number
-}
-
-/** A small deterministic PRNG (mulberry32) for seeded tests. */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 export class MemoryNetwork {

@@ -13,17 +13,17 @@ import {
 } from '../proto/index.js'
 import { answerSync, syncWith, type SyncDeps } from './anti-entropy.js'
 import { joinSync } from './join-sync.js'
-import { SystemClock, type Clock, type TimerHandle } from './clock.js'
+import {
+  SystemClock, silentLogger, noopMetrics, type Clock, type Logger, type Metrics
+} from '../core/index.js'
 import { resolveConfig, type NetworkDBConfig } from './config.js'
 import { NotInNetworkError, NotStartedError } from './errors.js'
 import { Entries } from './entries.js'
 import { FailureDetector, shuffle } from './failure-detector.js'
-import { silentLogger, type Logger } from './logger.js'
-import { Membership, toNodeInfo, type MemberChange } from './membership.js'
+import { Membership, toNodeInfo } from './membership.js'
 import { NetworkDBMetrics } from './nodemetrics.js'
 import { NetworkMembership } from './network-membership.js'
 import { GossipQueue } from './gossip-queue.js'
-import { noopMetrics, type Metrics } from './metrics.js'
 import { MemoryStore, type NodeStore } from './store.js'
 import { newer, Tables } from './tables.js'
 import { Hints } from './hints.js'
@@ -35,7 +35,8 @@ import { digestOf } from './hash.js'
 import { authenticate, checkName, CLUSTER_TOPIC, networkTopic } from './validate.js'
 import { Periodic } from './periodic.js'
 import { Reconnector } from './reconnect.js'
-import { MAX_INC_AHEAD, MAX_LTIME_AHEAD, screenNetworkEvent, screenNodeEvent, tooFarAhead } from './trust.js'
+import { MemberEvents } from './member-events.js'
+import { MAX_LTIME_AHEAD, screenNetworkEvent, screenNodeEvent, tooFarAhead } from './trust.js'
 
 export { CLUSTER_TOPIC, networkTopic }
 
@@ -74,7 +75,7 @@ export class NetworkDBNode implements NetworkDB {
   private running = false
   private fd: FailureDetector | undefined
   private readonly timers: Periodic
-  private readonly suspicion = new Map<string, TimerHandle>()
+  private readonly memberEvents: MemberEvents
   private readonly reconnect: Reconnector
   private readonly gossipQueue: GossipQueue
   private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
@@ -128,6 +129,24 @@ export class NetworkDBNode implements NetworkDB {
       pushPull: async (peer) => { await this.pushPull(peer) },
       announce: () => { this.broadcastNode(this.mem.event(this.mem.self)) }
     })
+    this.memberEvents = new MemberEvents({
+      clock: this.clock,
+      log: this.log,
+      cfg: this.cfg,
+      transport: this.transport,
+      tables: this.tables,
+      self: () => this.nodeId,
+      mem: () => this.mem,
+      running: () => this.running,
+      fd: () => this.fd,
+      joined: this.joined,
+      peers: nid => this.peers(nid),
+      sync: async (peer, nid) => await this.sync(peer, nid),
+      broadcastNode: ev => { this.broadcastNode(ev) },
+      reject: (reason, detail) => { this.reject(reason, detail) },
+      persistMeta: async () => { await this.persistMeta() },
+      changed: ev => { this.updateMemberGauges(); this.emitCluster(ev) }
+    })
   }
 
   get nodeId (): string { return this.transport.localId }
@@ -168,7 +187,7 @@ export class NetworkDBNode implements NetworkDB {
       targets: () => this.mem.others('alive', 'suspect'),
       helpers: () => this.mem.others('alive'),
       indirectProbe: async (helper, target, timeoutMs) => await this.indirectProbe(helper, target, timeoutMs),
-      onUnreachable: (id) => { this.suspect(id) }
+      onUnreachable: (id) => { this.memberEvents.suspect(id) }
     })
     this.fd.start()
     this.timers.every(this.cfg.reconnectIntervalMs, () => { this.reconnect.tick() })
@@ -206,10 +225,9 @@ export class NetworkDBNode implements NetworkDB {
     this.running = false
     this.fd?.stop()
     this.timers.stopAll()
-    for (const t of this.suspicion.values()) this.clock.clearTimeout(t)
+    this.memberEvents.cancel()
     this.gossipQueue.cancel()
     this.hints.cancel()
-    this.suspicion.clear()
     await this.persistMeta().catch(() => {})
     await this.transport.stop()
     await this.store.close()
@@ -374,7 +392,7 @@ export class NetworkDBNode implements NetworkDB {
       return
     }
     switch (msg.t) {
-      case 'node': this.onNodeEvent(msg.b); return
+      case 'node': this.memberEvents.onNodeEvent(msg.b); return
       case 'net': this.onNetworkEvent(msg.b); return
       case 'tables': this.entries.mergeRemote(msg.b.nid, from, msg.b.entries)
     }
@@ -479,7 +497,7 @@ export class NetworkDBNode implements NetworkDB {
 
   /** A push-pull's state from `from`: what it says of other nodes is screened (trust.ts). */
   private applyClusterState (s: ClusterState, from: string): void {
-    for (const n of s.nodes) this.onNodeEvent(screenNodeEvent(n, from, this.mem.get(n.node)))
+    for (const n of s.nodes) this.memberEvents.onNodeEvent(screenNodeEvent(n, from, this.mem.get(n.node)))
     for (const n of s.networks) if (screenNetworkEvent(n, from)) this.onNetworkEvent(n)
   }
 
@@ -500,81 +518,6 @@ export class NetworkDBNode implements NetworkDB {
       const peer = shuffle(this.peers(nid).filter(p => p !== this.nodeId), this.random)[0]
       if (peer !== undefined) void this.sync(peer, nid)
     }
-  }
-
-  private onNodeEvent (ev: WireNodeEvent): void {
-    const known = ev.node === this.nodeId ? this.mem.self.inc : this.mem.get(ev.node)?.inc ?? 0
-    if (tooFarAhead(ev.inc, known, this.clock.now(), MAX_INC_AHEAD)) {
-      this.reject('incarnation-jump', { node: ev.node, inc: ev.inc })
-      return
-    }
-    if (ev.node === this.nodeId) {
-      if (this.mem.self.status !== 'left' && this.mem.refutes(ev)) {
-        this.log.info({ said: ev.kind, inc: this.mem.self.inc }, 'refuting')
-        void this.persistMeta().catch(() => {})
-        this.broadcastNode(this.mem.event(this.mem.self, 'alive'))
-      }
-      return
-    }
-    const change = this.mem.apply(ev, this.clock.now())
-    if (change !== undefined) this.onMemberChange(change)
-  }
-
-  private onMemberChange ({ member: m, prev }: MemberChange): void {
-    const now = this.clock.now()
-    this.log.info({ peer: m.id, name: m.name, status: m.status, prev, inc: m.inc }, 'member changed')
-    if (m.status !== 'suspect') {
-      this.clock.clearTimeout(this.suspicion.get(m.id))
-      this.suspicion.delete(m.id)
-    }
-    switch (m.status) {
-      case 'alive':
-        // Hidden entries of a returning node are not shown again here: they come back when the
-        // owner itself sends them (the sync below), so nothing it dropped meanwhile reappears.
-        this.transport.connect(m.id, m.addrs, this.cfg.requestTimeoutMs)
-          .then(() => { for (const nid of this.joined) if (this.peers(nid).includes(m.id)) void this.sync(m.id, nid) })
-          .catch((err: unknown) => { this.log.debug({ peer: m.id, err: String(err) }, 'connect failed') })
-        break
-      case 'suspect':
-        if (!this.suspicion.has(m.id)) {
-          const inc = m.inc
-          this.suspicion.set(m.id, this.clock.setTimeout(() => {
-            this.suspicion.delete(m.id)
-            const cur = this.mem.get(m.id)
-            if (!this.running || cur?.status !== 'suspect' || cur.inc !== inc) return
-            const change = this.mem.mark(m.id, 'failed', this.clock.now())
-            if (change !== undefined) {
-              this.broadcastNode(this.mem.event(change.member, 'failed'))
-              this.onMemberChange(change)
-            }
-          }, this.fd?.scale(this.cfg.suspicionTimeoutMs) ?? this.cfg.suspicionTimeoutMs))
-        }
-        break
-      case 'failed': {
-        this.tables.setOwnerHidden(m.id, true, now)
-        // Not at once (tried: every false suspicion of a loaded node became a reconnect whose
-        // handshakes failed more probes; a cluster of 20 forming on 2 cores never settled).
-        const inc = m.inc
-        this.clock.setTimeout(() => {
-          const cur = this.mem.get(m.id)
-          if (this.running && cur?.status === 'failed' && cur.inc === inc) void this.transport.disconnect(m.id).catch(() => {})
-        }, this.cfg.failedHangupMs)
-        break
-      }
-      case 'left':
-        this.tables.tombstoneOwner(m.id, undefined, now + this.cfg.tombstoneTtlMs, 'owner-left')
-        void this.transport.disconnect(m.id).catch(() => {})
-        break
-    }
-    this.updateMemberGauges()
-    this.emitCluster({ type: 'node', node: toNodeInfo(m), prev })
-  }
-
-  private suspect (id: string): void {
-    const change = this.mem.mark(id, 'suspect', this.clock.now())
-    if (change === undefined) return
-    this.broadcastNode(this.mem.event(change.member, 'suspect'))
-    this.onMemberChange(change)
   }
 
   private onNetworkEvent (ev: WireNetworkEvent): void {

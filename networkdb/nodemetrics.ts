@@ -1,6 +1,6 @@
 /** The metrics NetworkDB exports, registered once through the Metrics port. */
 import type { Member } from './membership.js'
-import type { Counter, Gauge, Metrics } from './metrics.js'
+import type { Counter, Gauge, Metrics } from '../core/index.js'
 import type { Tables } from './tables.js'
 import type { NodeStatus } from './types.js'
 

@@ -1,5 +1,5 @@
 /** Periodic tasks on the injected clock; a task that throws is reported and keeps its schedule. */
-import type { Clock, TimerHandle } from './clock.js'
+import type { Clock, TimerHandle } from '../core/index.js'
 
 export class Periodic {
   private readonly timers = new Set<TimerHandle>()

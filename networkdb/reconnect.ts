@@ -5,10 +5,9 @@
  * seed to dial us: the cluster's founder); and a node that finds itself alone (e.g. restarted
  * inside a partition) keeps knocking on its seeds, as Docker does.
  */
-import type { Clock } from './clock.js'
+import type { Clock, Logger } from '../core/index.js'
 import type { NetworkDBConfig } from './config.js'
 import { JoinError } from './errors.js'
-import type { Logger } from './logger.js'
 import type { Membership } from './membership.js'
 import type { Transport } from './transport.js'
 

@@ -3,10 +3,9 @@
  * deterministic (seeded), no sleeps, with partitions, kills and restarts that keep each node's
  * store (so a restarted node comes back with the same id and its own entries).
  */
-import { FakeClock } from './clock.js'
+import { FakeClock, silentLogger, seededRandom, type Logger } from '../core/index.js'
 import type { NetworkDBConfig } from './config.js'
-import { silentLogger, type Logger } from './logger.js'
-import { MemoryNetwork, seededRandom } from './memory-transport.js'
+import { MemoryNetwork } from './memory-transport.js'
 import { NetworkDBNode } from './networkdb.js'
 import { MemoryStore } from './store.js'
 

@@ -11,7 +11,7 @@
 import { isIP } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { rmdir, stat } from 'node:fs/promises'
-import { silentLogger, type Logger } from '../networkdb/logger.js'
+import { silentLogger, type Logger } from '../core/index.js'
 import {
   DataplaneError, endpointKey, SANDBOX_BRIDGE as BR, SANDBOX_VXLAN as VX,
   type Dataplane, type EndpointSpec, type FdbEntry, type NeighEntry, type PeerOp, type PeerTables, type SandboxSpec, type SandboxState

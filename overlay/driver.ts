@@ -14,12 +14,12 @@
  * - Restart: sandboxes of a previous run (found by name prefix) are adopted when their network's
  *   first endpoint joins again, and removed if nothing claims them (restoreComplete / grace).
  */
-import { decodePeerRecord, encodePeerRecord, normalizeMac, PEER_TABLE, type PeerRecord } from '../proto/overlay.js'
-import { SystemClock, type Clock, type TimerHandle } from '../networkdb/clock.js'
-import { silentLogger, type Logger } from '../networkdb/logger.js'
-import { noopMetrics, type Counter, type Gauge, type Metrics } from '../networkdb/metrics.js'
-import type { ClusterEvent, NetworkDB, Unsubscribe } from '../networkdb/types.js'
-import { inSubnet, macFromIPv4, parseCidr4 } from './addr.js'
+import { decodePeerRecord, encodePeerRecord, normalizeMac, PEER_TABLE, type PeerRecord } from '../proto/index.js'
+import {
+  inSubnet, macFromIPv4, parseCidr4, SystemClock, silentLogger, noopMetrics, type Clock, type TimerHandle, type Logger, type Counter, type Gauge,
+  type Metrics
+} from '../core/index.js'
+import type { ClusterEvent, NetworkDB, Unsubscribe } from '../networkdb/index.js'
 import {
   DEFAULT_VXLAN_PORT, endpointKey, sandboxName, sandboxPrefix, VXLAN_OVERHEAD,
   type Dataplane, type SandboxSpec, type SandboxState

@@ -5,6 +5,7 @@
  * a MAC as "02:42:0a:00:00:05". Methods that touch the kernel or the cluster return promises;
  * Go's context argument is left out (callers cancel by not awaiting).
  */
+import type { ErrorKind } from '../core/index.js'
 
 /** Endpoint type used by the plugin system. */
 export const NETWORK_PLUGIN_ENDPOINT_TYPE = 'NetworkDriver'
@@ -145,8 +146,8 @@ export interface Registerer {
 
 // ---- errors -----------------------------------------------------------------------------------
 
-/** Error categories of libnetwork's types package; callers map them to HTTP-like statuses. */
-export type ErrorKind = 'badRequest' | 'notFound' | 'forbidden' | 'notImplemented' | 'unavailable' | 'internal'
+/** Error categories: core's one union (libnetwork's types package); callers map them to statuses. */
+export type { ErrorKind }
 
 export class DriverError extends Error {
   readonly kind: ErrorKind = 'internal'

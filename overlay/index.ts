@@ -8,7 +8,9 @@ export * from './errors.js'
 export * from './dataplane.js'
 export { LinuxDataplane, type LinuxDataplaneOptions } from './dataplane-linux.js'
 export { MemoryDataplane, type MemoryDataplaneOptions, type MemoryOp, type MemorySandbox } from './dataplane-memory.js'
-export { OverlayDriver, OVERLAY_DRIVER_TYPE, IFNAME_OPTION, HANDOFF_OPTION, MTU_OPTION, type OverlayDriverOptions } from './driver.js'
+export {
+  OverlayDriver, OVERLAY_DRIVER_TYPE, IFNAME_OPTION, HANDOFF_OPTION, MTU_OPTION, type OverlayDriverOptions
+} from './driver.js'
 export { ENCRYPTED_OPTION, encryptedOption, type EncryptionPort } from './encryption.js'
 export { PeerDB, type Peer, type PeerRank, type LocalEndpoint } from './peerdb.js'
 export { diffTables, SandboxProgrammer, type Desired, type DriftCounts, type ReconcileReport } from './reconciler.js'
@@ -18,6 +20,5 @@ export {
 } from './vni.js'
 export { TableGlue, type TableEntry } from './table-glue.js'
 export { SharedLock } from './shared-lock.js'
-export { SerialQueue } from './serial.js'
 export { EndpointInterface, EndpointJoinInfo, type StaticRoute } from './endpoint-info.js'
 export type * from './status.js'

@@ -6,9 +6,7 @@
  * on the network's programming queue (one at a time). Split out of the overlay driver, which
  * keeps the sandbox and endpoint lifecycle.
  */
-import type { Clock } from '../networkdb/clock.js'
-import type { Logger } from '../networkdb/logger.js'
-import type { Counter } from '../networkdb/metrics.js'
+import type { Clock, Logger, Counter } from '../core/index.js'
 import type { Net } from './network-state.js'
 import type { ReconcileReport, SandboxProgrammer } from './reconciler.js'
 

@@ -3,12 +3,11 @@
  * Mutated only by the driver and its kernel scheduler; kernel-touching fields only under the
  * network's kernel lock.
  */
-import type { TimerHandle } from '../networkdb/clock.js'
+import { SerialQueue, type TimerHandle } from '../core/index.js'
 import type { SandboxSpec } from './dataplane.js'
 import type { PeerDB } from './peerdb.js'
 import type { ReconcileReport, SandboxProgrammer } from './reconciler.js'
 import { SharedLock } from './shared-lock.js'
-import { SerialQueue } from './serial.js'
 import type { NetworkStatus, PeerProgramState, SandboxOrigin } from './status.js'
 
 export interface Endpoint {

@@ -1,5 +1,5 @@
 /** Parsing and validation of the options and IPAM data the controller hands the overlay driver. */
-import { inSubnet, parseCidr4 } from './addr.js'
+import { inSubnet, parseCidr4 } from '../core/index.js'
 import { GENERIC_DATA, InvalidParameterError, type IPAMData } from './driverapi.js'
 
 const NODE_NAME_RE = /^[A-Za-z0-9._-]{1,64}$/

@@ -13,8 +13,8 @@
  * debounced task per key (network): a burst of requests within the delay runs the task once, a
  * request while it runs runs it once more afterwards, and never twice at the same time.
  */
-import type { Clock, TimerHandle } from '../networkdb/clock.js'
-import type { ClusterEvent } from '../networkdb/types.js'
+import type { Clock, TimerHandle } from '../core/index.js'
+import type { ClusterEvent } from '../networkdb/index.js'
 
 export class ReturnDetector {
   /** Nodes seen failed or left, until they are alive again. */

@@ -11,7 +11,7 @@
  *
  * Changes mark the affected IPs and MACs dirty, so a flush recomputes only those keys.
  */
-import type { PeerRecord } from '../proto/overlay.js'
+import type { PeerRecord } from '../proto/index.js'
 
 export interface Peer {
   eid: string

@@ -6,10 +6,13 @@
  * driver registering late still sees everything. Entries a driver adds at join
  * (JoinInfo.addTableEntry) are published and withdrawn here too.
  */
-import { EntryExistsError, EntryNotFoundError, NotOwnerError } from '../networkdb/errors.js'
-import { silentLogger, type Logger } from '../networkdb/logger.js'
-import type { NetworkDB, TableEvent, Unsubscribe } from '../networkdb/types.js'
-import { InvalidParameterError, isValidType, type IPAMData, type NetworkInfo, type ObjectType, type TableWatcher } from './driverapi.js'
+import {
+  EntryExistsError, EntryNotFoundError, NotOwnerError, type NetworkDB, type TableEvent, type Unsubscribe
+} from '../networkdb/index.js'
+import { silentLogger, type Logger } from '../core/index.js'
+import {
+  InvalidParameterError, isValidType, type IPAMData, type NetworkInfo, type ObjectType, type TableWatcher
+} from './driverapi.js'
 
 export interface TableEntry { tableName: string, key: string, value: Uint8Array }
 

@@ -15,11 +15,9 @@
  * sides practically never clash. A conflict found later (a healed partition) leaves the winner in
  * place and is reported by `conflicts()` and a metric; the losing network must be re-created.
  */
-import { decodeVniClaim, encodeVniClaim, vniClaimKey, VNI_MAX, VNI_MIN, VNI_TABLE } from '../proto/overlay.js'
-import type { Clock } from '../networkdb/clock.js'
-import type { Logger } from '../networkdb/logger.js'
-import type { Counter, Metrics } from '../networkdb/metrics.js'
-import type { EntryView, NetworkDB, Unsubscribe } from '../networkdb/types.js'
+import { decodeVniClaim, encodeVniClaim, vniClaimKey, VNI_MAX, VNI_MIN, VNI_TABLE } from '../proto/index.js'
+import type { Clock, Logger, Counter, Metrics } from '../core/index.js'
+import type { EntryView, NetworkDB, Unsubscribe } from '../networkdb/index.js'
 import { InvalidParameterError } from './driverapi.js'
 import { VniConflictError, VniExhaustedError, VniInUseError } from './errors.js'
 

@@ -3,6 +3,8 @@
  * - `network_table`, key = network id: a network's definition (a cluster object: created on any
  *   host, visible on every host; adopted by a live node when its writer fails).
  * - `endpoint_table`, key = `<nid>/<eid>`: one endpoint, owned by the host that attached it.
+ * - `network_removal_table`, key = network id: the fact that a network was removed
+ *   (agent/network-removals.ts).
  */
 import { decodeEnvelope, encodeEnvelope, bool, rec, str, strArr, uint, optStr, WireError, isRecord } from './codec.js'
 
@@ -63,6 +65,7 @@ export const MAX_MAPS_BYTES = 32 * 1024
 
 const TYPES_N: ReadonlySet<'network'> = new Set(['network'])
 const TYPES_E: ReadonlySet<'endpoint'> = new Set(['endpoint'])
+const TYPES_R: ReadonlySet<'removal'> = new Set(['removal'])
 
 function stringMap (o: Record<string, unknown>, k: string): Record<string, string> {
   const v = o[k]
@@ -126,3 +129,26 @@ function aliasesOf (o: Record<string, unknown>): { aliases?: string[] } {
 }
 
 export const endpointKey = (nid: string, eid: string): string => `${nid}/${eid}`
+
+export const REMOVAL_TABLE = 'network_removal_table'
+
+export interface RemovalRecord {
+  nid: string
+  name: string
+  /** Clock ms of the removal (reaping). */
+  removedAt: number
+  /** The removed network's subnet: not handed to a new network while the record lives. */
+  subnet?: string
+}
+
+export function encodeRemovalRecord (r: RemovalRecord): Uint8Array {
+  const b = { nid: r.nid, name: r.name, removedAt: r.removedAt }
+  return encodeEnvelope('removal', r.subnet === undefined ? b : { ...b, subnet: r.subnet })
+}
+
+export function decodeRemovalRecord (data: Uint8Array): RemovalRecord {
+  const o = rec(decodeEnvelope(data, TYPES_R).b, 'removal')
+  const r = { nid: str(o, 'nid', 128), name: str(o, 'name', MAX_RECORD_NAME), removedAt: uint(o, 'removedAt') }
+  const subnet = optStr(o, 'subnet', 64)
+  return subnet === undefined ? r : { ...r, subnet }
+}

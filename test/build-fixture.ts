@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const STAMP = join(REPO, 'dist', '.tsbuildinfo')
-const SOURCES = ['proto', 'networkdb', 'overlay', 'ipam', 'agent', 'deploy', 'bench']
+const SOURCES = ['core', 'proto', 'networkdb', 'overlay', 'ipam', 'agent', 'deploy', 'bench']
 
 function newest (path: string): number {
   const s = statSync(path)

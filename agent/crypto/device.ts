@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { access, constants } from 'node:fs/promises'
-import type { Logger } from '../../networkdb/index.js'
+import type { Logger } from '../../core/index.js'
 import type { WireguardMode } from '../../proto/index.js'
 import { run } from '../egress/index.js'
 

@@ -16,8 +16,9 @@
  *   round plus one handshake.
  */
 import {
-  SystemClock, type Clock, type Counter, type Gauge, type Logger, type Metrics, type NetworkDB, type TimerHandle, type Unsubscribe
-} from '../../networkdb/index.js'
+  SystemClock, type Clock, type Counter, type Gauge, type Logger, type Metrics, type TimerHandle
+} from '../../core/index.js'
+import type { NetworkDB, Unsubscribe } from '../../networkdb/index.js'
 import { OVERLAY_GLOBAL_NETWORK, type EncryptionPort } from '../../overlay/index.js'
 import {
   decodeWireguardPeer, encodeWireguardPeer, WIREGUARD_PEER_TABLE, type WireguardMode, type WireguardPeerRecord

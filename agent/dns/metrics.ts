@@ -1,5 +1,5 @@
 /** The resolver's metrics, registered once through the agent's Metrics port. */
-import type { Metrics } from '../../networkdb/index.js'
+import type { Metrics } from '../../core/index.js'
 
 export type DropReason = 'malformed' | 'response' | 'unknown-source' | 'oversize'
 export type ForwardResult = 'ok' | 'timeout' | 'error'

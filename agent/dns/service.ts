@@ -19,7 +19,8 @@ import { stat } from 'node:fs/promises'
 import {
   decodeEndpointRecord, decodeNetworkRecord, ENDPOINT_TABLE, NETWORK_TABLE
 } from '../../proto/index.js'
-import type { Logger, Metrics, NetworkDB, TableEvent, Unsubscribe } from '../../networkdb/index.js'
+import type { Logger, Metrics } from '../../core/index.js'
+import type { NetworkDB, TableEvent, Unsubscribe } from '../../networkdb/index.js'
 import { OVERLAY_GLOBAL_NETWORK, sandboxName } from '../../overlay/index.js'
 import type { LocalEndpoint, LocalState } from '../local-state.js'
 import { Forwarder } from './forwarder.js'

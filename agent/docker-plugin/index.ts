@@ -3,7 +3,7 @@
  * ovnet as a network driver and an IPAM driver named after the socket (`ovnet` for the default
  * /run/docker/plugins/ovnet.sock). See docs/docker.md.
  */
-import type { Logger } from '../../networkdb/logger.js'
+import type { Clock, Logger } from '../../core/index.js'
 import { DockerIpamDriver } from './ipam-driver.js'
 import { DockerNetworkDriver } from './network-driver.js'
 import type { PluginController, PluginIpam } from './ports.js'
@@ -23,13 +23,15 @@ export interface DockerPluginOptions {
   controller: PluginController
   ipam: PluginIpam
   logger: Logger
+  /** Timers of the plugin's waits (default: the system clock). */
+  clock?: Clock
 }
 
 /** Load the plugin's state and start serving; the caller closes the returned server. */
 export async function startDockerPlugin (o: DockerPluginOptions): Promise<PluginServer> {
   const logger = o.logger.child({ component: 'docker-plugin' })
   const state = await PluginState.load(o.dataDir)
-  const ipam = new DockerIpamDriver({ controller: o.controller, ipam: o.ipam, state, logger })
+  const ipam = new DockerIpamDriver({ controller: o.controller, ipam: o.ipam, state, logger, clock: o.clock })
   const net = new DockerNetworkDriver({ controller: o.controller, ipam, state, logger })
   const server = new PluginServer(pluginRoutes(ipam, net), { socketPath: o.socketPath, logger })
   await server.listen()

@@ -14,10 +14,10 @@
  * ago, the network is re-created away from the pools Docker turned down.
  */
 import { randomBytes } from 'node:crypto'
-import { Gateway, RequestAddressType, ErrPoolNotFound } from '../../ipam/ipamapi.js'
+import { Gateway, RequestAddressType, ErrPoolNotFound } from '../../ipam/index.js'
 import type { NetworkRecord } from '../../proto/index.js'
-import type { Logger } from '../../networkdb/logger.js'
 import { ENCRYPTED_OPTION } from '../../overlay/index.js'
+import { sleep, SystemClock, type Clock, type Logger } from '../../core/index.js'
 import { BadRequestError, ControllerError, ErrNoSuchNetwork, kindOf } from '../errors.js'
 import {
   NETWORK_OPTION,
@@ -46,9 +46,12 @@ export interface IpamDriverDeps {
   ipam: PluginIpam
   state: PluginState
   logger: Logger
+  /** Waiting for a network's definition (default: the system clock). */
+  clock?: Clock
 }
 
 export class DockerIpamDriver {
+  private readonly clock: Clock
   private readonly c: PluginController
   private readonly ipam: PluginIpam
   private readonly state: PluginState
@@ -59,6 +62,7 @@ export class DockerIpamDriver {
     this.ipam = d.ipam
     this.state = d.state
     this.log = d.logger
+    this.clock = d.clock ?? new SystemClock()
   }
 
   capabilities (): IpamCapabilitiesResponse {
@@ -180,11 +184,11 @@ export class DockerIpamDriver {
   }
 
   private async waitForNetwork (name: string): Promise<NetworkRecord | undefined> {
-    const until = Date.now() + DEFINITION_WAIT_MS
+    const until = this.clock.now() + DEFINITION_WAIT_MS
     for (;;) {
       const rec = this.byName(name)
-      if (rec !== undefined || Date.now() > until) return rec
-      await new Promise(resolve => setTimeout(resolve, 100))
+      if (rec !== undefined || this.clock.now() > until) return rec
+      await sleep(100, this.clock)
     }
   }
 }

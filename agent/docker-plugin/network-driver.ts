@@ -12,11 +12,12 @@
  * left in this namespace as `dk-<id>` (SrcName) for Docker to move and rename ("eth" prefix).
  */
 import { isIP } from 'node:net'
-import type { Logger } from '../../networkdb/logger.js'
+import { inSubnet, macFromIPv4, type Logger } from '../../core/index.js'
 import type { NetworkRecord } from '../../proto/index.js'
 import { ENCRYPTED_OPTION } from '../../overlay/index.js'
-import { macFromIp } from '../controller.js'
-import { ActiveEndpointsError, BadRequestError, ErrNoSuchEndpoint, ErrNoSuchNetwork, ErrInvalidJoin } from '../errors.js'
+import {
+  ActiveEndpointsError, BadRequestError, ErrNoSuchEndpoint, ErrNoSuchNetwork, ErrInvalidJoin
+} from '../errors.js'
 import type { DockerIpamDriver } from './ipam-driver.js'
 import {
   GENERIC_OPTIONS, MAC_OPTION, NETWORK_OPTION,
@@ -33,13 +34,6 @@ export const HANDOFF_PREFIX = 'dk-'
 /** The interface name Docker is told to move for an endpoint. */
 export function handoffName (eid: string): string {
   return `${HANDOFF_PREFIX}${eid.slice(0, 12)}`
-}
-
-function inSubnet (ip: string, cidr: string): boolean {
-  const [base, len] = cidr.split('/')
-  const n = (a: string): number => a.split('.').reduce((acc, o) => acc * 256 + Number(o), 0)
-  const size = 2 ** (32 - Number(len))
-  return Math.floor(n(ip) / size) === Math.floor(n(base ?? '') / size)
 }
 
 export interface NetworkDriverDeps {
@@ -123,7 +117,7 @@ export class DockerNetworkDriver {
     if ((req.Interface?.AddressIPv6 ?? '') !== '') throw new BadRequestError('ovnet networks are IPv4 only')
     const given = (req.Interface?.MacAddress ?? '').toLowerCase()
     if (given !== '' && !MAC_RE.test(given)) throw new BadRequestError(`invalid MAC address ${req.Interface?.MacAddress}`)
-    const mac = given === '' ? macFromIp(address) : given
+    const mac = given === '' ? macFromIPv4(address.split('/')[0]!) : given
     this.state.endpoints.set(req.EndpointID, { eid: req.EndpointID, network: req.NetworkID, nid: rec.id, address, mac })
     await this.state.save()
     // Docker refuses a reply that sets what it supplied: answer only the MAC it left to us.

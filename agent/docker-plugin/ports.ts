@@ -3,7 +3,7 @@
  * (agent/controller.ts implements this), and the IPAM contract for pools Docker asks for without
  * naming a cluster network.
  */
-import type { Ipam } from '../../ipam/ipamapi.js'
+import type { Ipam } from '../../ipam/index.js'
 import type { NetworkRecord } from '../../proto/index.js'
 import type { NetworkCreateRequest, NetworkCreateResponse } from '../api-types.js'
 import type { LocalEndpoint } from '../local-state.js'

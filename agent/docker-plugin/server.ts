@@ -7,7 +7,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { z } from 'zod'
-import type { Logger } from '../../networkdb/logger.js'
+import type { Logger } from '../../core/index.js'
 import { BadRequestError, httpStatusOf } from '../errors.js'
 import { describeIssues } from '../router.js'
 import { parseJsonBody, readBodyText, UnixHttpListener } from '../unix-http.js'

@@ -8,6 +8,7 @@
  * file, fsync, rename, fsync the directory), so a crash leaves the old or the new state.
  */
 import { join } from 'node:path'
+import { z } from 'zod'
 import { AtomicFile } from '../atomic-file.js'
 
 /** A pool of a cluster network handed to Docker by RequestPool (its PoolID is the key). */
@@ -34,6 +35,24 @@ export interface DockerEndpoint { eid: string, network: string, nid: string, add
 
 interface StateFile { version: 1, pools: PoolHold[], networks: DockerNetwork[], endpoints: DockerEndpoint[] }
 
+// Loose objects: fields a later version adds survive a load and save by this one.
+const stateFile: z.ZodType<StateFile> = z.looseObject({
+  version: z.literal(1),
+  pools: z.array(z.looseObject({
+    poolId: z.string(),
+    nid: z.string(),
+    name: z.string(),
+    pool: z.string(),
+    created: z.boolean(),
+    bound: z.boolean(),
+    superseded: z.boolean()
+  })),
+  networks: z.array(z.looseObject({ id: z.string(), nid: z.string(), name: z.string() })),
+  endpoints: z.array(z.looseObject({
+    eid: z.string(), network: z.string(), nid: z.string(), address: z.string(), mac: z.string()
+  }))
+})
+
 export const PLUGIN_STATE_FILE = 'docker-plugin-state.json'
 
 export class PluginState {
@@ -47,11 +66,8 @@ export class PluginState {
 
   static async load (dataDir: string): Promise<PluginState> {
     const s = new PluginState(join(dataDir, PLUGIN_STATE_FILE))
-    const parsed = await s.file.readJson<StateFile>('docker plugin state')
+    const parsed = await s.file.readJson('docker plugin state', stateFile)
     if (parsed === undefined) return s
-    if (parsed.version !== 1 || !Array.isArray(parsed.pools) || !Array.isArray(parsed.networks) || !Array.isArray(parsed.endpoints)) {
-      throw new Error(`docker plugin state ${s.path} has an unknown format`)
-    }
     for (const p of parsed.pools) s.pools.set(p.poolId, p)
     for (const n of parsed.networks) s.networks.set(n.id, n)
     for (const e of parsed.endpoints) s.endpoints.set(e.eid, e)

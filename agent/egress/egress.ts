@@ -6,7 +6,7 @@
  * (the rules a killed agent left are adopted and rewritten, never doubled), and periodically
  * (someone flushed a chain or deleted an uplink).
  */
-import type { Logger } from '../../networkdb/index.js'
+import type { Logger } from '../../core/index.js'
 import { sandboxName } from '../../overlay/index.js'
 import { BadRequestError } from '../errors.js'
 import { iptables, reconcileFirewall, type FirewallSpec, type IptablesRunner } from './firewall.js'

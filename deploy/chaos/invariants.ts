@@ -17,7 +17,7 @@
  *               permanent (no missing, wrong, learnt or stale entry), and no sandbox is left
  *               for a network the host no longer uses.
  */
-import { overlaps, rangeOf } from './cidr.js'
+import { ipv4Span, spansOverlap } from '../../core/index.js'
 import { sandboxName, type ClusterSnapshot, type HostSnapshot } from './observe.js'
 
 export type InvariantName =
@@ -86,7 +86,7 @@ export function checkSafety (s: ClusterSnapshot): Violation[] {
     for (let j = i + 1; j < list.length; j++) {
       const [, a] = list[i]!
       const [, b] = list[j]!
-      if (overlaps(a.subnet, b.subnet)) v.push({ invariant: 'pools', detail: `networks ${a.name} (${a.subnet}) and ${b.name} (${b.subnet}) overlap` })
+      if (spansOverlap(a.subnet, b.subnet)) v.push({ invariant: 'pools', detail: `networks ${a.name} (${a.subnet}) and ${b.name} (${b.subnet}) overlap` })
     }
   }
   for (const h of live) {
@@ -95,9 +95,9 @@ export function checkSafety (s: ClusterSnapshot): Violation[] {
       for (let j = i + 1; j < pools.length; j++) {
         const a = pools[i]!
         const b = pools[j]!
-        if (a.Network !== b.Network && overlaps(a.Subnet, b.Subnet)) v.push({ invariant: 'pools', host: h.label, detail: `IPAM pools ${a.Subnet} (${a.Network || '-'}) and ${b.Subnet} (${b.Network || '-'}) overlap` })
+        if (a.Network !== b.Network && spansOverlap(a.Subnet, b.Subnet)) v.push({ invariant: 'pools', host: h.label, detail: `IPAM pools ${a.Subnet} (${a.Network || '-'}) and ${b.Subnet} (${b.Network || '-'}) overlap` })
       }
-      const ranges = pools[i]!.Ranges.map(r => ({ r, span: rangeOf(r.Range) }))
+      const ranges = pools[i]!.Ranges.map(r => ({ r, span: ipv4Span(r.Range) }))
       for (let x = 0; x < ranges.length; x++) {
         for (let y = x + 1; y < ranges.length; y++) {
           const a = ranges[x]!

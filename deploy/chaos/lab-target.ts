@@ -5,7 +5,7 @@
  */
 import { copyFile, mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ApiClient } from '../../agent/api-client.js'
+import type { ApiClient } from '../../agent/index.js'
 import { CLUSTER_PORT, LabAgents } from '../lab/agents.js'
 import { exec } from '../lab/netns.js'
 import { createContainer, createLab, destroyLab, labNamespaces, removeContainer, type Lab } from '../lab/topology.js'

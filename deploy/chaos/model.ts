@@ -7,8 +7,8 @@
  * An operation whose outcome is unknown (a request timing out while a partition holds) marks its
  * container `uncertain`; the next reconciliation with the truth settles it without blame.
  */
-import type { NetworkInspect } from '../../agent/api-types.js'
-import { ipInCidr, overlaps } from './cidr.js'
+import type { NetworkInspect } from '../../agent/index.js'
+import { inSubnet, spansOverlap } from '../../core/index.js'
 
 export interface ModelNetwork {
   name: string
@@ -58,7 +58,7 @@ export class ClusterModel {
 
   addNetwork (n: ModelNetwork): void {
     for (const other of this.networks.values()) {
-      if (other.id !== n.id && overlaps(other.subnet, n.subnet)) {
+      if (other.id !== n.id && spansOverlap(other.subnet, n.subnet)) {
         this.violations.push({ invariant: 'pools', detail: `network ${n.name} got pool ${n.subnet}, overlapping ${other.name}'s ${other.subnet}` })
       }
     }
@@ -73,7 +73,7 @@ export class ClusterModel {
     const holder = this.attached(network).find(o => o !== c && o.ip === ip && o.uncertain !== true && o.busy !== true)
     if (holder !== undefined) this.violations.push({ invariant: 'addresses', detail: `${ip} in ${network} handed to ${c.name} while ${holder.name} holds it` })
     const n = this.networks.get(network)
-    if (n !== undefined && !ipInCidr(ip, n.subnet)) this.violations.push({ invariant: 'addresses', detail: `${ip} given to ${c.name} is outside ${network}'s ${n.subnet}` })
+    if (n !== undefined && !inSubnet(ip, n.subnet)) this.violations.push({ invariant: 'addresses', detail: `${ip} given to ${c.name} is outside ${network}'s ${n.subnet}` })
     if (n !== undefined && ip === n.gateway) this.violations.push({ invariant: 'addresses', detail: `${ip} given to ${c.name} is ${network}'s gateway` })
     // An attach that raced with the removal of its network (the drain did not see it yet): the
     // removal may have taken the endpoint with it. Let the hosts' own state decide.

@@ -5,7 +5,7 @@
  * `bridge -json fdb` / `ip -json neigh`). Hosts are read in parallel; a host whose agent does not
  * answer carries the error instead.
  */
-import type { DiagnosticsView, IpamStatusView, MemberView, NetworkInspect, NetworkSummary } from '../../agent/api-types.js'
+import type { DiagnosticsView, IpamStatusView, MemberView, NetworkInspect, NetworkSummary } from '../../agent/index.js'
 import type { ChaosTarget } from './target.js'
 
 export interface FdbRow { mac: string, dst: string, permanent: boolean }

@@ -4,6 +4,7 @@
  * schedule, and each round's workload, draw from streams of their own, so the workload of one
  * round (which depends on timing) never shifts the faults of the next.
  */
+import { seededRandom } from '../../core/index.js'
 
 function fnv1a (s: string): number {
   let h = 0x811c9dc5
@@ -15,20 +16,14 @@ function fnv1a (s: string): number {
 }
 
 export class Rng {
-  private state: number
+  private readonly draw: () => number
 
   constructor (readonly seed: string) {
-    this.state = fnv1a(seed) || 0x9e3779b9
+    this.draw = seededRandom(fnv1a(seed) || 0x9e3779b9)
   }
 
   /** Uniform in [0, 1). */
-  next (): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0
-    let t = this.state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  next (): number { return this.draw() }
 
   /** Integer in [lo, hi] (both included). */
   int (lo: number, hi: number): number {

@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ApiClient, DEFAULT_SOCKET } from '../../agent/api-client.js'
+import { ApiClient, DEFAULT_SOCKET } from '../../agent/index.js'
 import { exec } from '../lab/netns.js'
 import type { ChaosTarget, ExecOptions, ExecResult, TargetHost } from './target.js'
 

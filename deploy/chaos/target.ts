@@ -6,7 +6,7 @@
  * Everything a fault does is a command run as root on a host (`exec`): iptables rules, `bridge fdb`
  * entries, namespace reads. Only the agent's life cycle differs per target.
  */
-import type { ApiClient } from '../../agent/api-client.js'
+import type { ApiClient } from '../../agent/index.js'
 
 export interface TargetHost {
   /** Position in the target's host list (0-based); faults and reports use it. */

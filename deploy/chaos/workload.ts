@@ -6,8 +6,7 @@
  * (a timeout, a dropped connection) means "unknown" and the model marks it uncertain until the
  * next reconciliation with the hosts' own state.
  */
-import { ApiError } from '../../agent/api-client.js'
-import type { ApiClient } from '../../agent/api-client.js'
+import { ApiError, type ApiClient } from '../../agent/index.js'
 import type { ClusterModel, ModelContainer } from './model.js'
 import type { Rng } from './rng.js'
 import type { ChaosTarget } from './target.js'

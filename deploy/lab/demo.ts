@@ -12,11 +12,13 @@
  * Agent logs (JSON lines) and state: /run/ovnet-lab/<prefix>/<host>/.
  */
 import { Command } from 'commander'
-import { ApiClient } from '../../agent/api-client.js'
+import { ApiClient } from '../../agent/index.js'
 import { LabAgents } from './agents.js'
 import { execIn, execOk } from './netns.js'
 import { formatPingMatrix, pingMatrix, type PingTarget } from './ping-matrix.js'
-import { createContainer, createLab, DEFAULT_PREFIX, destroyLab, labNamespaces, MAX_HOSTS, type Lab } from './topology.js'
+import {
+  createContainer, createLab, DEFAULT_PREFIX, destroyLab, labNamespaces, MAX_HOSTS, type Lab
+} from './topology.js'
 
 const say = (s: string): void => { process.stdout.write(s + '\n') }
 

@@ -8,8 +8,10 @@
  * `down` also removes a lab left behind by a crashed demo or test run, agents included.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
-import { table } from '../../agent/cli-format.js'
-import { createLab, DEFAULT_PREFIX, destroyLab, labStatus, MAX_HOSTS, UNDERLAY_NET, UNDERLAY_PREFIX_LEN } from './topology.js'
+import { table } from '../../agent/index.js'
+import {
+  createLab, DEFAULT_PREFIX, destroyLab, labStatus, MAX_HOSTS, UNDERLAY_NET, UNDERLAY_PREFIX_LEN
+} from './topology.js'
 
 function hostsArg (v: string): number {
   const n = Number(v)

@@ -6,7 +6,7 @@ import { AgentUnavailableError, ApiClient, ApiError } from '../../agent/api-clie
 import { ApiServer } from '../../agent/api-server.js'
 import type { ControlEvent } from '../../agent/api-types.js'
 import { SocketInUseError } from '../../agent/unix-socket.js'
-import { memoryLogger } from '../../networkdb/logger.js'
+import { memoryLogger } from '../../core/index.js'
 import { FixtureController } from './fixtures/fixture-controller.js'
 import { makeStaleSocket, tempDir, waitFor } from './helpers.js'
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiServer } from '../../agent/api-server.js'
-import { memoryLogger } from '../../networkdb/logger.js'
+import { memoryLogger } from '../../core/index.js'
 import { FixtureController } from './fixtures/fixture-controller.js'
 import { OVNET_BIN, run, tempDir, type RunResult } from './helpers.js'
 

@@ -8,7 +8,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiServer } from '../../agent/api-server.js'
 import type { AttachResponse, ControlEvent, IpamStatusView, NetworkSummary } from '../../agent/api-types.js'
-import { memoryLogger } from '../../networkdb/logger.js'
+import { memoryLogger } from '../../core/index.js'
 import { FixtureController } from './fixtures/fixture-controller.js'
 import { OVNET_BIN, ovnet, tempDir, waitFor, type RunResult } from './helpers.js'
 

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError, loadAgentConfig, parseHostPort, type AgentFlags } from '../../agent/config.js'
-import { defaultConfig } from '../../networkdb/config.js'
-import { generateClusterKey } from '../../networkdb/cluster-key.js'
+import { defaultConfig, generateClusterKey } from '../../networkdb/index.js'
 import { tempDir } from './helpers.js'
 
 describe('agent configuration', function () {

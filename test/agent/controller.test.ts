@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { REMOVAL_TABLE } from '../../agent/network-removals.js'
 import { ErrPoolOverlap } from '../../ipam/index.js'
-import { OVERLAY_GLOBAL_NETWORK as GLOBAL } from '../../overlay/index.js'
+import { OVERLAY_GLOBAL_NETWORK as GLOBAL, VniInUseError } from '../../overlay/index.js'
 import { NETWORK_TABLE } from '../../proto/index.js'
 import { controllerStack, type ControllerStack } from './memory-stack.js'
 
@@ -149,7 +149,11 @@ describe('controller on an in-memory cluster', function () {
       else await k.kill(2)
       await k.c.advance(5000)
       await k.run(async () => await k.host(0).controller.createNetwork({ Name: 'y' }))
-      await k.run(async () => await k.host(1).controller.createNetwork({ Name: 'z', VNI: Number(x) }).then(() => assert.fail('VNI of x handed out again'), () => {}))
+      const xId = (await k.host(0).controller.inspectNetwork('x', false)).Id
+      await k.run(async () => {
+        await assert.rejects(k.host(1).controller.createNetwork({ Name: 'z', VNI: Number(x) }),
+          (e: unknown) => e instanceof VniInUseError && e.vni === Number(x) && e.holder === xId, 'VNI of x handed out again')
+      })
       await k.c.advance(1000)
       assert.equal(await vni('x'), x)
       assert.notEqual(await vni('y'), x)

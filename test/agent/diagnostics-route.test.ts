@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { ApiClient, ApiError } from '../../agent/api-client.js'
 import { ApiServer } from '../../agent/api-server.js'
 import type { DiagnosticsView } from '../../agent/api-types.js'
-import { memoryLogger } from '../../networkdb/logger.js'
+import { memoryLogger } from '../../core/index.js'
 import { FixtureController } from './fixtures/fixture-controller.js'
 import { tempDir } from './helpers.js'
 

@@ -10,9 +10,9 @@ import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LabAgents } from '../../deploy/lab/agents.js'
-import { exec, spawnIn } from '../../deploy/lab/netns.js'
-import { createContainer, createLab, destroyLab, type Lab } from '../../deploy/lab/topology.js'
+import { LabAgents } from '../../deploy/lab/index.js'
+import { exec, spawnIn } from '../../deploy/lab/index.js'
+import { createContainer, createLab, destroyLab, type Lab } from '../../deploy/lab/index.js'
 import { until } from './helpers.js'
 
 /** The lab's upstream: ext.example -> 203.0.113.7 (UDP and TCP), NXDOMAIN for everything else. */

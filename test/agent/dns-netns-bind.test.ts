@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { bindInNetns } from '../../agent/dns/index.js'
-import { addNetns, delNetns, exec, ipBatch } from '../../deploy/lab/netns.js'
+import { addNetns, delNetns, exec, ipBatch } from '../../deploy/lab/index.js'
 
 describe('binding the resolver\'s sockets inside a namespace (root)', function () {
   this.timeout(60_000)

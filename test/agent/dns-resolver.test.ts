@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { connect, createServer, type AddressInfo, type Server } from 'node:net'
 import * as dns from 'dns-packet'
-import { MemoryMetrics } from '../../networkdb/index.js'
+import { MemoryMetrics } from '../../core/index.js'
 import { PromMetrics } from '../../agent/metrics.js'
 import {
   arpaToIp, dnsMetrics, Forwarder, NameTable, parseNameservers, Resolver, resolvConfPath, serveTcp, serveUdp, type Asker, type Serving

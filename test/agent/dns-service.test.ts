@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dns from 'dns-packet'
 import { DnsService, type NetnsSockets } from '../../agent/dns/index.js'
-import { MemoryMetrics, silentLogger } from '../../networkdb/index.js'
+import { MemoryMetrics, silentLogger } from '../../core/index.js'
 import { sandboxName } from '../../overlay/index.js'
 import { controllerStack, type ControllerStack } from './memory-stack.js'
 

@@ -8,9 +8,9 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { ApiError } from '../../agent/api-client.js'
 import type { NetworkInspect } from '../../agent/api-types.js'
-import { LabAgents } from '../../deploy/lab/agents.js'
-import { pingMatrix, type PingTarget } from '../../deploy/lab/ping-matrix.js'
-import { createContainer, createLab, destroyLab, type Lab } from '../../deploy/lab/topology.js'
+import {
+  LabAgents, pingMatrix, createContainer, createLab, destroyLab, type PingTarget, type Lab
+} from '../../deploy/lab/index.js'
 import { until } from './helpers.js'
 
 const run = promisify(execFile)

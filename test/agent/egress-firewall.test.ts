@@ -11,7 +11,7 @@ import {
   CHAIN_FWD, checkClashes, chainRules, parsePublish, parseSave, PortTakenError, reconcileFirewall, restoreBatch,
   type FirewallSpec, type IptablesRunner
 } from '../../agent/egress/index.js'
-import { addNetns, delNetns, exec } from '../../deploy/lab/netns.js'
+import { addNetns, delNetns, exec } from '../../deploy/lab/index.js'
 
 const spec: FirewallSpec = {
   overlaySubnets: ['10.2.0.0/24', '10.1.0.0/24'],

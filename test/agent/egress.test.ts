@@ -10,10 +10,10 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import { ApiError } from '../../agent/api-client.js'
-import { LabAgents } from '../../deploy/lab/agents.js'
-import { exec, execIn, spawnIn } from '../../deploy/lab/netns.js'
-import { pingMatrix, type PingTarget } from '../../deploy/lab/ping-matrix.js'
-import { createContainer, createLab, destroyLab, type Lab } from '../../deploy/lab/topology.js'
+import {
+  LabAgents, exec, execIn, spawnIn, pingMatrix, createContainer, createLab, destroyLab, type PingTarget, type
+  Lab
+} from '../../deploy/lab/index.js'
 import { until } from './helpers.js'
 
 const SERVER = 'require("net").createServer(s => s.end(String(s.remoteAddress))).listen(Number(process.argv[1]), process.argv[2], () => console.log("up"))'

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { pollUntil } from '../../core/index.js'
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url))
 export const OVNET_BIN = join(REPO, 'bin', 'ovnet.js')
@@ -41,11 +42,7 @@ export async function ovnet (args: readonly string[], opts: { socket?: string, e
 
 /** Poll until `pred` holds (for real-time conditions such as a child process being ready). */
 export async function waitFor (pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 25): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!(await pred())) {
-    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, stepMs))
-  }
+  await pollUntil('condition', pred, { timeoutMs, stepMs })
 }
 
 /**
@@ -63,10 +60,5 @@ export async function makeStaleSocket (path: string): Promise<void> {
  * after `timeoutMs`.
  */
 export async function until (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 20_000, stepMs = 200): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await Promise.resolve().then(fn).catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, stepMs))
-  }
+  await pollUntil(what, fn, { timeoutMs, stepMs })
 }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { decodeIcmp, encodeEchoRequest, IcmpProber, internetChecksum, PeerHealthMonitor, type Prober } from '../../agent/icmp.js'
-import { FakeClock } from '../../networkdb/clock.js'
-import { MemoryMetrics } from '../../networkdb/metrics.js'
-import { addNetns, delNetns, execIn, ipBatch, listNetns } from '../../deploy/lab/netns.js'
+import {
+  decodeIcmp, encodeEchoRequest, IcmpProber, internetChecksum, PeerHealthMonitor, type Prober
+} from '../../agent/icmp.js'
+import { FakeClock, MemoryMetrics } from '../../core/index.js'
+import { addNetns, delNetns, execIn, ipBatch, listNetns } from '../../deploy/lab/index.js'
 import { REPO, run } from './helpers.js'
 
 /** An IPv4 header (no options) around `payload`, as a raw socket delivers it. */

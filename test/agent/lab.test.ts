@@ -7,9 +7,8 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import {
   addNetns, allReachable, createContainer, createLab, destroyLab, execIn, formatPingMatrix, labNamespaces,
-  LabExistsError, labStatus, listNetns, pidsIn, pingMatrix, spawnIn
+  LabExistsError, labStatus, listNetns, pidsIn, pingMatrix, spawnIn, listLinks
 } from '../../deploy/lab/index.js'
-import { listLinks } from '../../deploy/lab/netns.js'
 import { REPO, run } from './helpers.js'
 
 const newPrefix = (): string => `ovt${randomBytes(3).toString('hex')}`

@@ -12,7 +12,10 @@ import { Controller } from '../../agent/controller.js'
 import { clusterIpamPort } from '../../agent/ipam-port.js'
 import { LocalState } from '../../agent/local-state.js'
 import { ClusterIpam, MemoryIpamStore } from '../../ipam/index.js'
-import { createMemoryCluster, driven, silentLogger, type MemoryCluster, type MemoryClusterOptions, type NetworkDBNode } from '../../networkdb/index.js'
+import {
+  createMemoryCluster, driven, type MemoryCluster, type MemoryClusterOptions, type NetworkDBNode
+} from '../../networkdb/index.js'
+import { silentLogger } from '../../core/index.js'
 import { MemoryDataplane, OverlayDriver, TableGlue } from '../../overlay/index.js'
 import type { EgressPort } from '../../agent/egress/index.js'
 import type { DnsPort } from '../../agent/dns/index.js'

@@ -25,9 +25,17 @@ describe('agent metrics (prom-client behind the Metrics port)', function () {
     assert.throws(() => m.gauge('ovnet_test_shared_total', 'x'), /already registered as another type/)
   })
 
-  it('two registries do not collide (two agents in one process)', () => {
-    new PromMetrics({ defaultMetrics: true }).counter('ovnet_test_dup_total', 'x').inc()
-    new PromMetrics({ defaultMetrics: true }).counter('ovnet_test_dup_total', 'x').inc()
+  it('two registries do not collide (two agents in one process)', async () => {
+    const a = new PromMetrics({ defaultMetrics: true })
+    const b = new PromMetrics({ defaultMetrics: true })
+    a.counter('ovnet_test_dup_total', 'x').inc()
+    b.counter('ovnet_test_dup_total', 'x').inc()
+    b.counter('ovnet_test_dup_total', 'x').inc()
+    const [ta, tb] = [await a.text(), await b.text()]
+    assert.match(ta, /^ovnet_test_dup_total 1$/m)
+    assert.match(tb, /^ovnet_test_dup_total 2$/m)
+    // each registry has its own copy of the default process metrics
+    for (const t of [ta, tb]) assert.match(t, /^# TYPE ovnet_process_cpu_user_seconds_total counter$/m)
   })
 })
 

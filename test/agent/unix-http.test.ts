@@ -4,8 +4,8 @@ import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BadRequestError } from '../../agent/errors.js'
 import { MAX_BODY_BYTES, parseJsonBody, readBodyText, UnixHttpListener } from '../../agent/unix-http.js'
-import { memoryLogger } from '../../networkdb/logger.js'
-import { tempDir } from './helpers.js'
+import { memoryLogger } from '../../core/index.js'
+import { tempDir, waitFor } from './helpers.js'
 
 /** POST `body` over `socketPath` (optionally on a keep-alive agent); the reply's status and text. */
 async function post (socketPath: string, body: string | Buffer, agent: Agent | false = false): Promise<{ status: number, text: string }> {
@@ -28,18 +28,30 @@ describe('agent unix-http: shared body reading and socket lifecycle', () => {
 
   it('reads a body whole, refuses one over the limit with a BadRequestError, and parses JSON', async () => {
     const socket = join(dir, 'body.sock')
+    const refused: unknown[] = []
     const server = createServer((req, res) => {
       readBodyText(req).then(
         text => { res.end(`ok ${text.length}`) },
-        (err: unknown) => { res.statusCode = err instanceof BadRequestError ? 400 : 500; res.end((err as Error).message) }
+        (err: unknown) => {
+          refused.push(err)
+          res.statusCode = err instanceof BadRequestError ? 400 : 500
+          res.end((err as Error).message)
+        }
       )
     })
     const unix = new UnixHttpListener(server, { socketPath: socket, logger: memoryLogger(), name: 'test' })
     await unix.listen()
     try {
       assert.deepEqual(await post(socket, Buffer.alloc(MAX_BODY_BYTES, 'x')), { status: 200, text: `ok ${MAX_BODY_BYTES}` })
+      assert.equal(refused.length, 0)
       const over = await post(socket, Buffer.alloc(MAX_BODY_BYTES + 1, 'x')).catch(() => undefined)
-      // The server may answer before the client has sent everything, or the socket may close under it.
+      // The server may answer before the client has sent everything, or the socket may close under
+      // it: the client may see no answer, but the server's refusal is checked every time.
+      await waitFor(() => refused.length > 0)
+      assert.equal(refused.length, 1)
+      const err = refused[0]
+      assert.ok(err instanceof BadRequestError, String(err))
+      assert.equal(err.message, `request body larger than ${MAX_BODY_BYTES} bytes`)
       if (over !== undefined) assert.deepEqual(over, { status: 400, text: `request body larger than ${MAX_BODY_BYTES} bytes` })
     } finally {
       await unix.close()

@@ -3,7 +3,7 @@
  * divergence the kit exists to catch is reported under its invariant.
  */
 import assert from 'node:assert/strict'
-import type { EndpointView, NetworkInspect } from '../../agent/api-types.js'
+import type { EndpointView, NetworkInspect } from '../../agent/index.js'
 import { checkConverged, checkSafety, type InvariantName } from '../../deploy/chaos/invariants.js'
 import type { ClusterSnapshot, HostSnapshot } from '../../deploy/chaos/observe.js'
 

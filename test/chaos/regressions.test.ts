@@ -14,7 +14,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { applyCut, installChain, removeCut } from '../../deploy/chaos/firewall.js'
 import { LabTarget } from '../../deploy/chaos/lab-target.js'
-import { sleep } from '../../deploy/chaos/workload.js'
+import { pollUntil } from '../../core/index.js'
 
 describe('chaos regressions: restarts, partitions (root)', function () {
   this.timeout(120_000)
@@ -31,16 +31,26 @@ describe('chaos regressions: restarts, partitions (root)', function () {
     return t
   }
 
+  /** Wait (polling the hosts' APIs) for a condition instead of sleeping for a guessed time. */
+  const until = async (what: string, pred: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> => {
+    await pollUntil(what, pred, { timeoutMs, stepMs: 200 })
+  }
+  const names = async (lt: LabTarget, i: number): Promise<string> => (await lt.api(i).listNetworks()).map(n => n.Name).sort().join(',')
+  /** Host i lists network `name` (the definition reached it by gossip). */
+  const knows = async (lt: LabTarget, i: number, name: string): Promise<boolean> => (await names(lt, i)).split(',').includes(name)
+  const alive = async (lt: LabTarget, i: number): Promise<number> => (await lt.api(i).members()).filter(m => m.Status === 'alive').length
+
   it('the first host, killed and restarted without seeds, keeps its endpoint in another host\'s network', async () => {
     const lt = await lab()
     await lt.api(1).createNetwork({ Name: 'x' }) // created by h2
-    await sleep(1000)
+    await until('h1 knows x', async () => await knows(lt, 0, 'x'))
     const a = await lt.api(0).attach('x', { Netns: await lt.createContainer(0, 'c1'), Name: 'c1' })
     await lt.killAgent(0)
     await lt.startAgent(0)
     const ip = a.IPv4Address.split('/')[0]
-    const back = async (): Promise<boolean> => (await lt.api(1).inspectNetwork('x', true)).Endpoints?.some(e => e.EndpointIP === ip && e.Programmed) === true
-    for (let i = 0; i < 100 && !await back(); i++) await sleep(200)
+    // (h2 has no endpoint in x, so it programs no peer of it: `Programmed` stays false there)
+    const back = async (): Promise<boolean> => (await lt.api(1).inspectNetwork('x', true)).Endpoints?.some(e => e.EndpointIP === ip) === true
+    await until('h1\'s endpoint is back in h2\'s view', back)
     const ins = await lt.api(1).inspectNetwork('x', true)
     assert.deepEqual(ins.Endpoints?.map(e => e.EndpointIP), [ip], 'h1\'s endpoint is back in the cluster')
     assert.equal(Object.keys((await lt.api(0).inspectNetwork('x')).Containers).length, 1)
@@ -51,12 +61,16 @@ describe('chaos regressions: restarts, partitions (root)', function () {
   it('after kill -9 and a restart the IPAM still knows its endpoints\' addresses', async () => {
     const lt = await lab()
     await lt.api(0).createNetwork({ Name: 'x' })
-    await sleep(1000)
+    await until('h2 knows x', async () => await knows(lt, 1, 'x'))
     const a = await lt.api(1).attach('x', { Netns: await lt.createContainer(1, 'c1'), Name: 'c1' })
-    await sleep(500)
+    const ip = a.IPv4Address.split('/')[0]
+    const seen = async (i: number): Promise<boolean> =>
+      (await lt.api(i).inspectNetwork('x', true)).Endpoints?.some(e => e.EndpointIP === ip) === true
+    await until('h1 sees h2\'s endpoint', async () => await seen(0))
     await lt.killAgent(1)
     await lt.startAgent(1)
-    await sleep(3000)
+    await until('h2 restored its endpoint', async () => Object.keys((await lt.api(1).inspectNetwork('x')).Containers).length === 1 &&
+      await seen(1) && await alive(lt, 1) === 3)
     const b = await lt.api(1).attach('x', { Netns: await lt.createContainer(1, 'c2'), Name: 'c2' })
     assert.notEqual(b.IPv4Address, a.IPv4Address, 'the restored endpoint keeps its address to itself')
   })
@@ -65,46 +79,46 @@ describe('chaos regressions: restarts, partitions (root)', function () {
     const lt = await lab()
     await lt.stopAgent(0)
     await lt.startAgent(0)
-    const alive = async (i: number): Promise<number> => (await lt.api(i).members()).filter(m => m.Status === 'alive').length
     // peers re-dial a member that left every 10 s; the news then spreads by push-pull and gossip
-    const all = async (): Promise<number[]> => [await alive(0), await alive(1), await alive(2)]
-    for (let k = 0; k < 200 && (await all()).some(n => n < 3); k++) await sleep(200)
+    const all = async (): Promise<number[]> => [await alive(lt, 0), await alive(lt, 1), await alive(lt, 2)]
+    await until('every host sees 3 alive members', async () => (await all()).every(n => n === 3), 40_000)
     assert.deepEqual(await all(), [3, 3, 3])
   })
-
-  const names = async (lt: LabTarget, i: number): Promise<string> => (await lt.api(i).listNetworks()).map(n => n.Name).sort().join(',')
 
   it('remove-during-cut: a network removed during a partition stays removed after the heal', async () => {
     const lt = await lab()
     for (const h of lt.hosts) await installChain(lt, h.index)
     await lt.api(1).createNetwork({ Name: 'x' })
-    await sleep(1500)
+    await until('every host knows x', async () => (await Promise.all([0, 1, 2].map(async i => await knows(lt, i, 'x')))).every(Boolean))
     const cut = await applyCut(lt, { kind: 'gossip', port: lt.gossipPort }, [0], [1, 2], 'rg')
     await lt.api(1).removeNetwork('x') // on the majority side, by its creator
-    await sleep(5000) // h1 declares h2, h3 failed and adopts x
+    // h1 declares h2, h3 failed (and adopts x)
+    await until('h1 sees h2 and h3 failed', async () => await alive(lt, 0) === 1)
     await removeCut(lt, cut)
-    await sleep(15_000)
+    await until('the cut healed: every host sees 3 alive members',
+      async () => (await Promise.all([0, 1, 2].map(async i => await alive(lt, i)))).every(n => n === 3), 60_000)
+    await until('x is gone everywhere', async () => (await Promise.all([0, 1, 2].map(async i => await names(lt, i)))).every(n => n === ''))
     assert.deepEqual(await Promise.all([0, 1, 2].map(async i => await names(lt, i))), ['', '', ''])
   })
 
   it('rejoin-lost-pool: after a graceful stop and a start, the host attaches to a network it used before', async () => {
     const lt = await lab()
     await lt.api(0).createNetwork({ Name: 'x' })
-    await sleep(1000)
+    await until('h2 knows x', async () => await knows(lt, 1, 'x'))
     await lt.api(1).attach('x', { Netns: await lt.createContainer(1, 'c1'), Name: 'c1' })
     await lt.stopAgent(1)
     await lt.startAgent(1)
-    await sleep(3000)
+    await until('h2 is back in the cluster and knows x', async () => await alive(lt, 1) === 3 && await knows(lt, 1, 'x'))
     await lt.api(1).attach('x', { Netns: await lt.createContainer(1, 'c2'), Name: 'c2' })
   })
 
   it('creator-leaves: the gateway of a network stays reserved when the host that created it leaves', async () => {
     const lt = await lab()
     await lt.api(2).createNetwork({ Name: 'x' })
-    await sleep(1000)
+    await until('h1 knows x', async () => await knows(lt, 0, 'x'))
     const gw = (await lt.api(0).inspectNetwork('x')).IPAM.Config[0]!.Gateway!
     await lt.stopAgent(2)
-    await sleep(3000)
+    await until('h1 sees h3 left', async () => await alive(lt, 0) === 2)
     const got = (await lt.api(0).attach('x', { Netns: await lt.createContainer(0, 'c1'), Name: 'c1' })).IPv4Address.split('/')[0]
     assert.notEqual(got, gw, `the gateway ${gw} was handed to an endpoint`)
   })
@@ -112,9 +126,9 @@ describe('chaos regressions: restarts, partitions (root)', function () {
   it('vni-of-absent-creator: a network created while another network\'s creator is away gets a VNI of its own', async () => {
     const lt = await lab()
     await lt.api(2).createNetwork({ Name: 'x' })
-    await sleep(1000)
+    await until('h1 knows x', async () => await knows(lt, 0, 'x'))
     await lt.stopAgent(2)
-    await sleep(3000)
+    await until('h1 sees h3 left', async () => await alive(lt, 0) === 2)
     await lt.api(0).createNetwork({ Name: 'y' })
     const vni = async (n: string): Promise<string | undefined> => (await lt.api(0).inspectNetwork(n)).Options['com.docker.network.driver.overlay.vxlanid_list']
     assert.notEqual(await vni('y'), await vni('x'))

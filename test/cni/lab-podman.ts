@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process'
 import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { LabHost } from '../../deploy/lab/topology.js'
+import type { LabHost } from '../../deploy/lab/index.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 export const CNI_BIN = join(REPO, 'bin', 'ovnet-cni.js')

@@ -15,7 +15,7 @@ import { promisify } from 'node:util'
 import { ApiServer } from '../../agent/api-server.js'
 import type { AttachmentView, AttachRequest, ControlHandlers, DetachRequest } from '../../agent/api-types.js'
 import { ErrNoSuchEndpoint, ErrNoSuchNetwork } from '../../agent/errors.js'
-import { silentLogger } from '../../networkdb/index.js'
+import { silentLogger } from '../../core/index.js'
 import { CNI_BIN } from './lab-podman.js'
 
 const run = promisify(execFile)

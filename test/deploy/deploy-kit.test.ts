@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
-import { AGENT_DEFAULTS, loadAgentConfig } from '../../agent/config.js'
-import { generateClusterKey } from '../../networkdb/cluster-key.js'
-import { defaultConfig } from '../../networkdb/config.js'
+import { AGENT_DEFAULTS, loadAgentConfig } from '../../agent/index.js'
+import { generateClusterKey, defaultConfig } from '../../networkdb/index.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const UNIT = join(REPO, 'deploy/systemd/ovnet.service')

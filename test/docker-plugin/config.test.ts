@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError, loadAgentConfig } from '../../agent/config.js'
 import { DEFAULT_PLUGIN_SOCKET } from '../../agent/docker-plugin/index.js'
-import { generateClusterKey } from '../../networkdb/cluster-key.js'
+import { generateClusterKey } from '../../networkdb/index.js'
 import { tempDir } from '../agent/helpers.js'
 
 describe('docker plugin: agent configuration', () => {

@@ -17,8 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises'
 import { closeSync, existsSync, openSync } from 'node:fs'
 import { join } from 'node:path'
-import { exec, type ExecResult } from '../../deploy/lab/netns.js'
-import type { LabHost } from '../../deploy/lab/topology.js'
+import { exec, type ExecResult, type LabHost } from '../../deploy/lab/index.js'
 
 /** Debian's CLI matches Debian's daemon; another `docker` on PATH may be far newer. */
 export const DOCKER_CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker'

@@ -14,7 +14,8 @@ import { startDockerPlugin, type PluginServer } from '../../agent/docker-plugin/
 import { clusterIpamPort } from '../../agent/ipam-port.js'
 import { LocalState } from '../../agent/local-state.js'
 import { ClusterIpam, MemoryIpamStore } from '../../ipam/index.js'
-import { createMemoryCluster, driven, silentLogger, type MemoryCluster, type NetworkDBNode } from '../../networkdb/index.js'
+import { createMemoryCluster, driven, type MemoryCluster, type NetworkDBNode } from '../../networkdb/index.js'
+import { silentLogger } from '../../core/index.js'
 import { MemoryDataplane, OverlayDriver, TableGlue } from '../../overlay/index.js'
 
 export interface PluginHost {

@@ -1,7 +1,7 @@
 /** Valid frames of every wire format (proto/), the seeds the mutators start from. */
 import {
-  encodeEndpointRecord, encodeGossip, encodeIpamRecord, encodeNetworkRecord, encodePeerRecord, encodeRequest,
-  encodeResponse, encodeVniClaim, encodeWireguardPeer, type WireEntry
+  encodeEndpointRecord, encodeGossip, encodeIpamRecord, encodeNetworkRecord, encodePeerRecord, encodeRemovalRecord,
+  encodeRequest, encodeResponse, encodeVniClaim, encodeWireguardPeer, type WireEntry
 } from '../../proto/index.js'
 
 export const IDS = ['12D3KooWJ7uQ3p4x7oxpvFBwWdKjGksZH2TNiSCsyhDkwnfXJ8Ru', 'peer-a', 'peer-b', 'peer-c']
@@ -49,6 +49,7 @@ export function recordFrames (): Uint8Array[] {
     encodeNetworkRecord({ id: 'a'.repeat(64), name: 'red', created: 1_700_000_000_000, subnet: '10.0.0.0/24', gateway: '10.0.0.1', ipRange: '', vni: 4097, internal: false, attachable: true, options: { mtu: '1400' }, labels: { team: 'x' } }),
     encodeEndpointRecord({ nid: 'a'.repeat(64), eid: 'b'.repeat(64), name: 'c1', ip: '10.0.0.2/24', mac: '02:42:0a:00:00:02', node: 'h1', nodeId: 'peer-a', vtep: '192.0.2.1' }),
     encodeEndpointRecord({ nid: 'a'.repeat(64), eid: 'd'.repeat(64), name: 'c2', ip: '10.0.0.3/24', mac: '02:42:0a:00:00:03', node: 'h1', nodeId: 'peer-a', vtep: '192.0.2.1', aliases: ['web', 'cache'] }),
+    encodeRemovalRecord({ nid: 'a'.repeat(64), name: 'red', removedAt: 1_700_000_000_000, subnet: '10.0.0.0/24' }),
     encodeIpamRecord({ t: 'ring', b: { ring: 'r', genesis: 'g', family: 4, segs: [seg], used: 3, free: 250n } }),
     encodeIpamRecord({ t: 'pool', b: { instance: 'i', space: 'GlobalDefault', pool: '10.0.0.0/24', sub: undefined, network: 'n', epoch: 2, state: 'active', holders: ['peer-b'], gw: '10.0.0.1' } }),
     encodeIpamRecord({ t: 'req', b: { id: 'q', to: 'peer-b', kind: 'range', ring: 'r', s: 1n, e: 9n, pool: undefined, sub: undefined, network: undefined, instance: undefined, segs: [seg] } }),

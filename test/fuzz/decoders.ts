@@ -9,9 +9,10 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import type { Stream } from '@libp2p/interface'
 import { FrameError, FrameReader } from '../../networkdb/libp2p-frames.js'
 import {
-  decodeEndpointRecord, decodeGossip, decodeIpamRecord, decodeNetworkRecord, decodePeerRecord, decodeRequest,
-  decodeResponse, decodeVniClaim, decodeWireguardPeer, encodeEndpointRecord, encodeGossip, encodeIpamRecord, encodeNetworkRecord,
-  encodePeerRecord, encodeRequest, encodeResponse, encodeVniClaim, encodeWireguardPeer, WireError
+  decodeEndpointRecord, decodeGossip, decodeIpamRecord, decodeNetworkRecord, decodePeerRecord, decodeRemovalRecord,
+  decodeRequest, decodeResponse, decodeVniClaim, decodeWireguardPeer, encodeEndpointRecord, encodeGossip,
+  encodeIpamRecord, encodeNetworkRecord, encodePeerRecord, encodeRemovalRecord, encodeRequest, encodeResponse,
+  encodeVniClaim, encodeWireguardPeer, WireError
 } from '../../proto/index.js'
 import { IDS, networkdbFrames, recordFrames } from './corpus.js'
 import { fuzzFrame } from './mutate.js'
@@ -27,6 +28,7 @@ const CODECS: Codec[] = [
   { name: 'vni claim', decode: decodeVniClaim, encode: encodeVniClaim },
   { name: 'network record', decode: decodeNetworkRecord, encode: encodeNetworkRecord },
   { name: 'endpoint record', decode: decodeEndpointRecord, encode: encodeEndpointRecord },
+  { name: 'removal record', decode: decodeRemovalRecord, encode: encodeRemovalRecord },
   { name: 'ipam record', decode: decodeIpamRecord, encode: encodeIpamRecord },
   { name: 'wireguard peer record', decode: decodeWireguardPeer, encode: encodeWireguardPeer }
 ]

@@ -3,10 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  AllocSerialPrefix, ClusterIpam, ErrBadPool, ErrIPAlreadyAllocated, ErrIPOutOfRange, ErrInvalidAddressSpace, ErrInvalidPool,
-  ErrInvalidSubPool, ErrNoAvailableIPs, ErrNoIPReturned, ErrNoMoreSubnets, ErrPoolNotFound, ErrPoolOverlap, Gateway, GlobalDefault,
-  LmdbIpamStore, LocalDefault, MacAddress, NetworkOption, RequestAddressType, type IpamError
+  AllocSerialPrefix, ClusterIpam, ErrBadPool, ErrIPAlreadyAllocated, ErrIPOutOfRange, ErrInvalidAddressSpace,
+  ErrInvalidPool, ErrInvalidSubPool, ErrNoAvailableIPs, ErrNoIPReturned, ErrNoMoreSubnets, ErrPoolNotFound,
+  ErrPoolOverlap, Gateway, GlobalDefault, LocalDefault, MacAddress, NetworkOption, RequestAddressType, type
+  IpamError
 } from '../../ipam/index.js'
+import { LmdbIpamStore } from '../../ipam/adapters.js'
 import { ipamCluster, type IpamCluster } from './helpers.js'
 
 const gw = { [RequestAddressType]: Gateway }

@@ -1,5 +1,6 @@
 /** Helpers for IPAM tests: an in-memory NetworkDB cluster with one ClusterIpam per node. */
-import { createMemoryCluster, driven, type FakeClock, type MemoryCluster, type MemoryClusterOptions } from '../../networkdb/index.js'
+import { createMemoryCluster, driven, type MemoryCluster, type MemoryClusterOptions } from '../../networkdb/index.js'
+import { type FakeClock } from '../../core/index.js'
 import { ClusterIpam, MemoryIpamStore, type IpamConfig, type IpamSnapshot, type IpamStore } from '../../ipam/index.js'
 
 /**

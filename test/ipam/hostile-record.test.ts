@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { RingBook } from '../../ipam/ownership.js'
 import { ownedBy, type Segment } from '../../ipam/ring.js'
-import type { RingRecord } from '../../proto/ipam.js'
+import type { RingRecord } from '../../proto/index.js'
 
 const ALL_V4: Segment = { s: 0n, e: 2n ** 32n - 1n, v: 0, o: '' }
 const SPACE = { s: 0x0a000000n, e: 0x0affffffn } // 10.0.0.0/8

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { encodeEnvelope, WireError } from '../../proto/codec.js'
-import { decodeIpamRecord, encodeIpamRecord, keyKind, type IpamRecord } from '../../proto/ipam.js'
-import { formatPrefix, parsePrefix, rangeText, universe } from '../../ipam/addr.js'
-import { DEFAULT_GLOBAL_POOLS, DEFAULT_LOCAL_POOLS, findFreePool, formatPoolId, freePoolCount, parsePoolId, pickPoolDonation, resolvePredefined } from '../../ipam/pools.js'
+import {
+  encodeEnvelope, WireError, decodeIpamRecord, encodeIpamRecord, keyKind, type IpamRecord
+} from '../../proto/index.js'
+import { formatPrefix, parsePrefix, rangeText, universe } from '../../ipam/ip-math.js'
+import {
+  DEFAULT_GLOBAL_POOLS, DEFAULT_LOCAL_POOLS, findFreePool, formatPoolId, freePoolCount, parsePoolId,
+  pickPoolDonation, resolvePredefined
+} from '../../ipam/pools.js'
 
 const v4 = universe(4)
 const all = [{ s: v4.first, e: v4.last }]

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { formatAddress, parsePrefix, prefixesOverlap } from '../../ipam/addr.js'
+import { formatAddress, parsePrefix, prefixesOverlap } from '../../ipam/ip-math.js'
 import { Gateway, GlobalDefault, NetworkOption, RequestAddressType, type ClusterIpam } from '../../ipam/index.js'
 import { ipamCluster, type IpamCluster } from './helpers.js'
 

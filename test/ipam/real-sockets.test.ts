@@ -7,10 +7,11 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ClusterIpam, GlobalDefault, LmdbIpamStore, NetworkOption } from '../../ipam/index.js'
-import {
-  generateClusterKey, Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode, silentLogger
-} from '../../networkdb/index.js'
+import { ClusterIpam, GlobalDefault, NetworkOption } from '../../ipam/index.js'
+import { LmdbIpamStore } from '../../ipam/adapters.js'
+import { generateClusterKey, loadClusterKey, NetworkDBNode } from '../../networkdb/index.js'
+import { Libp2pTransport, LmdbStore, loadOrCreateIdentity } from '../../networkdb/adapters.js'
+import { silentLogger } from '../../core/index.js'
 
 interface Node { db: NetworkDBNode, ipam: ClusterIpam, store: LmdbIpamStore, ndbStore: LmdbStore, dir: string, poolId: string }
 

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { answerSync, syncWith, type SyncDeps } from '../../networkdb/anti-entropy.js'
-import { SystemClock } from '../../networkdb/clock.js'
+import { SystemClock } from '../../core/index.js'
 import { Tables } from '../../networkdb/tables.js'
 import type { Transport } from '../../networkdb/transport.js'
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type RequestMessage, type WireEntry } from '../../proto/index.js'
+import {
+  decodeRequest, decodeResponse, encodeRequest, encodeResponse, type RequestMessage, type WireEntry
+} from '../../proto/index.js'
 
 /**
  * Two nodes' tables joined by a fake transport that answers requests with the other side's

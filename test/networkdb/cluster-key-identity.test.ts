@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { preSharedKey } from '@libp2p/pnet'
 import { ClusterKeyError, generateClusterKey, loadClusterKey, parseClusterKey } from '../../networkdb/cluster-key.js'
-import { IDENTITY_FILE, IdentityError, loadOrCreateIdentity, nodeIdOf } from '../../networkdb/identity.js'
+import { IDENTITY_FILE, IdentityError, loadOrCreateIdentity, nodeIdOf } from '../../networkdb/adapters.js'
 
 const HEX = 'dffb7e3135399a8b1612b2aaca1c36a3a8ac2cd0cca51ceeb2ced87d308cac6d'
 

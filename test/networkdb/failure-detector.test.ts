@@ -3,10 +3,9 @@
  * own timers fire late, stretches its probe timeouts and period instead of suspecting healthy peers.
  */
 import assert from 'node:assert/strict'
-import { FakeClock, type Clock } from '../../networkdb/clock.js'
+import { FakeClock, silentLogger, type Clock } from '../../core/index.js'
 import { defaultConfig } from '../../networkdb/config.js'
 import { FailureDetector } from '../../networkdb/failure-detector.js'
-import { silentLogger } from '../../networkdb/logger.js'
 import type { Member } from '../../networkdb/membership.js'
 import type { Transport } from '../../networkdb/transport.js'
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { FakeClock } from '../../networkdb/clock.js'
+import { FakeClock } from '../../core/index.js'
 import { joinSync, JOIN_SYNC_HEDGE_MS } from '../../networkdb/join-sync.js'
 
 /**

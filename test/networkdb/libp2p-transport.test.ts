@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { generateKey } from '@libp2p/pnet'
-import { MAX_FRAME_BYTES } from '../../proto/codec.js'
+import { MAX_FRAME_BYTES } from '../../proto/index.js'
 import { parseClusterKey } from '../../networkdb/cluster-key.js'
 import { encodeVarint } from '../../networkdb/libp2p-frames.js'
-import { Libp2pTransport, RR_PROTOCOL, TransportError, toMultiaddr } from '../../networkdb/libp2p-transport.js'
-import { silentLogger } from '../../networkdb/logger.js'
-import { MemoryMetrics } from '../../networkdb/metrics.js'
+import { Libp2pTransport, RR_PROTOCOL, TransportError, toMultiaddr } from '../../networkdb/adapters.js'
+import { silentLogger, MemoryMetrics } from '../../core/index.js'
 import type { TransportHandlers } from '../../networkdb/transport.js'
 
 function newClusterKey (): Uint8Array {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { FakeClock } from '../../networkdb/clock.js'
+import { FakeClock } from '../../core/index.js'
 import { Periodic } from '../../networkdb/periodic.js'
 
 describe('periodic tasks', () => {

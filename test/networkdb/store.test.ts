@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LmdbStore } from '../../networkdb/index.js'
+import { LmdbStore } from '../../networkdb/adapters.js'
 
 describe('LmdbStore', function () {
   let dir = ''

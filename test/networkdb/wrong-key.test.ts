@@ -8,7 +8,9 @@ import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { generateKey } from '@libp2p/pnet'
-import { Libp2pTransport, NetworkDBNode, silentLogger } from '../../networkdb/index.js'
+import { NetworkDBNode } from '../../networkdb/index.js'
+import { Libp2pTransport } from '../../networkdb/adapters.js'
+import { silentLogger } from '../../core/index.js'
 import { encodeGossip, encodeRequest } from '../../proto/index.js'
 
 function newKey (): Uint8Array {

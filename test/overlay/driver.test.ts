@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { PEER_TABLE } from '../../proto/overlay.js'
+import { PEER_TABLE } from '../../proto/index.js'
 import { MemoryDataplane } from '../../overlay/dataplane-memory.js'
 import {
   ActiveEndpointsError, EndpointExistsError, InvalidJoinError, InvalidParameterError, NoEndpointError, NoNetworkError, ObjectType
@@ -7,7 +7,9 @@ import {
 import { EndpointInterface, EndpointJoinInfo } from '../../overlay/endpoint-info.js'
 import { NetworkExistsError, NoVniError } from '../../overlay/errors.js'
 import { diffTables } from '../../overlay/reconciler.js'
-import { createNet, IPAM, joinLocal, NID, notify, rec, RecordingNetworkInfo, rig, SANDBOX, VTEP, type Rig } from './helpers.js'
+import {
+  createNet, IPAM, joinLocal, NID, notify, rec, RecordingNetworkInfo, rig, SANDBOX, VTEP, type Rig
+} from './helpers.js'
 
 const A = '02:42:0a:00:00:05'
 const B = '02:42:0a:00:00:06'

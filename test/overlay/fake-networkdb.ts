@@ -1,19 +1,18 @@
 /**
  * A small in-test NetworkDB: the table parts of the interface the overlay uses (entries with
  * Lamport times and owners, watch with replay, joinNetwork), with explicit replication so a test
- * chooses when nodes see each other's writes, and partitions. Merge rule as NetworkDB's:
- * higher (ltime, owner) wins. Membership as one node sees it: `memberFailed` hides the node's
- * entries (deletes to watchers) and `memberAlive` shows them again, each with its cluster event.
+ * chooses when nodes see each other's writes, and partitions. Merge rule: NetworkDB's own `newer`
+ * (higher (ltime, owner) wins; a tombstone wins a tie with its live version). Membership as one
+ * node sees it: `memberFailed` hides the node's entries (deletes to watchers) and `memberAlive`
+ * shows them again, each with its cluster event.
  */
-import { EntryExistsError, EntryNotFoundError, NotOwnerError } from '../../networkdb/errors.js'
-import type {
-  ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, NodeStatus, TableEvent, Unsubscribe
-} from '../../networkdb/types.js'
+import {
+  EntryExistsError, EntryNotFoundError, NotOwnerError, type ClusterEvent, type Diagnostics, type EntryView, type
+  NetworkDB, type NetworkDBStats, type NodeInfo, type NodeStatus, type TableEvent, type Unsubscribe, newer
+} from '../../networkdb/index.js'
 
 interface Entry { owner: string, ltime: number, value: Uint8Array, deleted: boolean }
 type Watcher = { table: string, nid: string | undefined, handler: (ev: TableEvent) => void }
-
-const newer = (a: Entry, b: Entry): boolean => a.ltime > b.ltime || (a.ltime === b.ltime && a.owner > b.owner)
 
 export class FakeCluster {
   readonly nodes: FakeNetworkDB[] = []

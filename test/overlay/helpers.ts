@@ -1,9 +1,7 @@
 /** Shared helpers of the overlay unit tests. */
-import { FakeClock } from '../../networkdb/clock.js'
-import { memoryLogger } from '../../networkdb/logger.js'
-import { MemoryMetrics } from '../../networkdb/metrics.js'
-import type { NetworkDB } from '../../networkdb/types.js'
-import { encodePeerRecord, PEER_TABLE } from '../../proto/overlay.js'
+import { FakeClock, memoryLogger, MemoryMetrics } from '../../core/index.js'
+import type { NetworkDB } from '../../networkdb/index.js'
+import { encodePeerRecord, PEER_TABLE } from '../../proto/index.js'
 import { MemoryDataplane } from '../../overlay/dataplane-memory.js'
 import type { IPAMData, NetworkInfo, ObjectType } from '../../overlay/driverapi.js'
 import { OverlayDriver, type OverlayDriverOptions } from '../../overlay/driver.js'

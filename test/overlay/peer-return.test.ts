@@ -3,9 +3,9 @@
  * a fake NetworkDB (membership as one node sees it), the memory dataplane and the fake clock.
  */
 import assert from 'node:assert/strict'
-import { FakeClock } from '../../networkdb/clock.js'
-import type { ClusterEvent, NodeStatus } from '../../networkdb/types.js'
-import { PEER_TABLE } from '../../proto/overlay.js'
+import { FakeClock } from '../../core/index.js'
+import type { ClusterEvent, NodeStatus } from '../../networkdb/index.js'
+import { PEER_TABLE } from '../../proto/index.js'
 import { MemoryDataplane } from '../../overlay/dataplane-memory.js'
 import type { PeerTables } from '../../overlay/dataplane.js'
 import { Coalescer, ReturnDetector } from '../../overlay/peer-return.js'

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { encodeEnvelope, pack, WireError } from '../../proto/codec.js'
 import {
-  checkCidr, decodePeerRecord, decodeVniClaim, encodePeerRecord, encodeVniClaim, normalizeMac, vniClaimKey
-} from '../../proto/overlay.js'
+  encodeEnvelope, pack, WireError, checkCidr, decodePeerRecord, decodeVniClaim, encodePeerRecord,
+  encodeVniClaim, normalizeMac, vniClaimKey
+} from '../../proto/index.js'
 
 describe('proto/overlay: PeerRecord and VniClaim', () => {
   it('round-trips a peer record and normalizes the MAC', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import { memoryLogger } from '../../networkdb/logger.js'
-import { PEER_TABLE } from '../../proto/overlay.js'
+import { memoryLogger } from '../../core/index.js'
+import { PEER_TABLE } from '../../proto/index.js'
 import { MemoryDataplane } from '../../overlay/dataplane-memory.js'
 import { InvalidParameterError, ObjectType, type TableWatcher } from '../../overlay/driverapi.js'
 import { EndpointInterface, EndpointJoinInfo } from '../../overlay/endpoint-info.js'

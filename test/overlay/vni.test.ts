@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import { FakeClock } from '../../networkdb/clock.js'
-import { memoryLogger, silentLogger } from '../../networkdb/logger.js'
-import { MemoryMetrics, noopMetrics } from '../../networkdb/metrics.js'
-import { encodeVniClaim, VNI_TABLE } from '../../proto/overlay.js'
+import { FakeClock, memoryLogger, silentLogger, MemoryMetrics, noopMetrics } from '../../core/index.js'
+import { encodeVniClaim, VNI_TABLE } from '../../proto/index.js'
 import { InvalidParameterError, NotImplementedError } from '../../overlay/driverapi.js'
 import { VniConflictError, VniExhaustedError, VniInUseError } from '../../overlay/errors.js'
-import { claimBeats, OVERLAY_GLOBAL_NETWORK, parseVxlanIdList, VniAllocator, VXLANID_LIST, type VniAllocatorOptions } from '../../overlay/vni.js'
+import {
+  claimBeats, OVERLAY_GLOBAL_NETWORK, parseVxlanIdList, VniAllocator, VXLANID_LIST, type VniAllocatorOptions
+} from '../../overlay/vni.js'
 import { FakeCluster, type FakeNetworkDB } from './fake-networkdb.js'
 import { IPAM, RecordingNetworkInfo, rig } from './helpers.js'
 

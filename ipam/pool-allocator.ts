@@ -6,7 +6,7 @@
  * allocations costs O(1) each; serial allocation continues after the last address handed out
  * and wraps, as libnetwork's `com.docker.network.ipam.serial`.
  */
-import { reservedAddresses, type ParsedPrefix } from './addr.js'
+import { reservedAddresses, type ParsedPrefix } from './ip-math.js'
 import { has, indexOf, intersect, normalize, sizeOf, subtract, type Interval } from './ranges.js'
 
 export interface Allocation {

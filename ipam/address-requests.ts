@@ -3,7 +3,7 @@
  * returned), preferred addresses and the gateway (asking their owner when another node owns them),
  * and getting more space from peers when none is left here.
  */
-import { firstUsable, formatAddress, parseAddress } from './addr.js'
+import { firstUsable, formatAddress, parseAddress } from './ip-math.js'
 import {
   AllocSerialPrefix, ErrIPAlreadyAllocated, ErrIPOutOfRange, ErrInvalidAddress, ErrIpamUnavailable, ErrNoAvailableIPs,
   ErrPoolNotFound, Gateway, MacAddress, RequestAddressType
@@ -134,7 +134,7 @@ export class Addresses {
     }
     // The pool was released on this host meanwhile (which dropped its addresses): nothing to hand out.
     if (slot.alloc.seqOf(v) !== seq) throw new ErrPoolNotFound(poolIdOf(slot))
-    this.s.usageChanged(addrRingId(slot.record.instance))
+    this.s.replication.usageChanged(addrRingId(slot.record.instance))
     return v
   }
 
@@ -150,6 +150,6 @@ export class Addresses {
     }
     if (!slot.alloc.release(a.value)) return
     await this.s.d.store.deleteAllocation(slot.record.instance, a.value)
-    this.s.usageChanged(addrRingId(slot.record.instance))
+    this.s.replication.usageChanged(addrRingId(slot.record.instance))
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import { parsePrefix, formatAddress, parseAddress } from '../../ipam/addr.js'
-import { AddressAllocator } from '../../ipam/allocator.js'
+import { parsePrefix, formatAddress, parseAddress } from '../../ipam/ip-math.js'
+import { AddressAllocator } from '../../ipam/pool-allocator.js'
 
 const ip = (s: string): bigint => parseAddress(s)!.value
 const txt = (v: bigint | undefined): string => v === undefined ? 'none' : formatAddress(4, v)

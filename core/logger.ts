@@ -21,8 +21,12 @@ export const silentLogger: Logger = {
 export interface LogLine { level: 'debug' | 'info' | 'warn' | 'error', msg: string | undefined, obj: object }
 
 /** Keeps lines in memory; for tests that assert a drop or a rejection was logged. */
-export function memoryLogger (lines: LogLine[] = [], bindings: Record<string, unknown> = {}): Logger & { lines: LogLine[] } {
-  const at = (level: LogLine['level']) => (obj: object, msg?: string) => { lines.push({ level, msg, obj: { ...bindings, ...obj } }) }
+export function memoryLogger (
+  lines: LogLine[] = [], bindings: Record<string, unknown> = {}
+): Logger & { lines: LogLine[] } {
+  const at = (level: LogLine['level']) => (obj: object, msg?: string) => {
+    lines.push({ level, msg, obj: { ...bindings, ...obj } })
+  }
   return {
     lines,
     debug: at('debug'),

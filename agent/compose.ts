@@ -5,10 +5,11 @@
  * handed over, a graceful NetworkDB leave, sandboxes removed, stores closed.
  */
 import { networkInterfaces } from 'node:os'
-import { ClusterIpam, LmdbIpamStore } from '../ipam/index.js'
-import {
-  Libp2pTransport, LmdbStore, loadClusterKey, loadOrCreateIdentity, NetworkDBNode, type Logger
-} from '../networkdb/index.js'
+import { ClusterIpam } from '../ipam/index.js'
+import { LmdbIpamStore } from '../ipam/adapters.js'
+import { loadClusterKey, NetworkDBNode } from '../networkdb/index.js'
+import { Libp2pTransport, LmdbStore, loadOrCreateIdentity } from '../networkdb/adapters.js'
+import { type Logger } from '../core/index.js'
 import { LinuxDataplane, OverlayDriver, TableGlue } from '../overlay/index.js'
 import type { HostPort } from './config.js'
 import { Controller } from './controller.js'

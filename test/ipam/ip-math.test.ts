@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { formatAddress, formatAddressSlow, parseAddress, parsePrefix, prefixesOverlap, prefixesOverlapIpNum, rangeText, firstUsable, reservedAddresses } from '../../ipam/addr.js'
+import { formatAddress, formatAddressSlow, parseAddress, parsePrefix, prefixesOverlap, prefixesOverlapIpNum, rangeText, firstUsable, reservedAddresses } from '../../ipam/ip-math.js'
 
 describe('ipam address math', function () {
   it('the fast IPv4 formatter agrees with ip-num', () => {

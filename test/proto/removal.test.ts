@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict'
+import { decodeRemovalRecord, encodeEnvelope, encodeNetworkRecord, encodeRemovalRecord, WireError } from '../../proto/index.js'
+
+describe('proto: the network removal record (msgpack envelope like every replicated record)', () => {
+  it('round-trips with and without a subnet', () => {
+    const r = { nid: 'a'.repeat(64), name: 'red', removedAt: 1_700_000_000_000, subnet: '10.0.0.0/24' }
+    assert.deepEqual(decodeRemovalRecord(encodeRemovalRecord(r)), r)
+    const { subnet: _s, ...bare } = r
+    assert.deepEqual(decodeRemovalRecord(encodeRemovalRecord(bare)), bare)
+    assert.notEqual(encodeRemovalRecord(r)[0], 0x7b, 'msgpack, not JSON text')
+  })
+
+  it('refuses other records, bad shapes and the old JSON form with a WireError', () => {
+    const network = encodeNetworkRecord({
+      id: 'a'.repeat(64), name: 'red', created: 1, subnet: '10.0.0.0/24', gateway: '', ipRange: '', vni: 4097,
+      internal: false, attachable: false, options: {}, labels: {}
+    })
+    const bad = [
+      network,
+      encodeEnvelope('removal', { nid: 'a', name: 'red', removedAt: -1 }),
+      encodeEnvelope('removal', { nid: 'a'.repeat(129), name: 'red', removedAt: 1 }),
+      encodeEnvelope('removal', { nid: 'a', name: 'red', removedAt: 1, subnet: 'x'.repeat(65) }),
+      new TextEncoder().encode(JSON.stringify({ v: 1, nid: 'a', name: 'red', removedAt: 1 }))
+    ]
+    for (const b of bad) assert.throws(() => decodeRemovalRecord(b), WireError)
+  })
+})
