@@ -128,6 +128,17 @@ function aliasesOf (o: Record<string, unknown>): { aliases?: string[] } {
   return a.length === 0 ? {} : { aliases: a }
 }
 
+function legacyRemoval (data: Uint8Array): Record<string, unknown> {
+  if (data.length > 4096) throw new WireError('oversize', 'removal record (JSON form): too large')
+  let o: unknown
+  try { o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)) } catch {
+    throw new WireError('undecodable', 'removal record (JSON form): not JSON')
+  }
+  const r = rec(o, 'removal')
+  if (r.v !== 1) throw new WireError('version', 'removal record (JSON form): unknown version')
+  return r
+}
+
 export const endpointKey = (nid: string, eid: string): string => `${nid}/${eid}`
 
 export const REMOVAL_TABLE = 'network_removal_table'
@@ -146,8 +157,13 @@ export function encodeRemovalRecord (r: RemovalRecord): Uint8Array {
   return encodeEnvelope('removal', r.subnet === undefined ? b : { ...b, subnet: r.subnet })
 }
 
+/**
+ * Also reads the JSON text form (`{"v":1,...}`) that agents before the msgpack record wrote: such
+ * records live on in the stores and in the tables of a cluster being upgraded host by host. A
+ * msgpack envelope is a map (0x80-0x8f, 0xde, 0xdf), so a leading '{' (0x7b) is never one.
+ */
 export function decodeRemovalRecord (data: Uint8Array): RemovalRecord {
-  const o = rec(decodeEnvelope(data, TYPES_R).b, 'removal')
+  const o = data[0] === 0x7b ? legacyRemoval(data) : rec(decodeEnvelope(data, TYPES_R).b, 'removal')
   const r = { nid: str(o, 'nid', 128), name: str(o, 'name', MAX_RECORD_NAME), removedAt: uint(o, 'removedAt') }
   const subnet = optStr(o, 'subnet', 64)
   return subnet === undefined ? r : { ...r, subnet }
