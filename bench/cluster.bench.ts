@@ -14,8 +14,8 @@
  *      network on a host also builds its sandbox: reported apart too);
  *   4. `--concurrent` `ovnet attach` processes at once on host 1: until all are done;
  *   5. propagation: `ovnet events --json` on every host (CLI processes); attaches through the API at
- *      `--rate` per second on random hosts; per attach, from its answer (and from its request) until
- *      the LAST other host's stream names the endpoint;
+ *      `--rate` per second on random hosts; per attach, from the moment the attaching host's own
+ *      stream names the endpoint (its NetworkDB entry exists) until the LAST other host's does;
  *   6. idle CPU (% of one core) and RSS of every agent over `--idle-seconds`, from /proc.
  * The run is bounded (`--timeout`, default 900 s) and removes its lab on success, failure, timeout
  * and Ctrl-C.
@@ -143,33 +143,43 @@ async function propagation (lab: Lab, agents: LabAgents, rate: number, count: nu
 
     const clients = agents.agents.map(a => new ApiClient(a.socket))
     const t0 = performance.now()
-    const done = await Promise.all(plan.map(async (h, i) => {
+    const failures: string[] = []
+    const done = (await Promise.all(plan.map(async (h, i) => {
       const at = t0 + (i * 1000) / rate
       const wait = at - performance.now()
       if (wait > 0) await sleep(wait)
       const sent = performance.now()
-      const r = await clients[h]!.attach(NETWORK, { Netns: nss[i]! })
-      return { h, eid: r.EndpointID, sent, answered: performance.now() }
-    }))
+      try {
+        const r = await clients[h]!.attach(NETWORK, { Netns: nss[i]! })
+        return { h, eid: r.EndpointID, sent, answered: performance.now() }
+      } catch (e) {
+        failures.push((e as Error).message)
+        return undefined
+      }
+    }))).filter(d => d !== undefined)
     const offered = (performance.now() - t0) / 1000
-    const fromAnswer: number[] = []
+    // The entry's moment: when the attaching host's own stream names it (its NetworkDB has the
+    // entry; the answer comes later, after publishPending). Every stream is the same CLI path, so
+    // the difference to the last other host is the propagation through the cluster.
+    const fromEntry: number[] = []
     const fromRequest: number[] = []
     const attachMs = done.map(d => d.answered - d.sent)
     let missing = 0
     for (const d of done) {
       const others = watchers.filter((_, i) => i !== d.h)
-      const seen = await Promise.all(others.map(async x => await x.waitFor(d.eid, 30_000)))
+      const seen = await Promise.all([watchers[d.h]!, ...others].map(async x => await x.waitFor(d.eid, 30_000)))
       if (seen.includes(false)) { missing++; continue }
       const last = Math.max(...others.map(x => x.seen.get(d.eid)!))
-      fromAnswer.push(Math.max(0, last - d.answered))
+      fromEntry.push(Math.max(0, last - watchers[d.h]!.seen.get(d.eid)!))
       fromRequest.push(last - d.sent)
     }
     say(`  ${count} attaches sent in ${offered.toFixed(2)} s; each answered in ${dist(summary(attachMs))}`)
-    if (missing > 0) say(`  ${missing} endpoints did not reach every other host within 30 s`)
-    const s = summary(fromAnswer)
-    row(`entry -> all ${n - 1} other agents' event streams, from the answer, p50`, fmt(s.p50))
-    row(`entry -> all ${n - 1} other agents' event streams, from the answer, p99`, `${fmt(s.p99)} (n=${s.n})`, '<= 100 ms', s.p99 <= 100 && missing === 0)
-    say(`  from the request: ${dist(summary(fromRequest))}`)
+    if (missing > 0) say(`  ${missing} endpoints did not reach every host within 30 s`)
+    if (failures.length > 0) say(`  ${failures.length} attaches FAILED, e.g.: ${failures[0]}`)
+    const s = summary(fromEntry)
+    row(`entry -> all ${n - 1} other agents' event streams, p50`, fmt(s.p50))
+    row(`entry -> all ${n - 1} other agents' event streams, p99`, `${fmt(s.p99)} (n=${s.n})`, '<= 100 ms', s.p99 <= 100 && missing === 0 && failures.length === 0)
+    say(`  from the attach request: ${dist(summary(fromRequest))}`)
   } finally {
     for (const x of watchers) x.stop()
   }
