@@ -51,12 +51,15 @@ export class LabAgents {
    * Generate the cluster key and start one agent per host; resolves when all answer.
    * `oneByOne`: start each agent only once the previous one answers (a benchmark's start-up time
    * of one agent, not of N competing for the cores), polling its socket every 10 ms.
+   * `upTo`: start only the first N hosts' agents; a later `start()` starts the rest.
    */
-  async start (o: { oneByOne?: boolean } = {}): Promise<void> {
-    await mkdir(this.lab.stateDir, { recursive: true, mode: 0o700 })
-    this.key = join(this.lab.stateDir, 'cluster.key')
-    await generateClusterKey(this.key)
-    for (const h of this.lab.hosts) {
+  async start (o: { oneByOne?: boolean, upTo?: number } = {}): Promise<void> {
+    if (this.key === '') {
+      await mkdir(this.lab.stateDir, { recursive: true, mode: 0o700 })
+      this.key = join(this.lab.stateDir, 'cluster.key')
+      await generateClusterKey(this.key)
+    }
+    for (const h of this.lab.hosts.slice(this.agents.length, o.upTo ?? this.lab.hosts.length)) {
       await mkdir(join(this.lab.stateDir, h.name), { recursive: true, mode: 0o700 })
       const a = this.spawn(h)
       this.agents.push(a)
