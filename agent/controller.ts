@@ -425,18 +425,9 @@ export class Controller {
   }
 
   private async unplumb (ep: LocalEndpoint): Promise<void> {
-    await this.unpublish(ep)
-    await this.unplumbKernel(ep)
-  }
-
-  private async unpublish (ep: LocalEndpoint): Promise<void> {
     const key = endpointKey(ep.nid, ep.eid)
     if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) await this.db.deleteEntry(ENDPOINT_TABLE, GLOBAL, key)
     await this.glue.withdraw(ep.nid, ep.entries.map(e => ({ tableName: e.table, key: e.key, value: new Uint8Array(0) })))
-  }
-
-  /** The driver's leave and delete (never rejects: the driver drops what it cannot remove). */
-  private async unplumbKernel (ep: LocalEndpoint): Promise<void> {
     await this.driver.leave(ep.nid, ep.eid).catch(() => {})
     await this.driver.deleteEndpoint(ep.nid, ep.eid).catch(() => {})
   }
@@ -481,12 +472,16 @@ export class Controller {
 
   private async detachLocal (ep: LocalEndpoint): Promise<void> {
     this.pendingRestore.delete(ep.eid)
-    await this.unpublish(ep)
     // The durable write goes alongside the kernel's veth removal (tens of ms): a crash between
     // the two leaves an orphan veth, which a restart removes. The address is released after
     // both: no new endpoint gets it (and its MAC) while the old veth is still there.
     this.state.endpoints.delete(ep.eid)
-    const [, saved] = await Promise.allSettled([this.unplumbKernel(ep), this.state.save()])
+    const [unplumbed, saved] = await Promise.allSettled([this.unplumb(ep), this.state.save()])
+    if (unplumbed.status === 'rejected') {
+      this.state.endpoints.set(ep.eid, ep)
+      await this.state.save()
+      throw unplumbed.reason
+    }
     const ln = this.state.networks.get(ep.nid)
     // A handed-off endpoint's address belongs to the runtime that requested it.
     if (ln !== undefined && ep.handoff === undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed') })
