@@ -381,16 +381,12 @@ export class Controller {
       return ep
     }, async ep => {
       try {
-        // Durable before the answer, written while the kernel works (a crash meanwhile: the
-        // restart re-plumbs it, as any saved endpoint).
+        await this.plumb(ep)
         this.state.endpoints.set(ep.eid, ep)
-        const [plumbed, saved] = await Promise.allSettled([this.plumb(ep), this.state.save()])
-        if (plumbed.status === 'rejected') throw plumbed.reason
-        if (saved.status === 'rejected') throw saved.reason
         await this.syncEgress()
+        await this.state.save()
       } catch (err) {
         this.state.endpoints.delete(ep.eid)
-        await this.state.save().catch(() => {})
         await this.unplumb(ep).catch(() => {})
         await this.syncEgressQuiet()
         await this.ops.network(rec.id, async () => {
@@ -472,20 +468,12 @@ export class Controller {
 
   private async detachLocal (ep: LocalEndpoint): Promise<void> {
     this.pendingRestore.delete(ep.eid)
-    // The durable write goes alongside the kernel's veth removal (tens of ms): a crash between
-    // the two leaves an orphan veth, which a restart removes. The address is released after
-    // both: no new endpoint gets it (and its MAC) while the old veth is still there.
-    this.state.endpoints.delete(ep.eid)
-    const [unplumbed, saved] = await Promise.allSettled([this.unplumb(ep), this.state.save()])
-    if (unplumbed.status === 'rejected') {
-      this.state.endpoints.set(ep.eid, ep)
-      await this.state.save()
-      throw unplumbed.reason
-    }
+    await this.unplumb(ep)
     const ln = this.state.networks.get(ep.nid)
     // A handed-off endpoint's address belongs to the runtime that requested it.
     if (ln !== undefined && ep.handoff === undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed') })
-    if (saved.status === 'rejected') throw saved.reason
+    this.state.endpoints.delete(ep.eid)
+    await this.state.save()
     await this.syncEgressQuiet()
     this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')
   }
