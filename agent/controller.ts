@@ -418,13 +418,17 @@ export class Controller {
       return ep
     }, async ep => {
       try {
-        await this.plumb(ep)
+        // Durable before the answer, written while the kernel works (a crash meanwhile: the
+        // restart re-plumbs it, as any saved endpoint).
         this.state.endpoints.set(ep.eid, ep)
+        const [plumbed, saved] = await Promise.allSettled([this.plumb(ep), this.state.save()])
+        if (plumbed.status === 'rejected') throw plumbed.reason
+        if (saved.status === 'rejected') throw saved.reason
         await this.syncEgress()
-        await this.state.save()
         await this.dns?.changed(ep)
       } catch (err) {
         this.state.endpoints.delete(ep.eid)
+        await this.state.save().catch(() => {})
         await this.unplumb(ep).catch(() => {})
         await this.syncEgressQuiet()
         await this.ops.network(rec.id, async () => {
@@ -460,9 +464,18 @@ export class Controller {
   }
 
   private async unplumb (ep: LocalEndpoint): Promise<void> {
+    await this.unpublish(ep)
+    await this.unplumbKernel(ep)
+  }
+
+  private async unpublish (ep: LocalEndpoint): Promise<void> {
     const key = endpointKey(ep.nid, ep.eid)
     if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) await this.db.deleteEntry(ENDPOINT_TABLE, GLOBAL, key)
     await this.glue.withdraw(ep.nid, ep.entries.map(e => ({ tableName: e.table, key: e.key, value: new Uint8Array(0) })))
+  }
+
+  /** The driver's leave and delete (never rejects: the driver drops what it cannot remove). */
+  private async unplumbKernel (ep: LocalEndpoint): Promise<void> {
     await this.driver.leave(ep.nid, ep.eid).catch(() => {})
     await this.driver.deleteEndpoint(ep.nid, ep.eid).catch(() => {})
   }
@@ -507,12 +520,16 @@ export class Controller {
 
   private async detachLocal (ep: LocalEndpoint): Promise<void> {
     this.restorer.forget(ep.eid)
-    await this.unplumb(ep)
+    await this.unpublish(ep)
+    // The durable write goes alongside the kernel's veth removal (tens of ms): a crash between
+    // the two leaves an orphan veth, which a restart removes. The address is released after
+    // both: no new endpoint gets it (and its MAC) while the old veth is still there.
+    this.state.endpoints.delete(ep.eid)
+    const [, saved] = await Promise.allSettled([this.unplumbKernel(ep), this.state.save()])
     const ln = this.state.networks.get(ep.nid)
     // A handed-off endpoint's address belongs to the runtime that requested it.
     if (ln !== undefined && ep.handoff === undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed') })
-    this.state.endpoints.delete(ep.eid)
-    await this.state.save()
+    if (saved.status === 'rejected') throw saved.reason
     await this.syncEgressQuiet()
     await this.dns?.changed(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'resolv.conf update failed') })
     this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto'
 import { rmdir, stat } from 'node:fs/promises'
 import { silentLogger, type Logger } from '../core/index.js'
 import {
-  DataplaneError, endpointKey, SANDBOX_BRIDGE as BR, SANDBOX_VXLAN as VX,
+  DataplaneError, endpointKey, SANDBOX_BRIDGE as BR, SANDBOX_UPLINK, SANDBOX_VXLAN as VX,
   type Dataplane, type EndpointSpec, type FdbEntry, type NeighEntry, type PeerOp, type PeerTables, type SandboxSpec, type SandboxState
 } from './dataplane.js'
 import { commandError, Iproute, isAbsentError, type BatchResult, type IprouteOptions } from './iproute.js'
@@ -45,10 +45,13 @@ const OWNER_RE = /^[A-Za-z0-9._:/-]{1,200}$/
 const HOST_PREFIX = 've-'
 const PEER_PREFIX = 'vc-'
 
-/** Devices a sandbox holds: lo, the bridge, the vxlan device and endpoint veths (ve-*). */
+/**
+ * Devices a sandbox holds: lo, the bridge, the vxlan device, endpoint veths (ve-*) and the egress
+ * uplink (its veth is the agent's: removing it as a stray broke egress at every periodic repair).
+ */
 const isSandboxDevice = (l: LinkJson): boolean =>
   l.ifname === 'lo' || (l.ifname === BR && l.linkinfo?.info_kind === 'bridge') || l.ifname === VX ||
-  (l.ifname.startsWith(HOST_PREFIX) && l.linkinfo?.info_kind === 'veth')
+  ((l.ifname.startsWith(HOST_PREFIX) || l.ifname === SANDBOX_UPLINK) && l.linkinfo?.info_kind === 'veth')
 
 function invalid (what: string, v: unknown): never {
   throw new DataplaneError('invalid', `invalid ${what}: ${JSON.stringify(v)}`)

@@ -15,6 +15,11 @@
 /** Device names inside every sandbox (the sandbox is a namespace of its own, so they are fixed). */
 export const SANDBOX_BRIDGE = 'br0'
 export const SANDBOX_VXLAN = 'vxlan0'
+/**
+ * The sandbox side of the agent's egress uplink (a veth, agent/egress/uplink.ts). Not the
+ * dataplane's to create, but a device a sandbox may hold: repairs of a sandbox keep it.
+ */
+export const SANDBOX_UPLINK = 'uplink0'
 export const DEFAULT_VXLAN_PORT = 4789
 /** Inner Ethernet 14 + outer IPv4 20 + UDP 8 + VXLAN 8. */
 export const VXLAN_OVERHEAD = 50

@@ -7,10 +7,11 @@
  * Written through `ip -batch -` (two processes per network, only when something is missing).
  */
 import { writeFile } from 'node:fs/promises'
+import { SANDBOX_UPLINK } from '../../overlay/index.js'
 import { UPLINK_PREFIX } from './firewall.js'
 import { run } from './run.js'
 
-export const SANDBOX_UPLINK = 'uplink0'
+export { SANDBOX_UPLINK }
 export const HOST_SIDE_IP = '169.254.1.1'
 export const SANDBOX_SIDE_IP = '169.254.1.2'
 

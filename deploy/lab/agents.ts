@@ -31,6 +31,10 @@ export interface RunningAgent {
   socket: string
   log: string
   exited: Promise<number | null>
+  /** performance.now() when the process was spawned. */
+  spawnedAt: number
+  /** ms from spawn until it first answered on its socket (set by waitReady). */
+  readyMs?: number
 }
 
 export interface LabAgentsOptions {
@@ -47,14 +51,23 @@ export class LabAgents {
 
   constructor (readonly lab: Lab, private readonly opts: LabAgentsOptions = {}) {}
 
-  /** Generate the cluster key and start one agent per host; resolves when all answer. */
-  async start (): Promise<void> {
-    await mkdir(this.lab.stateDir, { recursive: true, mode: 0o700 })
-    this.key = join(this.lab.stateDir, 'cluster.key')
-    await generateClusterKey(this.key)
-    for (const h of this.lab.hosts) {
+  /**
+   * Generate the cluster key and start one agent per host; resolves when all answer.
+   * `oneByOne`: start each agent only once the previous one answers (a benchmark's start-up time
+   * of one agent, not of N competing for the cores), polling its socket every 10 ms.
+   * `upTo`: start only the first N hosts' agents; a later `start()` starts the rest.
+   */
+  async start (o: { oneByOne?: boolean, upTo?: number } = {}): Promise<void> {
+    if (this.key === '') {
+      await mkdir(this.lab.stateDir, { recursive: true, mode: 0o700 })
+      this.key = join(this.lab.stateDir, 'cluster.key')
+      await generateClusterKey(this.key)
+    }
+    for (const h of this.lab.hosts.slice(this.agents.length, o.upTo ?? this.lab.hosts.length)) {
       await mkdir(join(this.lab.stateDir, h.name), { recursive: true, mode: 0o700 })
-      this.agents.push(this.spawn(h))
+      const a = this.spawn(h)
+      this.agents.push(a)
+      if (o.oneByOne === true) await waitReady(a, 10)
     }
     await Promise.all(this.agents.map(async a => { await waitReady(a) }))
   }
@@ -86,7 +99,7 @@ export class LabAgents {
     ], { cwd: REPO, detached: true, stdio: ['ignore', fd, fd] })
     closeSync(fd)
     const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
-    return { host, child, socket, log, exited }
+    return { host, child, socket, log, exited, spawnedAt: performance.now() }
   }
 
   running (i: number): boolean {
@@ -140,7 +153,7 @@ async function stopAgent (a: RunningAgent): Promise<void> {
 }
 
 /** Resolves when the agent answers on its socket; rejects with its last log lines if it exits. */
-export async function waitReady (a: RunningAgent): Promise<void> {
+export async function waitReady (a: RunningAgent, pollMs = 200): Promise<void> {
   const client = new ApiClient(a.socket, { timeoutMs: 2000 })
   const until = Date.now() + AGENT_READY_TIMEOUT_MS
   let exited: number | null | undefined
@@ -152,10 +165,11 @@ export async function waitReady (a: RunningAgent): Promise<void> {
     }
     try {
       await client.ping()
+      a.readyMs ??= performance.now() - a.spawnedAt
       return
     } catch {
       if (Date.now() > until) throw new Error(`agent on ${a.host.name} not ready after ${AGENT_READY_TIMEOUT_MS / 1000} s (log: ${a.log})`)
-      await new Promise(resolve => setTimeout(resolve, 200))
+      await new Promise(resolve => setTimeout(resolve, pollMs))
     }
   }
 }

@@ -82,6 +82,8 @@ describe('stale and foreign sandboxes never stop the overlay driver (real namesp
     await sh('ip', '-n', odd, 'link', 'add', 'junk0', 'type', 'bridge')
     await sh('ip', '-n', odd, 'link', 'add', 'vxlan0', 'type', 'bridge')
     await sh('ip', '-n', odd, 'link', 'add', 've-keep', 'type', 'veth', 'peer', 'name', 'vc-keep', 'netns', CTR)
+    // the agent's egress uplink (its host side in the container namespace here): kept
+    await sh('ip', '-n', odd, 'link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'vu-keep', 'netns', CTR)
     // another node whose name shares our prefix ("<node>-2"), tagged as its own
     const foreign = `ovnet-${NODE}-2-${id()}`
     await sh('ip', 'netns', 'add', foreign)
@@ -100,9 +102,9 @@ describe('stale and foreign sandboxes never stop the overlay driver (real namesp
     assert.equal(existsSync(file(foreign)), true, 'another node\'s sandbox is not touched')
     await driver.stop({ keepDataplane: true })
 
-    // adopting the odd sandbox brings it to spec: strays gone, the endpoint veth kept
+    // adopting the odd sandbox brings it to spec: strays gone, the endpoint veth and the uplink kept
     await dp.ensureSandbox(spec(odd))
-    assert.deepEqual(await kinds(odd), ['br0:bridge', 'lo:', 've-keep:veth', 'vxlan0:vxlan'])
+    assert.deepEqual(await kinds(odd), ['br0:bridge', 'lo:', 'uplink0:veth', 've-keep:veth', 'vxlan0:vxlan'])
     assert.ok(log.lines.some(l => /unexpected devices/.test(l.msg ?? '')))
     await dp.removeSandbox(odd)
     assert.equal(existsSync(file(odd)), false)
