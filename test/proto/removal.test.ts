@@ -12,7 +12,7 @@ describe('proto: the network removal record (msgpack envelope like every replica
     assert.notEqual(encodeRemovalRecord(r)[0], 0x7b, 'msgpack, not JSON text')
   })
 
-  it('refuses other records, bad shapes and the old JSON form with a WireError', () => {
+  it('refuses other records and bad shapes (msgpack and JSON forms) with a WireError', () => {
     const network = encodeNetworkRecord({
       id: 'a'.repeat(64), name: 'red', created: 1, subnet: '10.0.0.0/24', gateway: '', ipRange: '', vni: 4097,
       internal: false, attachable: false, options: {}, labels: {}
