@@ -4,7 +4,9 @@
  *   host, visible on every host; adopted by a live node when its writer fails).
  * - `endpoint_table`, key = `<nid>/<eid>`: one endpoint, owned by the host that attached it.
  */
+import { isIP } from 'node:net'
 import { decodeEnvelope, encodeEnvelope, bool, rec, str, uint, optStr, WireError, isRecord } from './codec.js'
+import { checkCidr, checkIp } from './overlay.js'
 
 export const NETWORK_TABLE = 'network_table'
 export const ENDPOINT_TABLE = 'endpoint_table'
@@ -55,6 +57,30 @@ export const MAX_MAPS_BYTES = 32 * 1024
 const TYPES_N: ReadonlySet<'network'> = new Set(['network'])
 const TYPES_E: ReadonlySet<'endpoint'> = new Set(['endpoint'])
 
+/**
+ * Ids of networks and endpoints name namespaces, devices and keys on every host: letters, digits,
+ * `_` and `-` only (no whitespace, control character, `/` or `.`), whatever a writer sent.
+ */
+const ID_RE = /^[A-Za-z0-9_-]{1,128}$/
+const MAC_ANY_CASE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
+
+function id (o: Record<string, unknown>, k: string): string {
+  const v = str(o, k, 128)
+  if (!ID_RE.test(v)) throw new WireError('shape', `bad field ${k}: not an id`)
+  return v
+}
+
+/** Addresses reach iproute2 and iptables batch lines on every host: checked here, per record. */
+function subnet4 (o: Record<string, unknown>, k: string): string {
+  const v = checkCidr(str(o, k, 64))
+  if (isIP(v.slice(0, v.indexOf('/'))) !== 4) throw new WireError('shape', `bad field ${k}: not an IPv4 CIDR`)
+  return v
+}
+
+function orEmpty (v: string | undefined, check: (s: string) => string): string {
+  return v === undefined || v === '' ? '' : check(v)
+}
+
 function stringMap (o: Record<string, unknown>, k: string): Record<string, string> {
   const v = o[k]
   if (!isRecord(v)) throw new WireError('shape', `bad field ${k}`)
@@ -73,12 +99,12 @@ export function encodeNetworkRecord (r: NetworkRecord): Uint8Array { return enco
 export function decodeNetworkRecord (data: Uint8Array): NetworkRecord {
   const o = rec(decodeEnvelope(data, TYPES_N).b, 'network')
   return {
-    id: str(o, 'id', 128),
+    id: id(o, 'id'),
     name: str(o, 'name', MAX_RECORD_NAME),
     created: uint(o, 'created'),
-    subnet: str(o, 'subnet', 64),
-    gateway: optStr(o, 'gateway', 64) ?? '',
-    ipRange: optStr(o, 'ipRange', 64) ?? '',
+    subnet: subnet4(o, 'subnet'),
+    gateway: orEmpty(optStr(o, 'gateway', 64), checkIp),
+    ipRange: orEmpty(optStr(o, 'ipRange', 64), checkCidr),
     vni: uint(o, 'vni'),
     // Absent in a record of a writer that predates the flag (or omits it): not internal.
     internal: o.internal === undefined ? false : bool(o, 'internal'),
@@ -93,15 +119,20 @@ export function encodeEndpointRecord (r: EndpointRecord): Uint8Array { return en
 export function decodeEndpointRecord (data: Uint8Array): EndpointRecord {
   const o = rec(decodeEnvelope(data, TYPES_E).b, 'endpoint')
   return {
-    nid: str(o, 'nid', 128),
-    eid: str(o, 'eid', 128),
+    nid: id(o, 'nid'),
+    eid: id(o, 'eid'),
     name: str(o, 'name', MAX_RECORD_NAME),
-    ip: str(o, 'ip', 64),
-    mac: str(o, 'mac', 32),
+    ip: checkCidr(str(o, 'ip', 64)),
+    mac: mac(str(o, 'mac', 32)),
     node: str(o, 'node', 256),
     nodeId: str(o, 'nodeId', 256),
-    vtep: str(o, 'vtep', 64)
+    vtep: checkIp(str(o, 'vtep', 64))
   }
+}
+
+function mac (v: string): string {
+  if (!MAC_ANY_CASE.test(v)) throw new WireError('shape', 'bad field mac')
+  return v
 }
 
 export const endpointKey = (nid: string, eid: string): string => `${nid}/${eid}`

@@ -14,7 +14,7 @@
  * - an accepted frame keeps the trust rules (trust.ts): an entry changes only if its owner sent it
  *   or it is the node's own (re-asserted); another owner's entry may only be hidden or shown (that
  *   owner failed / came back) or tombstoned when that owner is now `left` after it was suspected;
- *   known members keep their name and addresses; clocks and incarnations stay within their bounds.
+ *   known members (with addresses) keep their name and addresses; clocks and incarnations stay within their bounds.
  *
  * The world is rebuilt every RESET_EVERY frames (accepted frames accumulate state) and virtual
  * time advances between frames so that timers (hints, suspicion, syncs, reaping) run too.
@@ -223,7 +223,8 @@ function trustViolations (a: Snapshot, b: Snapshot, from: string, now: number): 
     const x = a.members.get(id)
     if (y.inc > MAX_CLOCK || y.inc > Math.max(x?.inc ?? 0, now) + MAX_INC_AHEAD) out.push(`member ${id}: incarnation ${x?.inc} -> ${y.inc}`)
     if (x === undefined || id === from) continue
-    if (x.name !== '' && (x.name !== y.name || x.advertise !== y.advertise || x.addrs !== y.addrs)) out.push(`member ${id} renamed: ${JSON.stringify(x)} -> ${JSON.stringify(y)}`)
+    // a node first heard of without addresses (suspect/failed news) takes them from later news (membership.ts)
+    if (x.name !== '' && x.addrs !== '' && (x.name !== y.name || x.advertise !== y.advertise || x.addrs !== y.addrs)) out.push(`member ${id} renamed: ${JSON.stringify(x)} -> ${JSON.stringify(y)}`)
     if (y.status === 'left' && x.status !== 'left' && x.status !== 'suspect' && x.status !== 'failed') out.push(`member ${id}: ${x.status} -> left, said by ${from}`)
     if (id === TARGET && y.status !== x.status) out.push(`target's own status ${x.status} -> ${y.status}`)
   }
