@@ -7,9 +7,9 @@
  */
 
 /** libnetwork types categories; the same strings as overlay/driverapi.ts ErrorKind, plus 'conflict'. */
-export type ErrorKind = 'badRequest' | 'notFound' | 'forbidden' | 'conflict' | 'notImplemented' | 'unavailable' | 'timeout' | 'internal'
+export type ErrorKind = 'badRequest' | 'notFound' | 'forbidden' | 'conflict' | 'tooLarge' | 'notImplemented' | 'unavailable' | 'timeout' | 'internal'
 
-const ERROR_KINDS: ReadonlySet<string> = new Set<ErrorKind>(['badRequest', 'notFound', 'forbidden', 'conflict', 'notImplemented', 'unavailable', 'timeout', 'internal'])
+const ERROR_KINDS: ReadonlySet<string> = new Set<ErrorKind>(['badRequest', 'notFound', 'forbidden', 'conflict', 'tooLarge', 'notImplemented', 'unavailable', 'timeout', 'internal'])
 
 /**
  * HTTP status per kind. libnetwork's Forbidden errors (duplicate name, active endpoints, second
@@ -20,6 +20,7 @@ const STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
   notFound: 404,
   forbidden: 409,
   conflict: 409,
+  tooLarge: 413,
   notImplemented: 501,
   unavailable: 503,
   timeout: 504,
@@ -97,6 +98,11 @@ export class NetworkTypeError extends ControllerError {
 }
 
 /** A route this agent's controller does not provide (types.NotImplementedError). */
+/** A request body over the limit (413); the connection is closed after the reply. */
+export class PayloadTooLargeError extends ControllerError {
+  override readonly kind = 'tooLarge'
+}
+
 export class NotImplementedError extends ControllerError {
   override readonly kind = 'notImplemented'
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { Agent, createServer, request } from 'node:http'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BadRequestError } from '../../agent/errors.js'
+import { BadRequestError, PayloadTooLargeError } from '../../agent/errors.js'
 import { MAX_BODY_BYTES, parseJsonBody, readBodyText, UnixHttpListener } from '../../agent/unix-http.js'
 import { memoryLogger } from '../../networkdb/logger.js'
 import { tempDir } from './helpers.js'
@@ -26,12 +26,12 @@ describe('agent unix-http: shared body reading and socket lifecycle', () => {
   before(async () => { ({ dir, cleanup } = await tempDir()) })
   after(async () => { await cleanup() })
 
-  it('reads a body whole, refuses one over the limit with a BadRequestError, and parses JSON', async () => {
+  it('reads a body whole, refuses one over the limit with a PayloadTooLargeError, and parses JSON', async () => {
     const socket = join(dir, 'body.sock')
     const server = createServer((req, res) => {
       readBodyText(req).then(
         text => { res.end(`ok ${text.length}`) },
-        (err: unknown) => { res.statusCode = err instanceof BadRequestError ? 400 : 500; res.end((err as Error).message) }
+        (err: unknown) => { res.statusCode = err instanceof PayloadTooLargeError ? 413 : 500; res.end((err as Error).message) }
       )
     })
     const unix = new UnixHttpListener(server, { socketPath: socket, logger: memoryLogger(), name: 'test' })
@@ -40,7 +40,7 @@ describe('agent unix-http: shared body reading and socket lifecycle', () => {
       assert.deepEqual(await post(socket, Buffer.alloc(MAX_BODY_BYTES, 'x')), { status: 200, text: `ok ${MAX_BODY_BYTES}` })
       const over = await post(socket, Buffer.alloc(MAX_BODY_BYTES + 1, 'x')).catch(() => undefined)
       // The server may answer before the client has sent everything, or the socket may close under it.
-      if (over !== undefined) assert.deepEqual(over, { status: 400, text: `request body larger than ${MAX_BODY_BYTES} bytes` })
+      if (over !== undefined) assert.deepEqual(over, { status: 413, text: `request body of ${MAX_BODY_BYTES + 1} bytes is larger than ${MAX_BODY_BYTES} bytes` })
     } finally {
       await unix.close()
     }
