@@ -118,6 +118,16 @@ describe('control API hardening (real unix sockets)', function () {
     const attach = await call(socket, 'POST', '/v1/networks/web/attach', '{"Netns": "c1", "Netnss": "c2"}')
     assert.equal(attach.status, 400)
     assert.match(attach.body, /Netnss/)
+    // values the dataplane would refuse only after allocating are refused here, first
+    for (const ifName of ['a;b', 'et\u0000h', '-x', '.x', 'eth0\nlink', 'e'.repeat(16)]) {
+      const r = await call(socket, 'POST', '/v1/networks/web/attach', JSON.stringify({ Netns: 'c1', IfName: ifName, ContainerID: 'c', CNINetwork: 'n' }))
+      assert.equal(r.status, 400, ifName)
+      assert.match(r.body, /invalid interface name/)
+    }
+    for (const netns of ['a b', 'x\u0000', '../x', '-all', '/etc/passwd']) {
+      const r = await call(socket, 'POST', '/v1/networks/web/attach', JSON.stringify({ Netns: netns }))
+      assert.equal(r.status, 400, netns)
+    }
     assert.deepEqual(await networks(), before)
   })
 
