@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { decodeResponse, encodeRequest } from '../../proto/index.js'
+import { makeWorld, NID, NID3, STRANGER } from './handler-world.js'
 import { fuzzHandlers } from './handlers.js'
 
 describe('fuzz (bounded run): NetworkDB message handlers', function () {
@@ -10,6 +12,27 @@ describe('fuzz (bounded run): NetworkDB message handlers', function () {
       for (const o of ['dropped', 'accepted', kind === 'gossip' ? 'rejected' : 'refused'] as const) {
         assert.ok(outcomes[o] > 0, `${kind}: some frames ${o}: ${JSON.stringify(outcomes)}`)
       }
+    }
+  })
+})
+
+describe('refused requests are counted (found by the handler fuzz)', function () {
+  this.timeout(60_000)
+  it('a push from a non-member and a sync of a network the node does not hold: ack ok=false, one rejection each, by reason', async () => {
+    const w = await makeWorld()
+    try {
+      const push = encodeRequest({ t: 'push', b: { nid: NID, entries: [{ table: 't', key: 'k9', owner: STRANGER, ltime: 5, deleted: false, value: new Uint8Array([1]), reapIn: 0 }] } })
+      const sync = encodeRequest({ t: 'sync', b: { nid: NID3, buckets: 1, hashes: [0, 0], count: 0 } })
+      for (const [frame, reason] of [[push, 'not-member'], [sync, 'not-in-network']] as const) {
+        const before = w.metrics.get('ovnet_networkdb_rejected_messages_total', { reason })
+        const answer = [...await w.handlers.onRequest(STRANGER, frame)].map(f => decodeResponse(f))
+        assert.equal(answer.length, 1)
+        assert.ok(answer[0]!.t === 'ack' && !answer[0]!.b.ok, JSON.stringify(answer))
+        assert.equal(w.metrics.get('ovnet_networkdb_rejected_messages_total', { reason }), before + 1, reason)
+      }
+      assert.equal(w.target.getEntry('t', NID, 'k9'), undefined)
+    } finally {
+      await w.close()
     }
   })
 })
