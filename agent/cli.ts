@@ -231,8 +231,8 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--join <addr:port,...>', 'seed agents to join, repeatable', collect)
     .option('--cluster-key <file>', 'cluster key file (required; create with `ovnet keygen`)')
     .option('--vxlan-port <n>', 'VXLAN UDP port, the same on every host (default 4789)')
-    .option('--socket-group <group>', 'group (name or id) given the control socket, mode 0660 (default: root\'s)')
-    .option('--metrics <[addr:]port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics (a bare port: 127.0.0.1 only)')
+    .option('--socket-group <group>', 'group (name or id) of the control socket, mode 0660 (default: root\'s)')
+    .option('--metrics <[addr:]port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics (bare port: 127.0.0.1)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
     .option('--docker-plugin [path]', 'serve the Docker remote network/IPAM plugin on this socket (default /run/docker/plugins/ovnet.sock)')
     .action(async (o: AgentFlags) => {

@@ -96,6 +96,12 @@ const HOST_NAME = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[
 /** The metrics address when only a port is given (`9469` or `:9469`): never more than this host. */
 export const METRICS_DEFAULT_HOST = '127.0.0.1'
 
+/** `9469` or `:9469` -> `127.0.0.1:9469`; anything else unchanged. */
+function metricsDefaultHost (v: string | number): string | number {
+  const t = String(v).trim()
+  return /^:?\d+$/.test(t) ? `${METRICS_DEFAULT_HOST}:${t.replace(/^:/, '')}` : v
+}
+
 /** "1.2.3.4:7946", "[::1]:7946", or with `allowHostname` "seed.example:7946". */
 export function parseHostPort (s: string, o: { allowHostname: boolean, allowPortZero: boolean }): HostPort | string {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:[\]]+):(\d+)$/.exec(s)
@@ -155,7 +161,7 @@ function schema (cwd: string) {
     clusterKey: absPath(cwd).optional(),
     vxlanPort: integer(VXLAN_PORT_RANGE[0], VXLAN_PORT_RANGE[1]),
     // a bare port (or ":PORT") binds to localhost only; any other address must be written out
-    metrics: z.union([z.number(), z.string()]).transform(v => /^:?\d+$/.test(String(v).trim()) ? `${METRICS_DEFAULT_HOST}:${String(v).trim().replace(/^:/, '')}` : v)
+    metrics: z.union([z.number(), z.string()]).transform(metricsDefaultHost)
       .pipe(hostPort({ allowHostname: true, allowPortZero: true })).optional(),
     socketGroup: z.union([z.number(), z.string()], { error: 'must be a group name or id' }).optional(),
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
@@ -192,16 +198,21 @@ function parseNetworkDB (section: Record<string, unknown> | undefined): NetworkD
 export async function resolveGroup (g: number | string, groupFile = '/etc/group'): Promise<number> {
   const text = String(g).trim()
   if (/^\d+$/.test(text) && Number(text) <= 0x7fffffff) return Number(text)
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/.test(text)) throw new ConfigError('socket-group', `socket-group: ${JSON.stringify(text)} is not a group name or id`)
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/.test(text)) {
+    throw new ConfigError('socket-group', `socket-group: ${JSON.stringify(text)} is not a group name or id`)
+  }
   let groups: string
   try {
     groups = await readFile(groupFile, 'utf8')
   } catch (err) {
-    throw new ConfigError('socket-group', `socket-group: cannot read ${groupFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    throw new ConfigError('socket-group', `socket-group: cannot read ${groupFile}: ${why}`)
   }
   const line = groups.split('\n').map(l => l.split(':')).find(f => f[0] === text)
   const gid = Number(line?.[2])
-  if (line === undefined || !Number.isInteger(gid)) throw new ConfigError('socket-group', `socket-group: no group ${text} in ${groupFile}`)
+  if (line === undefined || !Number.isInteger(gid)) {
+    throw new ConfigError('socket-group', `socket-group: no group ${text} in ${groupFile}`)
+  }
   return gid
 }
 

@@ -7,9 +7,12 @@
  */
 
 /** libnetwork types categories; the same strings as overlay/driverapi.ts ErrorKind, plus 'conflict'. */
-export type ErrorKind = 'badRequest' | 'notFound' | 'forbidden' | 'conflict' | 'tooLarge' | 'notImplemented' | 'unavailable' | 'timeout' | 'internal'
+export type ErrorKind =
+  'badRequest' | 'notFound' | 'forbidden' | 'conflict' | 'tooLarge' | 'notImplemented' | 'unavailable' | 'timeout' | 'internal'
 
-const ERROR_KINDS: ReadonlySet<string> = new Set<ErrorKind>(['badRequest', 'notFound', 'forbidden', 'conflict', 'tooLarge', 'notImplemented', 'unavailable', 'timeout', 'internal'])
+const ERROR_KINDS: ReadonlySet<string> = new Set<ErrorKind>([
+  'badRequest', 'notFound', 'forbidden', 'conflict', 'tooLarge', 'notImplemented', 'unavailable', 'timeout', 'internal'
+])
 
 /**
  * HTTP status per kind. libnetwork's Forbidden errors (duplicate name, active endpoints, second

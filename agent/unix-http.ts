@@ -46,7 +46,9 @@ export function createUnixHttpServer (handler: RequestListener, t: HttpTimeouts 
  */
 export async function readBodyText (req: IncomingMessage): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > MAX_BODY_BYTES) throw new PayloadTooLargeError(`request body of ${declared} bytes is larger than ${MAX_BODY_BYTES} bytes`)
+  if (declared > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(`request body of ${declared} bytes is larger than ${MAX_BODY_BYTES} bytes`)
+  }
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -104,7 +106,8 @@ export class UnixHttpListener {
     // group first, then the mode: the file is never group-accessible with the wrong group
     if (this.opts.socketGroup !== undefined) await chown(path, -1, this.opts.socketGroup)
     await setSocketMode(path, this.opts.socketMode ?? DEFAULT_SOCKET_MODE)
-    this.opts.logger.info({ socket: path, mode: (this.opts.socketMode ?? DEFAULT_SOCKET_MODE).toString(8), group: this.opts.socketGroup }, `${this.opts.name} listening`)
+    const mode = (this.opts.socketMode ?? DEFAULT_SOCKET_MODE).toString(8)
+    this.opts.logger.info({ socket: path, mode, group: this.opts.socketGroup }, `${this.opts.name} listening`)
   }
 
   /**

@@ -27,8 +27,15 @@ export function captureTools (): CaptureTools {
   for (const name of ['ip', 'bridge', 'nsenter', 'iptables-save', 'iptables-restore']) {
     const p = join(dir, name)
     // stdin is read only when it is not a terminal and not closed (-batch -, iptables-restore)
-    writeFileSync(p, `#!/bin/sh\nprintf '%s' "${name}" >> '${logFile}'\nfor a in "$@"; do printf ' [%s]' "$a" >> '${logFile}'; done\n` +
-      `printf '\\n' >> '${logFile}'\nif [ ! -t 0 ]; then cat >> '${logFile}'; fi\nexit 0\n`)
+    writeFileSync(p, [
+      '#!/bin/sh',
+      `printf '%s' "${name}" >> '${logFile}'`,
+      `for a in "$@"; do printf ' [%s]' "$a" >> '${logFile}'; done`,
+      `printf '\\n' >> '${logFile}'`,
+      `if [ ! -t 0 ]; then cat >> '${logFile}'; fi`,
+      'exit 0',
+      ''
+    ].join('\n'))
     chmodSync(p, 0o755)
   }
   return {
@@ -47,5 +54,6 @@ export function captureTools (): CaptureTools {
 
 /** Values that must never reach a batch line or a path. */
 export const HOSTILE: readonly string[] = [
-  'a\nlink del br0', 'a b', 'x\0y', '..', '../../etc', 'a/../b', '-all', '', 'x'.repeat(300), 'a\tb', 'a;b', 'a\rb', 'ümlaut'
+  'a\nlink del br0', 'a b', 'x\0y', '..', '../../etc', 'a/../b', '-all', '', 'x'.repeat(300), 'a\tb', 'a;b', 'a\rb',
+  'ümlaut'
 ]

@@ -10,7 +10,9 @@ import type { z } from 'zod'
 import type { Logger } from '../../networkdb/logger.js'
 import { BadRequestError, httpStatusOf } from '../errors.js'
 import { describeIssues } from '../router.js'
-import { closeAfterError, createUnixHttpServer, parseJsonBody, readBodyText, UnixHttpListener, type HttpTimeouts } from '../unix-http.js'
+import {
+  closeAfterError, createUnixHttpServer, parseJsonBody, readBodyText, UnixHttpListener, type HttpTimeouts
+} from '../unix-http.js'
 import type { DockerIpamDriver } from './ipam-driver.js'
 import type { DockerNetworkDriver } from './network-driver.js'
 import {

@@ -19,14 +19,17 @@ const SANDBOX_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$/
 const UPLINK_RE = /^ovu[A-Za-z0-9_-]{1,12}$/
 
 export function ipv4 (what: string, v: unknown): string {
-  if (typeof v !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || isIP(v) !== 4) throw new UnsafeEgressInputError(what, v)
+  if (typeof v !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || isIP(v) !== 4) {
+    throw new UnsafeEgressInputError(what, v)
+  }
   return v
 }
 
 export function cidr4 (what: string, v: unknown): string {
   if (typeof v !== 'string') throw new UnsafeEgressInputError(what, v)
   const [a, len, extra] = v.split('/')
-  if (a === undefined || len === undefined || extra !== undefined || !/^\d{1,2}$/.test(len) || Number(len) > 32) throw new UnsafeEgressInputError(what, v)
+  const lenOk = len !== undefined && /^\d{1,2}$/.test(len) && Number(len) <= 32
+  if (a === undefined || !lenOk || extra !== undefined) throw new UnsafeEgressInputError(what, v)
   ipv4(what, a)
   return v
 }
@@ -43,7 +46,9 @@ export function proto (v: unknown): 'tcp' | 'udp' {
 
 /** A sandbox (network namespace) name: also a path under /run/netns, so no `/` and no `..`. */
 export function sandbox (v: unknown): string {
-  if (typeof v !== 'string' || !SANDBOX_RE.test(v) || v.includes('..')) throw new UnsafeEgressInputError('sandbox name', v)
+  if (typeof v !== 'string' || !SANDBOX_RE.test(v) || v.includes('..')) {
+    throw new UnsafeEgressInputError('sandbox name', v)
+  }
   return v
 }
 

@@ -24,7 +24,9 @@ import { controllerStack, type ControllerStack } from './memory-stack.js'
 
 interface Reply { status: number, body: string, headers: Record<string, string | string[] | undefined> }
 
-async function call (socketPath: string, method: string, path: string, body?: string | Buffer, chunked = false): Promise<Reply> {
+async function call (
+  socketPath: string, method: string, path: string, body?: string | Buffer, chunked = false
+): Promise<Reply> {
   return await new Promise((resolve, reject) => {
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }
     if (chunked) headers['transfer-encoding'] = 'chunked'
@@ -39,12 +41,17 @@ async function call (socketPath: string, method: string, path: string, body?: st
 }
 
 /** Write `text` on a raw connection and wait for the server to close it; what it answered, and when. */
-async function stall (socketPath: string, text: string, maxMs: number): Promise<{ closedAfterMs: number, answer: string }> {
+async function stall (
+  socketPath: string, text: string, maxMs: number
+): Promise<{ closedAfterMs: number, answer: string }> {
   return await new Promise((resolve, reject) => {
     const t0 = performance.now()
     const sock: Socket = connect({ path: socketPath })
     let answer = ''
-    const guard = setTimeout(() => { sock.destroy(); reject(new Error(`the server kept a stalled client for ${maxMs} ms`)) }, maxMs)
+    const guard = setTimeout(() => {
+      sock.destroy()
+      reject(new Error(`the server kept a stalled client for ${maxMs} ms`))
+    }, maxMs)
     sock.on('data', d => { answer += d.toString() })
     sock.once('error', () => {})
     sock.once('close', () => { clearTimeout(guard); resolve({ closedAfterMs: performance.now() - t0, answer }) })
@@ -53,6 +60,7 @@ async function stall (socketPath: string, text: string, maxMs: number): Promise<
 }
 
 const TIMEOUTS = { headersMs: 300, requestMs: 600 }
+const INFO = { Name: 'h', Version: '0' }
 
 describe('control API hardening (real unix sockets)', function () {
   this.timeout(30_000)
@@ -67,18 +75,20 @@ describe('control API hardening (real unix sockets)', function () {
   beforeEach(async () => {
     socket = join(dir, `h-${Math.random().toString(36).slice(2, 8)}.sock`)
     ctl = new FixtureController()
-    server = new ApiServer(ctl, { socketPath: socket, logger: memoryLogger(), info: { Name: 'h', Version: '0' }, timeouts: TIMEOUTS })
+    server = new ApiServer(ctl, { socketPath: socket, logger: memoryLogger(), info: INFO, timeouts: TIMEOUTS })
     await server.listen()
   })
   afterEach(async () => { await server.close() })
 
-  const networks = async (): Promise<string[]> => (JSON.parse((await call(socket, 'GET', '/v1/networks')).body) as Array<{ Name: string }>).map(n => n.Name)
+  const networks = async (): Promise<string[]> =>
+    (JSON.parse((await call(socket, 'GET', '/v1/networks')).body) as Array<{ Name: string }>).map(n => n.Name)
 
-  it('an oversized body is 413 (by its length, or streamed without one), nothing is created, the connection closes', async () => {
+  it('an oversized body is 413 (by its length, or streamed), nothing is created, the connection closes', async () => {
     const before = await networks()
     const big = JSON.stringify({ Name: 'big', Labels: { a: 'x'.repeat(MAX_BODY_BYTES) } })
     for (const chunked of [false, true]) {
-      const r = await call(socket, 'POST', '/v1/networks', big, chunked).catch((err: unknown) => ({ status: -1, body: String(err), headers: {} }))
+      const r = await call(socket, 'POST', '/v1/networks', big, chunked)
+        .catch((err: unknown) => ({ status: -1, body: String(err), headers: {} }))
       // the reply may race the client still sending; then the socket closes under the client
       if (r.status !== -1) {
         assert.equal(r.status, 413, r.body)
@@ -90,10 +100,11 @@ describe('control API hardening (real unix sockets)', function () {
     assert.equal((await call(socket, 'GET', '/v1/ping')).status, 200, 'still serving')
   })
 
-  it('a client that stalls in its headers or its body is cut off; others are served meanwhile; nothing is created', async () => {
+  it('a client stalling in its headers or body is cut off; others are served meanwhile; nothing changes', async () => {
     const before = await networks()
     const headers = stall(socket, 'POST /v1/networks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n', 10_000)
-    const body = stall(socket, 'POST /v1/networks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"Name":"slow"', 10_000)
+    const body = stall(socket, 'POST /v1/networks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"Name":"slow"',
+      10_000)
     // the agent answers other clients while two connections hang
     assert.equal((await call(socket, 'GET', '/v1/ping')).status, 200)
     const [h, b] = await Promise.all([headers, body])
@@ -120,7 +131,8 @@ describe('control API hardening (real unix sockets)', function () {
     assert.match(attach.body, /Netnss/)
     // values the dataplane would refuse only after allocating are refused here, first
     for (const ifName of ['a;b', 'et\u0000h', '-x', '.x', 'eth0\nlink', 'e'.repeat(16)]) {
-      const r = await call(socket, 'POST', '/v1/networks/web/attach', JSON.stringify({ Netns: 'c1', IfName: ifName, ContainerID: 'c', CNINetwork: 'n' }))
+      const body = JSON.stringify({ Netns: 'c1', IfName: ifName, ContainerID: 'c', CNINetwork: 'n' })
+      const r = await call(socket, 'POST', '/v1/networks/web/attach', body)
       assert.equal(r.status, 400, ifName)
       assert.match(r.body, /invalid interface name/)
     }
@@ -133,7 +145,7 @@ describe('control API hardening (real unix sockets)', function () {
 
   it('the socket is 0660 and takes the configured group', async () => {
     const s = join(dir, 'group.sock')
-    const g = new ApiServer(ctl, { socketPath: s, socketGroup: 65534, logger: memoryLogger(), info: { Name: 'h', Version: '0' } })
+    const g = new ApiServer(ctl, { socketPath: s, socketGroup: 65534, logger: memoryLogger(), info: INFO })
     await g.listen()
     try {
       const st = await stat(s)
@@ -156,21 +168,23 @@ describe('Docker plugin hardening (real unix socket)', function () {
   it('413 for an oversized body, unknown fields ignored (newer dockerd), stalled clients cut off', async () => {
     const socket = join(dir, 'plugin.sock')
     const seen: unknown[] = []
-    const routes = new Map([['/NetworkDriver.CreateNetwork', { schema: z.object({ NetworkID: z.string() }), handle: async (b: never) => { seen.push(b); return {} } }]])
+    const handle = async (b: never): Promise<object> => { seen.push(b); return {} }
+    const routes = new Map([['/NetworkDriver.CreateNetwork', { schema: z.object({ NetworkID: z.string() }), handle }]])
     const server = new PluginServer(routes, { socketPath: socket, logger: memoryLogger(), timeouts: TIMEOUTS })
     await server.listen()
     try {
-      const big = await call(socket, 'POST', '/NetworkDriver.CreateNetwork', JSON.stringify({ NetworkID: 'x'.repeat(MAX_BODY_BYTES) }))
-        .catch(() => undefined)
+      const path = '/NetworkDriver.CreateNetwork'
+      const huge = JSON.stringify({ NetworkID: 'x'.repeat(MAX_BODY_BYTES) })
+      const big = await call(socket, 'POST', path, huge).catch(() => undefined)
       if (big !== undefined) assert.equal(big.status, 413)
       assert.equal(seen.length, 0)
-      const ok = await call(socket, 'POST', '/NetworkDriver.CreateNetwork', '{"NetworkID": "n1", "SomethingNew": {"x": 1}}')
+      const ok = await call(socket, 'POST', path, '{"NetworkID": "n1", "SomethingNew": {"x": 1}}')
       assert.equal(ok.status, 200, ok.body)
       assert.deepEqual(seen, [{ NetworkID: 'n1' }], 'the unknown field is dropped before the handler')
       const bad = await call(socket, 'POST', '/NetworkDriver.CreateNetwork', '{"NetworkID": ')
       assert.equal(bad.status, 400)
       assert.match(bad.body, /invalid JSON body/)
-      const s = await stall(socket, 'POST /NetworkDriver.CreateNetwork HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{', 10_000)
+      const s = await stall(socket, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{`, 10_000)
       assert.ok(s.closedAfterMs < 5000)
       assert.equal(seen.length, 1)
     } finally {
@@ -187,16 +201,18 @@ describe('concurrent conflicting calls through the API socket (real controller)'
   before(async () => { ({ dir, cleanup } = await tempDir()) })
   after(async () => { await s?.close(); await cleanup() })
 
-  it('two creates of one name: one 201, one 409; attach racing rm: never an endpoint on a removed network', async () => {
+  it('two creates of one name: one 201, one 409; attach racing rm: no endpoint on a removed network', async () => {
     const dps = [new MemoryDataplane(), new MemoryDataplane()]
     s = await controllerStack(2, { dataplane: i => dps[i]! })
     const k = s
     const sockets = [join(dir, 'c0.sock'), join(dir, 'c1.sock')]
-    const servers = [0, 1].map(i => new ApiServer(k.host(i).controller, { socketPath: sockets[i]!, logger: memoryLogger(), info: { Name: `h${i}`, Version: '0' } }))
+    const servers = [0, 1].map(i =>
+      new ApiServer(k.host(i).controller, { socketPath: sockets[i]!, logger: memoryLogger(), info: INFO }))
     for (const srv of servers) await srv.listen()
     try {
       const create = '{"Name": "dup", "Subnet": "10.77.0.0/24"}'
-      const same = await k.run(async () => await Promise.all([call(sockets[0]!, 'POST', '/v1/networks', create), call(sockets[0]!, 'POST', '/v1/networks', create)]))
+      const post = async (): Promise<Reply> => await call(sockets[0]!, 'POST', '/v1/networks', create)
+      const same = await k.run(async () => await Promise.all([post(), post()]))
       assert.deepEqual(same.map(r => r.status).sort(), [201, 409], JSON.stringify(same.map(r => r.body)))
       assert.match(same.find(r => r.status === 409)!.body, /already exists/)
       await k.c.advance(1000)
@@ -242,11 +258,16 @@ describe('agent configuration: socket group, metrics address', () => {
   after(async () => { await cleanup() })
 
   it('a bare metrics port binds to 127.0.0.1 only; an address must be written out', async () => {
-    for (const [flag, want] of [['9469', '127.0.0.1:9469'], [':9469', '127.0.0.1:9469'], ['0.0.0.0:9469', '0.0.0.0:9469'], ['[::1]:9469', '::1:9469']] as const) {
+    const cases = [
+      ['9469', '127.0.0.1:9469'], [':9469', '127.0.0.1:9469'], ['0.0.0.0:9469', '0.0.0.0:9469'],
+      ['[::1]:9469', '::1:9469']
+    ]
+    for (const [flag, want] of cases as Array<[string, string]>) {
       const c = await loadAgentConfig({ clusterKey: key, metrics: flag }, { cwd: dir, hostname: 'h1' })
       assert.equal(`${c.metrics!.host}:${c.metrics!.port}`, want, flag)
     }
-    await assert.rejects(loadAgentConfig({ clusterKey: key, metrics: '99999' }, { cwd: dir, hostname: 'h1' }), ConfigError)
+    await assert.rejects(loadAgentConfig({ clusterKey: key, metrics: '99999' }, { cwd: dir, hostname: 'h1' }), 
+      ConfigError)
   })
 
   it('socket-group: a name from the group file or a number; an unknown group is a ConfigError', async () => {
@@ -254,7 +275,8 @@ describe('agent configuration: socket group, metrics address', () => {
     await writeFile(groups, 'root:x:0:\novnet:x:1234:alice,bob\n')
     assert.equal(await resolveGroup('ovnet', groups), 1234)
     assert.equal(await resolveGroup('77', groups), 77)
-    await assert.rejects(resolveGroup('nosuch', groups), (e: unknown) => e instanceof ConfigError && /no group nosuch/.test(e.message))
+    const noSuch = (e: unknown): boolean => e instanceof ConfigError && /no group nosuch/.test(e.message)
+    await assert.rejects(resolveGroup('nosuch', groups), noSuch)
     await assert.rejects(resolveGroup('a b\nroot', groups), ConfigError)
     const c = await loadAgentConfig({ clusterKey: key, socketGroup: 'root' }, { cwd: dir, hostname: 'h1' })
     assert.equal(c.socketGroup, 0)

@@ -20,7 +20,10 @@ import { controllerStack, type ControllerStack } from './memory-stack.js'
 
 const good: FirewallSpec = {
   overlaySubnets: ['10.1.0.0/24'],
-  networks: [{ subnet: '10.1.0.0/24', ports: [{ hostIp: '0.0.0.0', hostPort: 8080, ctrPort: 80, proto: 'tcp', ctrIp: '10.1.0.5' }] }]
+  networks: [{
+    subnet: '10.1.0.0/24',
+    ports: [{ hostIp: '0.0.0.0', hostPort: 8080, ctrPort: 80, proto: 'tcp', ctrIp: '10.1.0.5' }]
+  }]
 }
 const INJECT = '10.9.0.0/24 -j ACCEPT\n-A OVNET-FWD'
 
@@ -42,17 +45,19 @@ describe('egress: hostile values never reach an iptables or ip batch', function 
     assert.equal(ipt.calls.length, 3, 'the good spec was saved twice and restored once')
     assert.match(ipt.calls[2]!, /-A OVNET-FWD -d 10\.1\.0\.0\/24 -i ovu\+ -j DROP/)
     const port = good.networks[0]!.ports[0]!
+    const withPort = (over: Partial<typeof port>): FirewallSpec =>
+      ({ ...good, networks: [{ subnet: '10.1.0.0/24', ports: [{ ...port, ...over }] }] })
     const bad: Array<[string, FirewallSpec]> = []
     for (const v of [...HOSTILE, INJECT, '10.0.0.0/33', '10.0.0.0', '300.0.0.0/8', 'fd00::/64']) {
       bad.push([`overlay subnet ${JSON.stringify(v)}`, { ...good, overlaySubnets: [v] }])
       bad.push([`network subnet ${JSON.stringify(v)}`, { ...good, networks: [{ subnet: v, ports: [] }] }])
     }
     for (const v of [...HOSTILE, INJECT, '10.0.0.1/32', '300.0.0.1', 'fd00::1', '010.0.0.1x']) {
-      bad.push([`container IP ${JSON.stringify(v)}`, { ...good, networks: [{ subnet: '10.1.0.0/24', ports: [{ ...port, ctrIp: v }] }] }])
-      bad.push([`host IP ${JSON.stringify(v)}`, { ...good, networks: [{ subnet: '10.1.0.0/24', ports: [{ ...port, hostIp: v }] }] }])
+      bad.push([`container IP ${JSON.stringify(v)}`, withPort({ ctrIp: v })])
+      bad.push([`host IP ${JSON.stringify(v)}`, withPort({ hostIp: v })])
     }
-    for (const p of [0, 65536, 1.5, Number.NaN]) bad.push([`port ${p}`, { ...good, networks: [{ subnet: '10.1.0.0/24', ports: [{ ...port, hostPort: p }] }] }])
-    bad.push(['protocol', { ...good, networks: [{ subnet: '10.1.0.0/24', ports: [{ ...port, proto: 'tcp -j ACCEPT' as 'tcp' }] }] }])
+    for (const p of [0, 65536, 1.5, Number.NaN]) bad.push([`port ${p}`, withPort({ hostPort: p })])
+    bad.push(['protocol', withPort({ proto: 'tcp -j ACCEPT' as 'tcp' })])
     for (const [what, spec] of bad) {
       const rec = new RecordingIptables()
       await assert.rejects(reconcileFirewall(rec, spec), UnsafeEgressInputError, what)
@@ -62,21 +67,24 @@ describe('egress: hostile values never reach an iptables or ip batch', function 
 
   it('uplinks: network id, sandbox name and subnet are checked before ip runs', async () => {
     t.clear()
-    await ensureUplink({ nid: '0123456789abcdef', sandbox: 'ovnet-h1-0123456789ab', subnet: '10.1.0.0/24' }, undefined, [])
+    const uplink = async (nid: string, sandbox: string, subnet: string): Promise<unknown> =>
+      await ensureUplink({ nid, sandbox, subnet }, undefined, [])
+    await uplink('0123456789abcdef', 'ovnet-h1-0123456789ab', '10.1.0.0/24')
     assert.match(t.log(), /link add ovu0123456789ab type veth peer name uplink0 netns ovnet-h1-0123456789ab/)
     assert.match(t.log(), /route replace 10\.1\.0\.0\/24 via 169\.254\.1\.2 dev ovu0123456789ab onlink/)
     for (const v of [...HOSTILE.filter(x => x !== ''), INJECT]) {
       const s = JSON.stringify(v)
       const cases: Array<[string, () => Promise<unknown>]> = [
-        [`nid ${s}`, async () => await ensureUplink({ nid: v.slice(0, 12), sandbox: 'ovnet-h1-x', subnet: '10.1.0.0/24' }, undefined, [])],
-        [`sandbox ${s}`, async () => await ensureUplink({ nid: 'abc', sandbox: v, subnet: '10.1.0.0/24' }, undefined, [])],
-        [`subnet ${s}`, async () => await ensureUplink({ nid: 'abc', sandbox: 'ovnet-h1-x', subnet: v }, undefined, [])],
+        [`nid ${s}`, async () => await uplink(v.slice(0, 12), 'ovnet-h1-x', '10.1.0.0/24')],
+        [`sandbox ${s}`, async () => await uplink('abc', v, '10.1.0.0/24')],
+        [`subnet ${s}`, async () => await uplink('abc', 'ovnet-h1-x', v)],
         [`forwarding ${s}`, async () => { await enableSandboxForwarding(v) }],
         [`remove ${s}`, async () => { await removeUplinks(['ovuabc', `ovu${v}`]) }]
       ]
       for (const [what, call] of cases) {
         // a harmless device name: a 12-char prefix of letters, digits, _ and -
-        if ((what.startsWith('nid') || what.startsWith('remove')) && /^[A-Za-z0-9_-]{1,12}$/.test(v.slice(0, 12))) continue
+        const harmless = /^[A-Za-z0-9_-]{1,12}$/.test(v.slice(0, 12))
+        if ((what.startsWith('nid') || what.startsWith('remove')) && harmless) continue
         t.clear()
         await assert.rejects(call(), UnsafeEgressInputError, what)
         assert.equal(t.log(), '', `${what}: a tool ran`)
@@ -86,15 +94,26 @@ describe('egress: hostile values never reach an iptables or ip batch', function 
 })
 
 describe('records with values that would break a batch line do not decode', () => {
-  const net: NetworkRecord = { id: 'a'.repeat(64), name: 'n', created: 1, subnet: '10.0.0.0/24', gateway: '10.0.0.1', ipRange: '', vni: 4097, internal: false, attachable: true, options: {}, labels: {} }
-  const ep: EndpointRecord = { nid: 'a'.repeat(64), eid: 'b'.repeat(64), name: 'c1', ip: '10.0.0.2/24', mac: '02:42:0a:00:00:02', node: 'h1', nodeId: 'p', vtep: '192.0.2.1' }
+  const net: NetworkRecord = {
+    id: 'a'.repeat(64), name: 'n', created: 1, subnet: '10.0.0.0/24', gateway: '10.0.0.1', ipRange: '', vni: 4097,
+    internal: false, attachable: true, options: {}, labels: {}
+  }
+  const ep: EndpointRecord = {
+    nid: 'a'.repeat(64), eid: 'b'.repeat(64), name: 'c1', ip: '10.0.0.2/24', mac: '02:42:0a:00:00:02', node: 'h1',
+    nodeId: 'p', vtep: '192.0.2.1'
+  }
   it('network records: id, subnet, gateway, IP range', () => {
     assert.deepEqual(decodeNetworkRecord(encodeNetworkRecord(net)), net)
     for (const v of [...HOSTILE.filter(x => x.length < 60), INJECT]) {
-      for (const over of [{ id: v }, { subnet: v }, { subnet: `10.0.0.0/24${v}` }, { gateway: `10.0.0.1${v}` }, { ipRange: `10.0.0.0/25${v}` }]) {
+      const overs = [
+        { id: v }, { subnet: v }, { subnet: `10.0.0.0/24${v}` }, { gateway: `10.0.0.1${v}` },
+        { ipRange: `10.0.0.0/25${v}` }
+      ]
+      for (const over of overs) {
         if (Object.values(over)[0] === '' || (over.id !== undefined && /^[A-Za-z0-9_-]+$/.test(v))) continue
         if (over.subnet === '10.0.0.0/24' || over.gateway === '10.0.0.1' || over.ipRange === '10.0.0.0/25') continue
-        assert.throws(() => decodeNetworkRecord(encodeNetworkRecord({ ...net, ...over })), WireError, JSON.stringify(over))
+        const rec = encodeNetworkRecord({ ...net, ...over })
+        assert.throws(() => decodeNetworkRecord(rec), WireError, JSON.stringify(over))
       }
     }
     assert.throws(() => decodeNetworkRecord(encodeNetworkRecord({ ...net, subnet: 'fd00::/64' })), /IPv4/)
@@ -102,9 +121,14 @@ describe('records with values that would break a batch line do not decode', () =
   it('endpoint records: ids, address, MAC, VTEP', () => {
     assert.deepEqual(decodeEndpointRecord(encodeEndpointRecord(ep)), ep)
     for (const v of [...HOSTILE.filter(x => x !== '' && x.length < 60), INJECT]) {
-      for (const over of [{ eid: `b${v}` }, { nid: `a${v}` }, { ip: `10.0.0.2/24${v}` }, { mac: `02:42:0a:00:00:02${v}` }, { vtep: `192.0.2.1${v}` }]) {
+      const overs = [
+        { eid: `b${v}` }, { nid: `a${v}` }, { ip: `10.0.0.2/24${v}` }, { mac: `02:42:0a:00:00:02${v}` },
+        { vtep: `192.0.2.1${v}` }
+      ]
+      for (const over of overs) {
         if ((over.eid !== undefined || over.nid !== undefined) && /^[A-Za-z0-9_-]+$/.test(v)) continue
-        assert.throws(() => decodeEndpointRecord(encodeEndpointRecord({ ...ep, ...over })), WireError, JSON.stringify(over))
+        const rec = encodeEndpointRecord({ ...ep, ...over })
+        assert.throws(() => decodeEndpointRecord(rec), WireError, JSON.stringify(over))
       }
     }
   })
@@ -129,10 +153,14 @@ describe('a keyed host\'s network record with an iptables rule in its subnet', f
     await k.run(async () => await k.host(1).controller.attach('web', { Netns: 'c1' }))
     const applied = eg.views.length
     const evil = 'e'.repeat(64)
-    const rec = encodeNetworkRecord({ id: evil, name: 'evil', created: 1, subnet: INJECT, gateway: '', ipRange: '', vni: 4099, internal: false, attachable: true, options: {}, labels: {} })
+    const rec = encodeNetworkRecord({
+      id: evil, name: 'evil', created: 1, subnet: INJECT, gateway: '', ipRange: '', vni: 4099, internal: false,
+      attachable: true, options: {}, labels: {}
+    })
     await k.run(async () => { await k.host(0).db.createEntry(NETWORK_TABLE, OVERLAY_GLOBAL_NETWORK, evil, rec) })
     await k.c.advance(3000)
-    assert.ok(k.host(1).db.getEntry(NETWORK_TABLE, OVERLAY_GLOBAL_NETWORK, evil) !== undefined, 'the record did replicate')
+    const replicated = k.host(1).db.getEntry(NETWORK_TABLE, OVERLAY_GLOBAL_NETWORK, evil)
+    assert.ok(replicated !== undefined, 'the record did replicate')
     assert.deepEqual((await k.host(1).controller.listNetworks()).map(n => n.Name), ['web'])
     // a later apply (a new attach) still carries only the good subnet
     await k.run(async () => await k.host(1).controller.attach('web', { Netns: 'c2' }))

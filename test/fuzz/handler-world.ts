@@ -70,7 +70,9 @@ export async function makeWorld (): Promise<World> {
     for (const nid of nets[n.nodeName]!) await driven(clock, async () => { await n.joinNetwork(nid) }, 10)
   }
   for (const n of all) {
-    for (const [table, key, nid] of WRITES[n.nodeName]!) await n.createEntry(table, nid, key, enc(`${n.nodeName}:${key}`))
+    for (const [table, key, nid] of WRITES[n.nodeName]!) {
+      await n.createEntry(table, nid, key, enc(`${n.nodeName}:${key}`))
+    }
   }
   await clock.advance(3000)
   const world: World = {
@@ -84,7 +86,9 @@ export async function makeWorld (): Promise<World> {
     async close () { for (const n of all) await n.close() }
   }
   target.watchCluster(() => { world.events++ })
-  for (const table of ['t', 'u', 'network_table', 'network_removal_table']) target.watch(table, undefined, () => { world.events++ })
+  for (const table of ['t', 'u', 'network_table', 'network_removal_table']) {
+    target.watch(table, undefined, () => { world.events++ })
+  }
   world.events = 0
   return world
 }
@@ -118,12 +122,16 @@ export async function snapshot (w: World): Promise<Snapshot> {
     for (const [table, keys] of net.tables) {
       for (const [key, e] of keys) {
         const value = Buffer.from(e.value).toString('hex')
-        entries.set(`${nid}\u0000${table}\u0000${key}`, { owner: e.owner, ltime: e.ltime, deleted: e.deleted, hidden: e.hidden, value })
+        const state = { owner: e.owner, ltime: e.ltime, deleted: e.deleted, hidden: e.hidden, value }
+        entries.set(`${nid}\u0000${table}\u0000${key}`, state)
       }
     }
   }
   const members = new Map<string, MemberState>()
-  for (const m of w.target.members()) members.set(m.id, { name: m.name, advertise: m.advertiseAddr, addrs: m.addrs.join(','), status: m.status, inc: m.incarnation })
+  for (const m of w.target.members()) {
+    const addrs = m.addrs.join(',')
+    members.set(m.id, { name: m.name, advertise: m.advertiseAddr, addrs, status: m.status, inc: m.incarnation })
+  }
   const d = w.target.diagnostics()
   const stored = await w.store.load()
   return {
@@ -152,7 +160,9 @@ export function diff (a: Snapshot, b: Snapshot): string[] {
     if (x !== y) out.push(`member ${id}: ${x} -> ${y}`)
   }
   if (a.peers !== b.peers) out.push(`network members: ${a.peers} -> ${b.peers}`)
-  if (a.clocks.network !== b.clocks.network || a.clocks.table !== b.clocks.table) out.push(`clocks: ${JSON.stringify(a.clocks)} -> ${JSON.stringify(b.clocks)}`)
+  if (a.clocks.network !== b.clocks.network || a.clocks.table !== b.clocks.table) {
+    out.push(`clocks: ${JSON.stringify(a.clocks)} -> ${JSON.stringify(b.clocks)}`)
+  }
   if (a.digest !== b.digest) out.push(`digest: ${a.digest} -> ${b.digest}`)
   if (a.store !== b.store) out.push('store changed')
   if (a.events !== b.events) out.push(`${b.events - a.events} events emitted`)

@@ -5,7 +5,8 @@ import { fuzzHandlers } from './handlers.js'
 
 describe('fuzz (bounded run): NetworkDB message handlers', function () {
   this.timeout(300_000)
-  it('3,000 frames to the gossip and request handlers: no crash or hang; rejected frames change nothing and are counted; accepted ones keep the trust rules', async () => {
+  it('3,000 frames to the gossip and request handlers: no crash or hang; rejected frames change nothing and are ' +
+    'counted; accepted ones keep the trust rules', async () => {
     const r = await fuzzHandlers(3000, 7)
     assert.equal(r.frames, 3000)
     for (const [kind, outcomes] of [['gossip', r.gossip], ['requests', r.requests]] as const) {
@@ -18,10 +19,12 @@ describe('fuzz (bounded run): NetworkDB message handlers', function () {
 
 describe('refused requests are counted (found by the handler fuzz)', function () {
   this.timeout(60_000)
-  it('a push from a non-member and a sync of a network the node does not hold: ack ok=false, one rejection each, by reason', async () => {
+  it('a push from a non-member, a sync of a network not held: ack ok=false, one rejection each', async () => {
     const w = await makeWorld()
     try {
-      const push = encodeRequest({ t: 'push', b: { nid: NID, entries: [{ table: 't', key: 'k9', owner: STRANGER, ltime: 5, deleted: false, value: new Uint8Array([1]), reapIn: 0 }] } })
+      const value = new Uint8Array([1])
+      const e = { table: 't', key: 'k9', owner: STRANGER, ltime: 5, deleted: false, value, reapIn: 0 }
+      const push = encodeRequest({ t: 'push', b: { nid: NID, entries: [e] } })
       const sync = encodeRequest({ t: 'sync', b: { nid: NID3, buckets: 1, hashes: [0, 0], count: 0 } })
       for (const [frame, reason] of [[push, 'not-member'], [sync, 'not-in-network']] as const) {
         const before = w.metrics.get('ovnet_networkdb_rejected_messages_total', { reason })

@@ -27,7 +27,9 @@ import { authenticate } from '../../networkdb/validate.js'
 import { MAX_CLOCK, MAX_INC_AHEAD, MAX_LTIME_AHEAD } from '../../networkdb/trust.js'
 import { networkdbFrames } from './corpus.js'
 import { FuzzFailure } from './decoders.js'
-import { diff, makeWorld, NID, NID2, NID3, PEER_A, PEER_B, snapshot, STRANGER, TARGET, type Snapshot, type World } from './handler-world.js'
+import {
+  diff, makeWorld, NID, NID2, NID3, PEER_A, PEER_B, snapshot, STRANGER, TARGET, type Snapshot, type World
+} from './handler-world.js'
 import { fuzzFrame, mutateValues } from './mutate.js'
 import { Rng } from './rng.js'
 
@@ -35,7 +37,8 @@ const RESET_EVERY = 1000
 const SENDERS = [PEER_A, PEER_A, PEER_B, STRANGER]
 const TOPICS = [CLUSTER_TOPIC, networkTopic(NID), networkTopic(NID2), networkTopic(NID3), 'ovnet/1/net/', 'x']
 /** Strings the type-keeping mutator draws from: every name, network, table and key of the world. */
-const POOL = [TARGET, PEER_A, PEER_B, STRANGER, NID, NID2, NID3, 't', 'u', 'network_table', 'k1', 'k2', 'k3', 'k5', 'k6', 'k7', 'k8',
+const POOL = [TARGET, PEER_A, PEER_B, STRANGER, NID, NID2, NID3, 't', 'u', 'network_table',
+  'k1', 'k2', 'k3', 'k5', 'k6', 'k7', 'k8',
   'alive', 'suspect', 'failed', 'left', 'ack', 'entries', 'push', 'sync', 'pushpull', 'node', 'net', 'tables', '']
 /** Virtual ms an indirect probe may take (probeTimeoutMs * (MAX_HEALTH + 1) and more). */
 const PROBE_BOUND_MS = 60_000
@@ -64,7 +67,10 @@ export function handlerCorpus (): Uint8Array[] {
   }
   const own = [entry('k2', PEER_A), entry('k3', PEER_A, 'u', { deleted: true, reapIn: 1000 }), entry('k8', PEER_A)]
   // another owner's keys: PEER_B's k1, the target's k5, a takeover table key of the target
-  const others = [entry('k1', PEER_A), entry('k5', PEER_A), entry('k6', PEER_A, 'network_table'), entry('k1', PEER_B, 't', { ltime: 99 })]
+  const others = [
+    entry('k1', PEER_A), entry('k5', PEER_A), entry('k6', PEER_A, 'network_table'),
+    entry('k1', PEER_B, 't', { ltime: 99 })
+  ]
   const mine = [entry('k5', TARGET, 't', { ltime: 1 }), entry('k5', TARGET, 't', { deleted: true })]
   for (const nid of [NID, NID2]) {
     frames.push(encodeGossip({ t: 'tables', b: { nid, entries: own } }))
@@ -75,7 +81,9 @@ export function handlerCorpus (): Uint8Array[] {
   }
   const b = { name: PEER_B, advertise: '192.0.2.3', addrs: [`mem://${PEER_B}`], inc: 2 ** 40 }
   frames.push(encodeGossip({ t: 'node', b: { kind: 'failed', node: PEER_B, ...b } }))
-  frames.push(encodeRequest({ t: 'pushpull', b: { nodes: [{ kind: 'left', node: PEER_B, ...b, name: 'evil', addrs: ['mem://evil'] }], networks: [{ node: PEER_B, nid: NID, ltime: 2 ** 30, join: false }], ltime: 9 } }))
+  const leftB = { kind: 'left' as const, node: PEER_B, ...b, name: 'evil', addrs: ['mem://evil'] }
+  const outB = { node: PEER_B, nid: NID, ltime: 2 ** 30, join: false }
+  frames.push(encodeRequest({ t: 'pushpull', b: { nodes: [leftB], networks: [outB], ltime: 9 } }))
   frames.push(encodeGossip({ t: 'net', b: { node: PEER_A, nid: NID3, ltime: 10 ** 6, join: false } }))
   return frames
 }
@@ -124,7 +132,8 @@ interface Counts { dropped: number, rejected: number, mDropped: number, mRejecte
 
 function counts (w: World): Counts {
   const s = w.target.stats()
-  return { dropped: s.dropped, rejected: s.rejected, mDropped: w.metrics.total(DROPPED), mRejected: w.metrics.total(REJECTED) }
+  const mDropped = w.metrics.total(DROPPED)
+  return { dropped: s.dropped, rejected: s.rejected, mDropped, mRejected: w.metrics.total(REJECTED) }
 }
 
 async function gossipOne (w: World, topic: string, from: string, frame: Uint8Array): Promise<Outcome> {
@@ -160,7 +169,8 @@ async function requestOne (w: World, from: string, frame: Uint8Array): Promise<O
   let done = false
   let answer: Iterable<Uint8Array> | undefined
   let failure: unknown
-  w.handlers.onRequest(from, frame).then(a => { done = true; answer = a }, (err: unknown) => { done = true; failure = err })
+  w.handlers.onRequest(from, frame)
+    .then(a => { done = true; answer = a }, (err: unknown) => { done = true; failure = err })
   await new Promise<void>(resolve => { setImmediate(resolve) })
   let advanced = false
   for (let spent = 0; !done && spent < PROBE_BOUND_MS; spent += 100) {
@@ -169,7 +179,9 @@ async function requestOne (w: World, from: string, frame: Uint8Array): Promise<O
   }
   if (!done) throw new FuzzFailure(`request handler did not answer within ${PROBE_BOUND_MS} virtual ms`, frame, from)
   if (failure !== undefined) {
-    if (outcome !== 'dropped' || !(failure instanceof WireError)) throw new FuzzFailure(`request handler failed (${outcome} frame from ${from})`, frame, failure)
+    if (outcome !== 'dropped' || !(failure instanceof WireError)) {
+      throw new FuzzFailure(`request handler failed (${outcome} frame from ${from})`, frame, failure)
+    }
   } else {
     if (outcome === 'dropped') throw new FuzzFailure('request handler answered an undecodable frame', frame, from)
     let n = 0
@@ -184,25 +196,40 @@ async function requestOne (w: World, from: string, frame: Uint8Array): Promise<O
     }
     if (n === 0) throw new FuzzFailure('empty answer', frame, from)
   }
-  if (advanced && outcome !== 'accepted') throw new FuzzFailure(`a ${outcome} request was not answered at once`, frame, from)
+  if (advanced && outcome !== 'accepted') {
+    throw new FuzzFailure(`a ${outcome} request was not answered at once`, frame, from)
+  }
   await check(w, outcome, from, frame, before, c0, advanced)
   return outcome
 }
 
 /** The per-frame assertions (see the file comment). `advanced`: timers ran meanwhile. */
-async function check (w: World, outcome: Outcome, from: string, frame: Uint8Array, before: Snapshot, c0: Counts, advanced: boolean): Promise<void> {
+async function check (
+  w: World, outcome: Outcome, from: string, frame: Uint8Array, before: Snapshot, c0: Counts, advanced: boolean
+): Promise<void> {
   const after = await snapshot(w)
   const c1 = counts(w)
   if (outcome !== 'accepted') {
     const changes = diff(before, after)
-    if (changes.length > 0) throw new FuzzFailure(`a ${outcome} frame from ${from} changed state: ${changes.slice(0, 5).join('; ')}`, frame, changes.length)
-    const [stat, metric] = outcome === 'dropped' ? [c1.dropped - c0.dropped, c1.mDropped - c0.mDropped] : [c1.rejected - c0.rejected, c1.mRejected - c0.mRejected]
-    if (stat < 1 || metric !== stat) throw new FuzzFailure(`a ${outcome} frame from ${from} was counted ${stat} times in stats, ${metric} in metrics`, frame, JSON.stringify({ c0, c1 }))
+    if (changes.length > 0) {
+      const what = `a ${outcome} frame from ${from} changed state: ${changes.slice(0, 5).join('; ')}`
+      throw new FuzzFailure(what, frame, changes.length)
+    }
+    const [stat, metric] = outcome === 'dropped'
+      ? [c1.dropped - c0.dropped, c1.mDropped - c0.mDropped]
+      : [c1.rejected - c0.rejected, c1.mRejected - c0.mRejected]
+    if (stat < 1 || metric !== stat) {
+      const what = `a ${outcome} frame from ${from} was counted ${stat} times in stats, ${metric} in metrics`
+      throw new FuzzFailure(what, frame, JSON.stringify({ c0, c1 }))
+    }
     return
   }
   if (advanced) return // an indirect probe: timers of the whole cluster ran meanwhile
   const broken = trustViolations(before, after, from, w.clock.now())
-  if (broken.length > 0) throw new FuzzFailure(`an accepted frame from ${from} broke a trust rule: ${broken.slice(0, 5).join('; ')}`, frame, broken.length)
+  if (broken.length > 0) {
+    const what = `an accepted frame from ${from} broke a trust rule: ${broken.slice(0, 5).join('; ')}`
+    throw new FuzzFailure(what, frame, broken.length)
+  }
 }
 
 function trustViolations (a: Snapshot, b: Snapshot, from: string, now: number): string[] {
@@ -212,24 +239,36 @@ function trustViolations (a: Snapshot, b: Snapshot, from: string, now: number): 
     if (JSON.stringify(x) === JSON.stringify(y) || y.owner === from || y.owner === TARGET) continue
     if (x !== undefined && x.owner === y.owner && x.ltime === y.ltime && x.value === y.value) {
       const status = b.members.get(y.owner)?.status
-      if (x.deleted === y.deleted && (status === 'failed') === y.hidden) continue // hidden/shown with its owner's status
+      // hidden or shown with its owner's status
+      if (x.deleted === y.deleted && (status === 'failed') === y.hidden) continue
       const was = a.members.get(y.owner)?.status
       if (!x.deleted && y.deleted && status === 'left' && (was === 'suspect' || was === 'failed')) continue
     }
     out.push(`entry ${k.replaceAll('\u0000', '/')} of ${y.owner}: ${JSON.stringify(x)} -> ${JSON.stringify(y)}`)
   }
-  for (const [k, x] of a.entries) if (!b.entries.has(k)) out.push(`entry ${k.replaceAll('\u0000', '/')} vanished (${JSON.stringify(x)})`)
+  for (const [k, x] of a.entries) {
+    if (!b.entries.has(k)) out.push(`entry ${k.replaceAll('\u0000', '/')} vanished (${JSON.stringify(x)})`)
+  }
   for (const [id, y] of b.members) {
     const x = a.members.get(id)
-    if (y.inc > MAX_CLOCK || y.inc > Math.max(x?.inc ?? 0, now) + MAX_INC_AHEAD) out.push(`member ${id}: incarnation ${x?.inc} -> ${y.inc}`)
+    if (y.inc > MAX_CLOCK || y.inc > Math.max(x?.inc ?? 0, now) + MAX_INC_AHEAD) {
+      out.push(`member ${id}: incarnation ${x?.inc} -> ${y.inc}`)
+    }
     if (x === undefined || id === from) continue
     // a node first heard of without addresses (suspect/failed news) takes them from later news (membership.ts)
-    if (x.name !== '' && x.addrs !== '' && (x.name !== y.name || x.advertise !== y.advertise || x.addrs !== y.addrs)) out.push(`member ${id} renamed: ${JSON.stringify(x)} -> ${JSON.stringify(y)}`)
-    if (y.status === 'left' && x.status !== 'left' && x.status !== 'suspect' && x.status !== 'failed') out.push(`member ${id}: ${x.status} -> left, said by ${from}`)
+    const renamed = x.name !== y.name || x.advertise !== y.advertise || x.addrs !== y.addrs
+    if (x.name !== '' && x.addrs !== '' && renamed) {
+      out.push(`member ${id} renamed: ${JSON.stringify(x)} -> ${JSON.stringify(y)}`)
+    }
+    if (y.status === 'left' && !['left', 'suspect', 'failed'].includes(x.status)) {
+      out.push(`member ${id}: ${x.status} -> left, said by ${from}`)
+    }
     if (id === TARGET && y.status !== x.status) out.push(`target's own status ${x.status} -> ${y.status}`)
   }
   for (const c of ['network', 'table'] as const) {
-    if (b.clocks[c] > MAX_CLOCK || b.clocks[c] > Math.max(a.clocks[c], now) + MAX_LTIME_AHEAD) out.push(`${c} clock ${a.clocks[c]} -> ${b.clocks[c]}`)
+    if (b.clocks[c] > MAX_CLOCK || b.clocks[c] > Math.max(a.clocks[c], now) + MAX_LTIME_AHEAD) {
+      out.push(`${c} clock ${a.clocks[c]} -> ${b.clocks[c]}`)
+    }
   }
   return out
 }

@@ -95,7 +95,9 @@ export function mutateValues (frame: Uint8Array, pool: readonly string[], r: Rng
     let next: unknown = old
     if (typeof old === 'string') next = r.chance(0.8) ? r.pick(pool) : `${old}${r.int(10)}`
     else if (typeof old === 'boolean') next = !old
-    else if (typeof old === 'number') next = r.pick([0, 1, old + 1, Math.max(0, old - 1), old * 2, 2 ** 20 + r.int(100), 2 ** 30, 2 ** 49, r.int(1_000_000)])
+    else if (typeof old === 'number') {
+      next = r.pick([0, 1, old + 1, Math.max(0, old - 1), old * 2, 2 ** 20 + r.int(100), 2 ** 30, 2 ** 49, r.int(1_000_000)])
+    }
     else if (typeof old === 'bigint') next = old + BigInt(r.int(3)) - 1n
     else if (old instanceof Uint8Array) next = r.bytes(r.int(old.length + 4))
     ;(c as Record<string | number, unknown>)[k] = next
