@@ -15,6 +15,8 @@ export const PEER_A = 'fz-a'
 export const PEER_B = 'fz-b'
 /** A sender that is no member (a keyed host that never joined, or a forged id). */
 export const STRANGER = 'fz-x'
+/** A keyed host that answers the target's requests (sync, push-pull, indirect probe) with fuzz frames. */
+export const LIAR = 'fz-liar'
 export const NID = 'n'
 export const NID2 = 'a'.repeat(64)
 /** A network only the peers are in: the target learns its members but holds no tables of it. */
@@ -38,6 +40,12 @@ export interface World {
   store: MemoryStore
   /** Events the target emitted (table and cluster watchers). */
   events: number
+  /** What LIAR answers to the next request it gets. */
+  answer: Uint8Array[]
+  /** Start an exchange of the target with LIAR: a sync of `nid`, a push-pull or an indirect probe. */
+  ask(kind: 'sync' | 'pushpull' | 'pingreq', nid: string): Promise<unknown>
+  /** Cut (or restore) the target's links to the two peers: during an exchange with LIAR only LIAR speaks. */
+  isolate(on: boolean): void
   close(): Promise<void>
 }
 
@@ -61,6 +69,7 @@ export async function makeWorld (): Promise<World> {
     })
   }
   const target = make(TARGET, 0)
+  const liar = net.transport(LIAR)
   const peers = [make(PEER_A, 1), make(PEER_B, 2)]
   const all = [target, ...peers]
   for (const n of all) await n.start()
@@ -83,8 +92,34 @@ export async function makeWorld (): Promise<World> {
     metrics,
     store,
     events: 0,
-    async close () { for (const n of all) await n.close() }
+    answer: [],
+    isolate (on) {
+      if (!on) { net.heal(); return }
+      net.block(TARGET, PEER_A)
+      net.block(TARGET, PEER_B)
+    },
+    async ask (kind, nid) {
+      // the exchanges a node starts itself (private: the harness plays the timers that start them)
+      const t = target as unknown as {
+        sync(peer: string, nid: string): Promise<boolean>
+        pushPull(peer: string): Promise<void>
+        indirectProbe(helper: string, target: string, timeoutMs: number): Promise<boolean>
+      }
+      if (kind === 'sync') return await t.sync(LIAR, nid)
+      if (kind === 'pushpull') return await t.pushPull(LIAR)
+      return await t.indirectProbe(LIAR, PEER_B, 300)
+    },
+    async close () {
+      await liar.stop()
+      for (const n of all) await n.close()
+    }
   }
+  await liar.start({
+    onMessage () {},
+    onRequest: async () => world.answer,
+    onPeerConnected () {},
+    onPeerDisconnected () {}
+  })
   target.watchCluster(() => { world.events++ })
   for (const table of ['t', 'u', 'network_table', 'network_removal_table']) {
     target.watch(table, undefined, () => { world.events++ })

@@ -9,6 +9,7 @@ describe('fuzz (bounded run): NetworkDB message handlers', function () {
     'counted; accepted ones keep the trust rules', async () => {
     const r = await fuzzHandlers(3000, 7)
     assert.equal(r.frames, 3000)
+    assert.ok(r.answers.dropped > 0 && r.answers.decoded > 0, JSON.stringify(r.answers))
     for (const [kind, outcomes] of [['gossip', r.gossip], ['requests', r.requests]] as const) {
       for (const o of ['dropped', 'accepted', kind === 'gossip' ? 'rejected' : 'refused'] as const) {
         assert.ok(outcomes[o] > 0, `${kind}: some frames ${o}: ${JSON.stringify(outcomes)}`)

@@ -1,7 +1,8 @@
 /**
  * Fuzz of NetworkDB's message handlers: random and mutated frames (corpus.ts, mutate.ts) handed
  * to the gossip and request handlers of a running node (handler-world.ts) from a member, from a
- * second member and from a stranger, on every topic it listens to and others. Per frame:
+ * second member and from a stranger, on every topic it listens to and others; and, as answers of a
+ * keyed liar, to the exchanges the node starts itself (sync, push-pull, indirect probe). Per frame:
  *
  * - no crash: the gossip handler does not throw; the request handler rejects only an undecodable
  *   frame (with WireError); no unhandled rejection anywhere in the cluster;
@@ -14,13 +15,16 @@
  * - an accepted frame keeps the trust rules (trust.ts): an entry changes only if its owner sent it
  *   or it is the node's own (re-asserted); another owner's entry may only be hidden or shown (that
  *   owner failed / came back) or tombstoned when that owner is now `left` after it was suspected;
- *   known members (with addresses) keep their name and addresses; clocks and incarnations stay within their bounds.
+ *   known members (with addresses) keep their name and addresses; clocks and incarnations stay within
+ *   their bounds;
+ * - an answer of the liar: the exchange settles, an undecodable answer is counted as dropped, and
+ *   what the answer changed keeps the trust rules (the target's other links are cut meanwhile).
  *
  * The world is rebuilt every RESET_EVERY frames (accepted frames accumulate state) and virtual
  * time advances between frames so that timers (hints, suspicion, syncs, reaping) run too.
  */
 import {
-  decodeGossip, decodeRequest, decodeResponse, encodeGossip, encodeRequest, WireError, type WireEntry
+  decodeGossip, decodeRequest, decodeResponse, encodeGossip, encodeRequest, encodeResponse, WireError, type WireEntry
 } from '../../proto/index.js'
 import { CLUSTER_TOPIC, networkTopic } from '../../networkdb/index.js'
 import { authenticate } from '../../networkdb/validate.js'
@@ -28,7 +32,7 @@ import { MAX_CLOCK, MAX_INC_AHEAD, MAX_LTIME_AHEAD } from '../../networkdb/trust
 import { networkdbFrames } from './corpus.js'
 import { FuzzFailure } from './decoders.js'
 import {
-  diff, makeWorld, NID, NID2, NID3, PEER_A, PEER_B, snapshot, STRANGER, TARGET, type Snapshot, type World
+  diff, LIAR, makeWorld, NID, NID2, NID3, PEER_A, PEER_B, snapshot, STRANGER, TARGET, type Snapshot, type World
 } from './handler-world.js'
 import { fuzzFrame, mutateValues } from './mutate.js'
 import { Rng } from './rng.js'
@@ -49,6 +53,8 @@ export interface HandlerReport {
   frames: number
   gossip: Record<Outcome, number>
   requests: Record<Outcome, number>
+  /** Answers of LIAR to the target's own requests: undecodable (dropped) or decoded. */
+  answers: { dropped: number, decoded: number }
   resets: number
 }
 
@@ -88,13 +94,37 @@ export function handlerCorpus (): Uint8Array[] {
   return frames
 }
 
+/** Answers LIAR gives: entry batches of its own and of others, cluster states, acks. */
+export function answerCorpus (): Uint8Array[] {
+  const frames = [NID, NID2].flatMap(nid => networkdbFrames(LIAR, nid, TARGET)).filter(f => decodes(decodeResponse, f))
+  const mine = [entry('k8', LIAR), entry('k9', LIAR, 'u', { deleted: true, reapIn: 1000 })]
+  // keys of others: PEER_B's k1 (refused: bound to its owner), the target's own k5, a takeover key
+  const others = [
+    entry('k1', LIAR), entry('k5', TARGET, 't', { ltime: 77 }), entry('k6', LIAR, 'network_table'), entry('k2', PEER_A)
+  ]
+  for (const nid of [NID, NID2]) {
+    frames.push(encodeResponse({ t: 'entries', b: { nid, entries: [...mine, ...others], want: [0] } }))
+    frames.push(encodeResponse({ t: 'entries', b: { nid, entries: mine, packed: true, want: [] } }))
+  }
+  const self = {
+    kind: 'alive' as const, node: LIAR, name: LIAR, advertise: '192.0.2.66',
+    addrs: [`mem://${LIAR}`], inc: 3
+  }
+  const aboutB = { ...self, kind: 'left' as const, node: PEER_B, name: 'evil', inc: 2 ** 21 }
+  const outA = { node: PEER_A, nid: NID, ltime: 5, join: false }
+  frames.push(encodeResponse({ t: 'pushpull', b: { nodes: [self, aboutB], networks: [outA], ltime: 5 } }))
+  return frames
+}
+
 export async function fuzzHandlers (frames: number, seed: number): Promise<HandlerReport> {
   const r = new Rng(seed)
   const corpus = handlerCorpus()
   const gossipSeeds = corpus.filter(f => decodes(decodeGossip, f))
   const requestSeeds = corpus.filter(f => decodes(decodeRequest, f))
   const zero = (): Record<Outcome, number> => ({ dropped: 0, rejected: 0, refused: 0, accepted: 0 })
-  const report: HandlerReport = { frames: 0, gossip: zero(), requests: zero(), resets: 0 }
+  const answers = { dropped: 0, decoded: 0 }
+  const report: HandlerReport = { frames: 0, gossip: zero(), requests: zero(), answers, resets: 0 }
+  const answerSeeds = answerCorpus()
   const unhandled: unknown[] = []
   const onUnhandled = (err: unknown): void => { unhandled.push(err) }
   process.on('unhandledRejection', onUnhandled)
@@ -105,6 +135,16 @@ export async function fuzzHandlers (frames: number, seed: number): Promise<Handl
         await w?.close()
         w = await makeWorld()
         report.resets++
+      }
+      if (r.chance(0.15)) {
+        const base = r.pick(answerSeeds)
+        const mutated = r.chance(0.5) ? mutateValues(base, POOL, r) : undefined
+        const frame = mutated ?? fuzzFrame(answerSeeds, r)
+        report.frames++
+        const kind = r.pick(['sync', 'sync', 'pushpull', 'pingreq'] as const)
+        report.answers[await answerOne(w, kind, r.pick([NID, NID2]), frame)]++
+        if (unhandled.length > 0) throw new FuzzFailure('unhandled rejection after the answer', frame, unhandled[0])
+        continue
       }
       const gossip = r.chance(0.5)
       // mostly frames of the handler's own kind; the rest from anything (responses included)
@@ -203,6 +243,49 @@ async function requestOne (w: World, from: string, frame: Uint8Array): Promise<O
   return outcome
 }
 
+/**
+ * LIAR answers one of the target's own exchanges with `frame`. The exchange must settle (it may
+ * fail: a refused sync is logged, a bad push-pull answer throws an Error), an undecodable answer
+ * must be counted as dropped, and what the answer changed must keep the trust rules (from LIAR).
+ */
+async function answerOne (
+  w: World, kind: 'sync' | 'pushpull' | 'pingreq', nid: string, frame: Uint8Array
+): Promise<'dropped' | 'decoded'> {
+  let outcome: 'dropped' | 'decoded' = 'decoded'
+  try {
+    decodeResponse(frame)
+  } catch (err) {
+    if (!(err instanceof WireError)) throw new FuzzFailure(`decodeResponse threw ${String(err)}`, frame, err)
+    outcome = 'dropped'
+  }
+  const before = await snapshot(w)
+  const c0 = counts(w)
+  w.answer = [frame]
+  let done = false
+  let failure: unknown
+  w.isolate(true)
+  w.ask(kind, nid).then(() => { done = true }, (err: unknown) => { done = true; failure = err })
+  try {
+    for (let spent = 0; !done && spent < PROBE_BOUND_MS; spent += 5) await w.clock.advance(5)
+  } finally {
+    w.isolate(false)
+  }
+  if (!done) throw new FuzzFailure(`a ${kind} answered by ${LIAR} did not settle in ${PROBE_BOUND_MS} ms`, frame, kind)
+  if (failure !== undefined && !(failure instanceof Error)) {
+    throw new FuzzFailure(`${kind} failed with a non-Error`, frame, failure)
+  }
+  const after = await snapshot(w)
+  if (outcome === 'dropped' && counts(w).dropped - c0.dropped < 1) {
+    throw new FuzzFailure(`an undecodable answer to ${kind} was not counted`, frame, JSON.stringify(c0))
+  }
+  const broken = trustViolations(before, after, LIAR, w.clock.now(), true)
+  if (broken.length > 0) {
+    const what = `an answer to ${kind} from ${LIAR} broke a trust rule: ${broken.slice(0, 5).join('; ')}`
+    throw new FuzzFailure(what, frame, broken.length)
+  }
+  return outcome
+}
+
 /** The per-frame assertions (see the file comment). `advanced`: timers ran meanwhile. */
 async function check (
   w: World, outcome: Outcome, from: string, frame: Uint8Array, before: Snapshot, c0: Counts, advanced: boolean
@@ -232,7 +315,8 @@ async function check (
   }
 }
 
-function trustViolations (a: Snapshot, b: Snapshot, from: string, now: number): string[] {
+/** `timePassed`: the clock ran meanwhile, so tombstones and hidden copies may have been reaped. */
+function trustViolations (a: Snapshot, b: Snapshot, from: string, now: number, timePassed = false): string[] {
   const out: string[] = []
   for (const [k, y] of b.entries) {
     const x = a.entries.get(k)
@@ -247,6 +331,7 @@ function trustViolations (a: Snapshot, b: Snapshot, from: string, now: number): 
     out.push(`entry ${k.replaceAll('\u0000', '/')} of ${y.owner}: ${JSON.stringify(x)} -> ${JSON.stringify(y)}`)
   }
   for (const [k, x] of a.entries) {
+    if (timePassed && (x.deleted || x.hidden)) continue
     if (!b.entries.has(k)) out.push(`entry ${k.replaceAll('\u0000', '/')} vanished (${JSON.stringify(x)})`)
   }
   for (const [id, y] of b.members) {
