@@ -258,12 +258,14 @@ async function answerOne (
     if (!(err instanceof WireError)) throw new FuzzFailure(`decodeResponse threw ${String(err)}`, frame, err)
     outcome = 'dropped'
   }
+  // cut the other links first and let what is already in flight land: then only LIAR speaks
+  w.isolate(true)
+  await w.clock.advance(5)
   const before = await snapshot(w)
   const c0 = counts(w)
   w.answer = [frame]
   let done = false
   let failure: unknown
-  w.isolate(true)
   w.ask(kind, nid).then(() => { done = true }, (err: unknown) => { done = true; failure = err })
   try {
     for (let spent = 0; !done && spent < PROBE_BOUND_MS; spent += 5) await w.clock.advance(5)
