@@ -20,7 +20,7 @@
  *   GET    /v1/events                      → newline-delimited ControlEvent, until either side closes
  *   GET    /v1/diagnostics                 → DiagnosticsView (NetworkDB's digests, for checks)
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Logger } from '../core/index.js'
 import {
   AttachRequest, DetachRequest, IpamReclaimRequest, NetworkCreateRequest,
@@ -28,7 +28,7 @@ import {
 } from './api-types.js'
 import { NotImplementedError } from './errors.js'
 import { Router, sendError } from './router.js'
-import { UnixHttpListener } from './unix-http.js'
+import { createUnixHttpServer, UnixHttpListener, type HttpTimeouts } from './unix-http.js'
 
 /** An events client this far behind is cut off rather than buffered without bound. */
 const MAX_EVENT_BACKLOG_BYTES = 4 * 1024 * 1024
@@ -37,6 +37,10 @@ export interface ApiServerOptions {
   socketPath: string
   /** Mode of the socket file (default 0660: root and the socket's group may drive the agent). */
   socketMode?: number
+  /** Group id of the socket file (config `socket-group`); undefined: the agent's own group. */
+  socketGroup?: number
+  /** Header and whole-request timeouts (default DEFAULT_HTTP_TIMEOUTS). */
+  timeouts?: HttpTimeouts
   logger: Logger
   /** What /v1/ping answers: lets `ovnet version` show the agent's version and a client tell agents apart. */
   info: PingResponse
@@ -118,7 +122,7 @@ export class ApiServer {
 
   constructor (handlers: ControlHandlers, private readonly opts: ApiServerOptions) {
     this.router = buildRouter(handlers, opts.info, this.streams)
-    this.server = createServer((req, res) => { this.onRequest(req, res) })
+    this.server = createUnixHttpServer((req, res) => { this.onRequest(req, res) }, opts.timeouts)
     this.unix = new UnixHttpListener(this.server, { ...opts, name: 'control API' })
   }
 

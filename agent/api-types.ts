@@ -286,10 +286,14 @@ export const NetworkCreateRequest = z.strictObject({
 }).refine(r => mapsBytes(r.Options, r.Labels) <= MAX_MAPS_BYTES, { error: `Options and Labels exceed ${MAX_MAPS_BYTES} bytes together` })
 export type NetworkCreateRequest = z.infer<typeof NetworkCreateRequest>
 
-/** Linux: at most 15 bytes, not "." or "..", no "/", ":" or white space (as the CNI spec's check). */
+/**
+ * Linux: at most 15 bytes, not "." or "..", no "/", ":" or white space (the CNI spec's check);
+ * and what the dataplane writes into a batch line: letters, digits, "_", "." and "-", not
+ * beginning with "-" or "." (no control character, no option-like name).
+ */
 const ifname = z.string({ error: 'IfName must be a string' })
-  .refine(s => s.length > 0 && Buffer.byteLength(s) <= 15 && s !== '.' && s !== '..' && !/[/:\s]/.test(s),
-    { error: iss => `invalid interface name: ${String(iss.input)}` })
+  .refine(s => /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/.test(s),
+    { error: iss => `invalid interface name: ${JSON.stringify(iss.input)}` })
 /** CNI's container id rule: alphanumeric first, then alphanumerics, "_", "." or "-". */
 const containerId = z.string({ error: 'ContainerID must be a string' })
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: iss => `invalid container id: ${String(iss.input)}` })

@@ -31,6 +31,8 @@ export interface AgentConfig {
   dataDir: string
   /** Control API socket, mode 0660. */
   socket: string
+  /** Group id given to the control socket (`socket-group`: a name or a number); undefined: root's. */
+  socketGroup: number | undefined
   /** Cluster transport listen address. */
   bind: HostPort
   /** Underlay address announced to peers (the VTEP); undefined: the controller derives it. */
@@ -66,6 +68,7 @@ export interface AgentFlags {
   name?: string
   dataDir?: string
   socket?: string
+  socketGroup?: string
   bind?: string
   advertise?: string
   join?: string[]
@@ -105,6 +108,15 @@ export class ConfigError extends Error {
 // ---- field parsers -------------------------------------------------------------------------------
 
 const HOST_NAME = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/
+
+/** The metrics address when only a port is given (`9469` or `:9469`): never more than this host. */
+export const METRICS_DEFAULT_HOST = '127.0.0.1'
+
+/** `9469` or `:9469` -> `127.0.0.1:9469`; anything else unchanged. */
+function metricsDefaultHost (v: string | number): string | number {
+  const t = String(v).trim()
+  return /^:?\d+$/.test(t) ? `${METRICS_DEFAULT_HOST}:${t.replace(/^:/, '')}` : v
+}
 
 /** "1.2.3.4:7946", "[::1]:7946", or with `allowHostname` "seed.example:7946". */
 export function parseHostPort (s: string, o: { allowHostname: boolean, allowPortZero: boolean }): HostPort | string {
@@ -167,7 +179,10 @@ function schema (cwd: string) {
     encryptedVxlanPort: integer(VXLAN_PORT_RANGE[0], VXLAN_PORT_RANGE[1]).optional(),
     wgInterface: text('an interface name').regex(/^[A-Za-z0-9_.-]{1,15}$/, { error: 'must be 1-15 characters of letters, digits, ".", "_" or "-"' }),
     wgPort: integer(1, 65535),
-    metrics: hostPort({ allowHostname: true, allowPortZero: true }).optional(),
+    // a bare port (or ":PORT") binds to localhost only; any other address must be written out
+    metrics: z.union([z.number(), z.string()]).transform(metricsDefaultHost)
+      .pipe(hostPort({ allowHostname: true, allowPortZero: true })).optional(),
+    socketGroup: z.union([z.number(), z.string()], { error: 'must be a group name or id' }).optional(),
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
     // `--docker-plugin` alone (or `docker-plugin: true` in the file): Docker's default plugin path.
     dockerPlugin: z.union([z.literal(true).transform(() => DEFAULT_PLUGIN_SOCKET), absPath(cwd, MAX_SOCKET_PATH_BYTES)], { error: 'must be a socket path or true' }).optional(),
@@ -197,6 +212,28 @@ function parseNetworkDB (section: Record<string, unknown> | undefined): NetworkD
     const field = NETWORKDB_KEYS.find(k => msg.startsWith(k)) ?? ''
     throw new ConfigError(`networkdb.${field}`, `networkdb.${msg}`)
   }
+}
+
+/** A group id from a number or a name in /etc/group (ConfigError when there is no such group). */
+export async function resolveGroup (g: number | string, groupFile = '/etc/group'): Promise<number> {
+  const text = String(g).trim()
+  if (/^\d+$/.test(text) && Number(text) <= 0x7fffffff) return Number(text)
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/.test(text)) {
+    throw new ConfigError('socket-group', `socket-group: ${JSON.stringify(text)} is not a group name or id`)
+  }
+  let groups: string
+  try {
+    groups = await readFile(groupFile, 'utf8')
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    throw new ConfigError('socket-group', `socket-group: cannot read ${groupFile}: ${why}`)
+  }
+  const line = groups.split('\n').map(l => l.split(':')).find(f => f[0] === text)
+  const gid = Number(line?.[2])
+  if (line === undefined || !Number.isInteger(gid)) {
+    throw new ConfigError('socket-group', `socket-group: no group ${text} in ${groupFile}`)
+  }
+  return gid
 }
 
 // ---- loading -----------------------------------------------------------------------------------
@@ -278,6 +315,7 @@ export async function loadAgentConfig (flags: AgentFlags, opts: LoadOptions = {}
       : (err instanceof ClusterKeyError ? err.message : `cannot read ${c.clusterKey}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
     throw new ConfigError('cluster-key', `cluster-key: ${detail}`)
   }
+  const socketGroup = c.socketGroup === undefined ? undefined : await resolveGroup(c.socketGroup)
   if (c.metrics !== undefined && c.metrics.port === c.bind.port && c.metrics.port !== 0 && (c.metrics.host === c.bind.host || c.bind.host === '0.0.0.0')) {
     throw new ConfigError('metrics', `metrics: ${formatHostPort(c.metrics)} collides with bind ${formatHostPort(c.bind)}`)
   }
@@ -290,6 +328,7 @@ export async function loadAgentConfig (flags: AgentFlags, opts: LoadOptions = {}
     name: c.name,
     dataDir: c.dataDir,
     socket: c.socket,
+    socketGroup,
     bind: c.bind,
     advertise: c.advertise,
     join: c.join,

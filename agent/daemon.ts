@@ -211,7 +211,12 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     life.onShutdown('controller', () => controller.stop())
     checkpoint()
 
-    const api = new ApiServer(controller, { socketPath: config.socket, logger: logger.child({ component: 'api' }), info: { Name: config.name, Version: OVNET_VERSION } })
+    const api = new ApiServer(controller, {
+      socketPath: config.socket,
+      socketGroup: config.socketGroup,
+      logger: logger.child({ component: 'api' }),
+      info: { Name: config.name, Version: OVNET_VERSION }
+    })
     await api.listen()
     life.onShutdown('control API', () => api.close())
     checkpoint()

@@ -19,6 +19,7 @@ const STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
   notFound: 404,
   forbidden: 409,
   conflict: 409,
+  tooLarge: 413,
   notImplemented: 501,
   unavailable: 503,
   timeout: 504,
@@ -96,6 +97,11 @@ export class NetworkTypeError extends ControllerError {
 }
 
 /** A route this agent's controller does not provide (types.NotImplementedError). */
+/** A request body over the limit (413); the connection is closed after the reply. */
+export class PayloadTooLargeError extends ControllerError {
+  override readonly kind = 'tooLarge'
+}
+
 export class NotImplementedError extends ControllerError {
   override readonly kind = 'notImplemented'
 }

@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'
 import { BadRequestError, errorBodyOf, httpStatusOf, type ApiErrorBody } from './errors.js'
-import { parseJsonBody, readBodyText } from './unix-http.js'
+import { closeAfterError, parseJsonBody, readBodyText } from './unix-http.js'
 
 /** `'/v1/networks/:id/attach'` → `{ id: string }`. */
 export type PathParams<P extends string> =
@@ -171,5 +171,6 @@ export function sendError (res: ServerResponse, err: unknown): void {
     res.destroy(err instanceof Error ? err : undefined)
     return
   }
+  closeAfterError(res, err)
   sendJson(res, httpStatusOf(err), errorBodyOf(err))
 }

@@ -37,6 +37,8 @@ export interface SyncDeps {
   noteJoin(node: string, nid: string, ltime: number): void
   /** Whether `node` is in `nid` as far as we know. */
   isMember(node: string, nid: string): boolean
+  /** Count and log a refused request (rejected-messages metric). */
+  refuse(reason: string, detail: object): void
 }
 
 export interface SyncResult { received: number, pushed: number, differing: number }
@@ -95,11 +97,13 @@ export async function syncWith (
  */
 export function answerSync (d: SyncDeps, from: string, req: SyncRequest): Iterable<Uint8Array> {
   if (!d.tables.hasNetwork(req.nid)) {
+    d.refuse('not-in-network', { from, nid: req.nid, type: 'sync' })
     return [encodeResponse({ t: 'ack', b: { ok: false, detail: `not in network ${req.nid}` } })]
   }
   if (req.join !== undefined) d.noteJoin(from, req.nid, req.join)
   // a node outside the network learns nothing of its tables (an all-zero digest asks for all)
   if (!d.isMember(from, req.nid)) {
+    d.refuse('not-member', { from, nid: req.nid, type: 'sync' })
     return [encodeResponse({ t: 'ack', b: { ok: false, detail: `${from} is not in network ${req.nid}` } })]
   }
   const mine = d.tables.bucketHashes(req.nid, req.buckets)

@@ -410,7 +410,8 @@ export class NetworkDBNode implements NetworkDB {
       self: this.nodeId,
       joinedAt: (nid) => this.joined.has(nid) ? this.netNodes.get(nid, this.nodeId)?.ltime : undefined,
       noteJoin: (node, nid, ltime) => { this.onNetworkEvent({ node, nid, ltime, join: true }) },
-      isMember: (node, nid) => this.netNodes.get(nid, node)?.join === true
+      isMember: (node, nid) => this.netNodes.get(nid, node)?.join === true,
+      refuse: (reason, detail) => { this.reject(reason, detail) }
     }
   }
 
@@ -434,6 +435,7 @@ export class NetworkDBNode implements NetworkDB {
         return answerSync(this.syncDeps(), from, req.b)
       case 'push':
         if (this.netNodes.get(req.b.nid, from)?.join !== true) {
+          this.reject('not-member', { from, nid: req.b.nid, type: 'push' })
           return [encodeResponse({ t: 'ack', b: { ok: false, detail: `not a member of ${req.b.nid}` } })]
         }
         this.entries.mergeRemote(req.b.nid, from, req.b.entries)

@@ -39,8 +39,10 @@ interface FdbJson { mac?: string, dst?: string, master?: string, flags?: string[
 interface NeighJson { dst?: string, lladdr?: string, state?: string[] }
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/
-const NETNS_RE = /^[A-Za-z0-9._/:@+-]{1,255}$/
-const IFNAME_RE = /^[A-Za-z0-9._-]{1,15}$/
+/** A name in /run/netns or an absolute path (nsenter --net=); never an option (`-x`), never `..`. */
+const NETNS_RE = /^[A-Za-z0-9._/:@+][A-Za-z0-9._/:@+-]{0,254}$/
+/** Linux's dev_valid_name, and no option-like leading `-`. */
+const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,14}$/
 const OWNER_RE = /^[A-Za-z0-9._:/-]{1,200}$/
 const HOST_PREFIX = 've-'
 const PEER_PREFIX = 'vc-'
@@ -67,9 +69,12 @@ function ip (a: string): string { return isIP(a) !== 0 ? a : invalid('IP address
 function cidr (c: string): string {
   const [a, len, extra] = c.split('/')
   if (a === undefined || len === undefined || extra !== undefined || isIP(a) === 0 || !/^\d{1,3}$/.test(len)) invalid('CIDR address', c)
+  if (Number(len) > (isIP(a) === 4 ? 32 : 128)) invalid('CIDR prefix length', c)
   return c
 }
 function netns (n: string): string { return NETNS_RE.test(n) && !n.includes('..') ? n : invalid('namespace', n) }
+/** A sandbox is a name in /run/netns (ip netns add / del): no path. */
+function sandboxNs (n: string): string { return netns(n).includes('/') ? invalid('sandbox name', n) : n }
 function ifname (n: string): string { return IFNAME_RE.test(n) ? n : invalid('interface name', n) }
 function mtu (m: number): number { return Number.isInteger(m) && m >= 576 && m <= 65535 ? m : invalid('MTU', m) }
 
@@ -99,7 +104,7 @@ export class LinuxDataplane implements Dataplane {
   // ---- sandbox -----------------------------------------------------------------------------------
 
   async ensureSandbox (spec: SandboxSpec): Promise<void> {
-    const name = netns(spec.name)
+    const name = sandboxNs(spec.name)
     const m = mtu(spec.mtu)
     ip(spec.vtep)
     if (spec.gateway !== undefined) cidr(spec.gateway)
@@ -205,7 +210,7 @@ export class LinuxDataplane implements Dataplane {
   }
 
   async removeSandbox (name: string): Promise<void> {
-    netns(name)
+    sandboxNs(name)
     let links: LinkJson[]
     try {
       links = await this.readLinks(name)
@@ -231,7 +236,7 @@ export class LinuxDataplane implements Dataplane {
   // ---- endpoints ---------------------------------------------------------------------------------
 
   async addEndpoint (spec: EndpointSpec): Promise<void> {
-    const sb = netns(spec.sandbox)
+    const sb = sandboxNs(spec.sandbox)
     const dev = ifname(spec.ifName)
     const m = mtu(spec.mtu)
     mac(spec.mac)
@@ -318,8 +323,8 @@ export class LinuxDataplane implements Dataplane {
   }
 
   async removeEndpoint (sandbox: string, eid: string): Promise<void> {
-    const sb = netns(sandbox)
-    const lines = [`link del ${HOST_PREFIX}${endpointKey(eid)}`]
+    const sb = sandboxNs(sandbox)
+    const lines = [`link del ${ifname(`${HOST_PREFIX}${endpointKey(eid)}`)}`]
     const r = await this.ipr.batch('ip', sb, lines)
     if (r.aborted && isAbsentError(r.stderr)) return
     requireOk(r, lines, 'endpoint teardown', sb, isDelete)
@@ -328,7 +333,7 @@ export class LinuxDataplane implements Dataplane {
   // ---- FDB and neighbours ----------------------------------------------------------------------
 
   async apply (sandbox: string, ops: readonly PeerOp[]): Promise<void> {
-    const sb = netns(sandbox)
+    const sb = sandboxNs(sandbox)
     const neigh: string[] = []
     const fdb: string[] = []
     for (const o of ops) {
@@ -375,7 +380,7 @@ export class LinuxDataplane implements Dataplane {
   }
 
   async readTables (sandbox: string): Promise<PeerTables> {
-    const sb = netns(sandbox)
+    const sb = sandboxNs(sandbox)
     try {
       const [fdb, neigh] = await Promise.all([this.readFdb(sb), this.readNeigh(sb)])
       return { fdb, neigh }

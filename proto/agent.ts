@@ -6,7 +6,9 @@
  * - `network_removal_table`, key = network id: the fact that a network was removed
  *   (agent/network-removals.ts).
  */
+import { isIP } from 'node:net'
 import { decodeEnvelope, encodeEnvelope, bool, rec, str, strArr, uint, optStr, WireError, isRecord } from './codec.js'
+import { checkCidr, checkIp } from './overlay.js'
 
 export const NETWORK_TABLE = 'network_table'
 export const ENDPOINT_TABLE = 'endpoint_table'
@@ -67,6 +69,30 @@ const TYPES_N: ReadonlySet<'network'> = new Set(['network'])
 const TYPES_E: ReadonlySet<'endpoint'> = new Set(['endpoint'])
 const TYPES_R: ReadonlySet<'removal'> = new Set(['removal'])
 
+/**
+ * Ids of networks and endpoints name namespaces, devices and keys on every host: letters, digits,
+ * `_` and `-` only (no whitespace, control character, `/` or `.`), whatever a writer sent.
+ */
+const ID_RE = /^[A-Za-z0-9_-]{1,128}$/
+const MAC_ANY_CASE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
+
+function id (o: Record<string, unknown>, k: string): string {
+  const v = str(o, k, 128)
+  if (!ID_RE.test(v)) throw new WireError('shape', `bad field ${k}: not an id`)
+  return v
+}
+
+/** Addresses reach iproute2 and iptables batch lines on every host: checked here, per record. */
+function subnet4 (o: Record<string, unknown>, k: string): string {
+  const v = checkCidr(str(o, k, 64))
+  if (isIP(v.slice(0, v.indexOf('/'))) !== 4) throw new WireError('shape', `bad field ${k}: not an IPv4 CIDR`)
+  return v
+}
+
+function orEmpty (v: string | undefined, check: (s: string) => string): string {
+  return v === undefined || v === '' ? '' : check(v)
+}
+
 function stringMap (o: Record<string, unknown>, k: string): Record<string, string> {
   const v = o[k]
   if (!isRecord(v)) throw new WireError('shape', `bad field ${k}`)
@@ -85,12 +111,12 @@ export function encodeNetworkRecord (r: NetworkRecord): Uint8Array { return enco
 export function decodeNetworkRecord (data: Uint8Array): NetworkRecord {
   const o = rec(decodeEnvelope(data, TYPES_N).b, 'network')
   return {
-    id: str(o, 'id', 128),
+    id: id(o, 'id'),
     name: str(o, 'name', MAX_RECORD_NAME),
     created: uint(o, 'created'),
-    subnet: str(o, 'subnet', 64),
-    gateway: optStr(o, 'gateway', 64) ?? '',
-    ipRange: optStr(o, 'ipRange', 64) ?? '',
+    subnet: subnet4(o, 'subnet'),
+    gateway: orEmpty(optStr(o, 'gateway', 64), checkIp),
+    ipRange: orEmpty(optStr(o, 'ipRange', 64), checkCidr),
     vni: uint(o, 'vni'),
     // Absent in a record of a writer that predates the flag (or omits it): not internal.
     internal: o.internal === undefined ? false : bool(o, 'internal'),
@@ -109,14 +135,14 @@ export function encodeEndpointRecord (r: EndpointRecord): Uint8Array {
 export function decodeEndpointRecord (data: Uint8Array): EndpointRecord {
   const o = rec(decodeEnvelope(data, TYPES_E).b, 'endpoint')
   return {
-    nid: str(o, 'nid', 128),
-    eid: str(o, 'eid', 128),
+    nid: id(o, 'nid'),
+    eid: id(o, 'eid'),
     name: str(o, 'name', MAX_RECORD_NAME),
-    ip: str(o, 'ip', 64),
-    mac: str(o, 'mac', 32),
+    ip: checkCidr(str(o, 'ip', 64)),
+    mac: mac(str(o, 'mac', 32)),
     node: str(o, 'node', 256),
     nodeId: str(o, 'nodeId', 256),
-    vtep: str(o, 'vtep', 64),
+    vtep: checkIp(str(o, 'vtep', 64)),
     // Absent in a record of a writer that predates aliases (or has none); an empty list is none.
     ...aliasesOf(o)
   }
@@ -137,6 +163,11 @@ function legacyRemoval (data: Uint8Array): Record<string, unknown> {
   const r = rec(o, 'removal')
   if (r.v !== 1) throw new WireError('version', 'removal record (JSON form): unknown version')
   return r
+}
+
+function mac (v: string): string {
+  if (!MAC_ANY_CASE.test(v)) throw new WireError('shape', 'bad field mac')
+  return v
 }
 
 export const endpointKey = (nid: string, eid: string): string => `${nid}/${eid}`
@@ -164,7 +195,7 @@ export function encodeRemovalRecord (r: RemovalRecord): Uint8Array {
  */
 export function decodeRemovalRecord (data: Uint8Array): RemovalRecord {
   const o = data[0] === 0x7b ? legacyRemoval(data) : rec(decodeEnvelope(data, TYPES_R).b, 'removal')
-  const r = { nid: str(o, 'nid', 128), name: str(o, 'name', MAX_RECORD_NAME), removedAt: uint(o, 'removedAt') }
+  const r = { nid: id(o, 'nid'), name: str(o, 'name', MAX_RECORD_NAME), removedAt: uint(o, 'removedAt') }
   const subnet = optStr(o, 'subnet', 64)
   return subnet === undefined ? r : { ...r, subnet }
 }

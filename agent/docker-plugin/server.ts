@@ -5,12 +5,14 @@
  * an unknown path is a 404, which Docker reads as "not implemented". A request is validated
  * whole before its handler runs, so a rejected one changes nothing.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { z } from 'zod'
 import type { Logger } from '../../core/index.js'
 import { BadRequestError, httpStatusOf } from '../errors.js'
 import { describeIssues } from '../router.js'
-import { parseJsonBody, readBodyText, UnixHttpListener } from '../unix-http.js'
+import {
+  closeAfterError, createUnixHttpServer, parseJsonBody, readBodyText, UnixHttpListener, type HttpTimeouts
+} from '../unix-http.js'
 import type { DockerIpamDriver } from './ipam-driver.js'
 import type { DockerNetworkDriver } from './network-driver.js'
 import {
@@ -79,6 +81,8 @@ export interface PluginServerOptions {
   socketPath: string
   /** Mode of the socket file (default 0660: dockerd runs as root). */
   socketMode?: number
+  /** Header and whole-request timeouts (default DEFAULT_HTTP_TIMEOUTS). */
+  timeouts?: HttpTimeouts
   logger: Logger
 }
 
@@ -87,13 +91,13 @@ export class PluginServer {
   private readonly unix: UnixHttpListener
 
   constructor (private readonly routes: Map<string, Handler>, private readonly opts: PluginServerOptions) {
-    this.server = createServer((req, res) => {
+    this.server = createUnixHttpServer((req, res) => {
       this.serve(req, res).catch((err: unknown) => {
         // serve() turns errors into replies; reaching here means the reply itself failed.
         this.opts.logger.error({ err: String(err), url: req.url }, 'docker plugin reply failed')
         res.destroy()
       })
-    })
+    }, opts.timeouts)
     this.unix = new UnixHttpListener(this.server, { ...opts, name: 'docker plugin' })
   }
 
@@ -128,6 +132,7 @@ export class PluginServer {
     } catch (err) {
       const status = httpStatusOf(err)
       const message = err instanceof Error ? err.message : String(err)
+      closeAfterError(res, err)
       reply(res, status, { Err: message } satisfies ErrResponse)
       this.opts.logger.info({ path, status, err: message }, 'docker plugin call failed')
     }

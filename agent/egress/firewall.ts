@@ -14,6 +14,7 @@
  */
 import type { PortMapping } from './ports.js'
 import { ANY_IP } from './ports.js'
+import { cidr4, ipv4, port, proto } from './checks.js'
 import { run, SpawnError } from './run.js'
 
 export const CHAIN_FWD = 'OVNET-FWD'
@@ -50,8 +51,24 @@ const OWN: Readonly<Record<'filter' | 'nat', readonly string[]>> = { filter: [CH
 
 const up = `${UPLINK_PREFIX}+`
 
-/** The rules of our chains (`-A CHAIN ...`, as iptables-save prints them back). */
+/** Throws UnsafeEgressInputError for any value that is not of its syntax (checks.ts). */
+export function checkFirewallSpec (spec: FirewallSpec): void {
+  for (const s of spec.overlaySubnets) cidr4('overlay subnet', s)
+  for (const n of spec.networks) {
+    cidr4('network subnet', n.subnet)
+    for (const p of n.ports) {
+      ipv4('host IP', p.hostIp)
+      ipv4('container IP', p.ctrIp)
+      port('host port', p.hostPort)
+      port('container port', p.ctrPort)
+      proto(p.proto)
+    }
+  }
+}
+
+/** The rules of our chains (`-A CHAIN ...`, as iptables-save prints them back); checks the spec first. */
 export function chainRules (spec: FirewallSpec): Record<'filter' | 'nat', string[]> {
+  checkFirewallSpec(spec)
   const filter = [
     `-A ${CHAIN_FWD} -o ${up} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
     `-A ${CHAIN_FWD} -o ${up} -m conntrack --ctstate DNAT -j ACCEPT`,
@@ -163,6 +180,7 @@ async function runIptables (cmd: string, args: readonly string[], input?: string
 
 /** Read, then write what differs, in one batch. Returns the batch applied ('' if none was needed). */
 export async function reconcileFirewall (ipt: IptablesRunner, spec: FirewallSpec | undefined): Promise<string> {
+  if (spec !== undefined) checkFirewallSpec(spec) // before anything runs
   let text: string
   try {
     text = `${await ipt.save('filter')}\n${await ipt.save('nat')}`

@@ -7,8 +7,11 @@ export { checkPublish, LinuxEgress, type EgressEndpoint, type EgressNetwork, typ
 export { egressView } from './view.js'
 export { ANY_IP, checkClashes, clash, formatMapping, parsePublish, PortTakenError, type PortMapping, type PortProto } from './ports.js'
 export {
-  CHAIN_DNAT, CHAIN_FWD, CHAIN_POST, chainRules, iptables, JUMPS, parseSave, reconcileFirewall, restoreBatch, UPLINK_PREFIX,
+  CHAIN_DNAT, CHAIN_FWD, CHAIN_POST, chainRules, checkFirewallSpec, iptables, JUMPS, parseSave, reconcileFirewall,
+  restoreBatch, UPLINK_PREFIX,
   type FirewallNetwork, type FirewallSpec, type IptablesRunner, type SavedState
 } from './firewall.js'
 export { HOST_SIDE_IP, SANDBOX_SIDE_IP, SANDBOX_UPLINK, uplinkName } from './uplink.js'
 export { run, SpawnError } from './run.js'
+export { UnsafeEgressInputError } from './checks.js'
+export { ensureUplink, enableSandboxForwarding, removeUplinks } from './uplink.js'

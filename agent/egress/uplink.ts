@@ -9,6 +9,7 @@
 import { writeFile } from 'node:fs/promises'
 import { SANDBOX_UPLINK } from '../../overlay/index.js'
 import { UPLINK_PREFIX } from './firewall.js'
+import { cidr4, sandbox as sandboxName, uplinkDev } from './checks.js'
 import { run } from './run.js'
 
 export { SANDBOX_UPLINK }
@@ -50,7 +51,9 @@ export async function hostUplinks (): Promise<Map<string, LinkJson>> {
  * created the pair.
  */
 export async function ensureUplink (u: UplinkSpec, found: LinkJson | undefined, routes: RouteJson[]): Promise<boolean> {
-  const dev = uplinkName(u.nid)
+  const dev = uplinkDev(uplinkName(u.nid))
+  sandboxName(u.sandbox)
+  cidr4('network subnet', u.subnet)
   let existing = found
   // A host side whose sandbox side is gone: the sandbox was removed (a network's last endpoint
   // left) and made again; the kernel tears a deleted namespace down asynchronously, so the old
@@ -89,6 +92,7 @@ export async function hostRoutes (): Promise<RouteJson[]> {
 
 /** The sandbox forwards between its bridge and its uplink (a new namespace does not). */
 export async function enableSandboxForwarding (sandbox: string): Promise<void> {
+  sandboxName(sandbox)
   // nsenter --net only: /proc/sys/net is the namespace of the process that opens it. sh, not
   // sysctl: one package less on the host.
   await run('nsenter', [`--net=/run/netns/${sandbox}`, '--', 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'])
@@ -101,11 +105,13 @@ export async function enableHostForwarding (): Promise<void> {
 
 /** Remove host-side uplinks (their sandbox sides go with them). */
 export async function removeUplinks (devs: readonly string[]): Promise<void> {
+  devs.forEach(uplinkDev)
   await batch(undefined, devs.map(d => `link del ${d}`))
 }
 
 /** Whether the sandbox's uplink has its default route (read for adoption checks). */
 export async function sandboxHasDefault (sandbox: string): Promise<boolean> {
+  sandboxName(sandbox)
   const routes = await json<RouteJson>(sandbox, ['route', 'show', 'default'])
   return routes.some(r => r.gateway === HOST_SIDE_IP && r.dev === SANDBOX_UPLINK)
 }

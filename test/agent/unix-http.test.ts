@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { Agent, createServer, request } from 'node:http'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BadRequestError } from '../../agent/errors.js'
+import { BadRequestError, PayloadTooLargeError } from '../../agent/errors.js'
 import { MAX_BODY_BYTES, parseJsonBody, readBodyText, UnixHttpListener } from '../../agent/unix-http.js'
 import { memoryLogger } from '../../core/index.js'
 import { tempDir, waitFor } from './helpers.js'
@@ -26,7 +26,7 @@ describe('agent unix-http: shared body reading and socket lifecycle', () => {
   before(async () => { ({ dir, cleanup } = await tempDir()) })
   after(async () => { await cleanup() })
 
-  it('reads a body whole, refuses one over the limit with a BadRequestError, and parses JSON', async () => {
+  it('reads a body whole, refuses one over the limit with a PayloadTooLargeError, and parses JSON', async () => {
     const socket = join(dir, 'body.sock')
     const refused: unknown[] = []
     const server = createServer((req, res) => {
@@ -34,7 +34,7 @@ describe('agent unix-http: shared body reading and socket lifecycle', () => {
         text => { res.end(`ok ${text.length}`) },
         (err: unknown) => {
           refused.push(err)
-          res.statusCode = err instanceof BadRequestError ? 400 : 500
+          res.statusCode = err instanceof PayloadTooLargeError ? 413 : 500
           res.end((err as Error).message)
         }
       )
@@ -50,9 +50,9 @@ describe('agent unix-http: shared body reading and socket lifecycle', () => {
       await waitFor(() => refused.length > 0)
       assert.equal(refused.length, 1)
       const err = refused[0]
-      assert.ok(err instanceof BadRequestError, String(err))
-      assert.equal(err.message, `request body larger than ${MAX_BODY_BYTES} bytes`)
-      if (over !== undefined) assert.deepEqual(over, { status: 400, text: `request body larger than ${MAX_BODY_BYTES} bytes` })
+      assert.ok(err instanceof PayloadTooLargeError, String(err))
+      assert.equal(err.message, `request body of ${MAX_BODY_BYTES + 1} bytes is larger than ${MAX_BODY_BYTES} bytes`)
+      if (over !== undefined) assert.deepEqual(over, { status: 413, text: `request body of ${MAX_BODY_BYTES + 1} bytes is larger than ${MAX_BODY_BYTES} bytes` })
     } finally {
       await unix.close()
     }

@@ -76,6 +76,35 @@ export function mutateStructure (frame: Uint8Array, r: Rng): Uint8Array | undefi
   try { return pack(v) } catch { return undefined }
 }
 
+/**
+ * Type-keeping mutation: decode a valid frame and replace 1-3 leaves with values of the same type
+ * drawn from `pool` (the names, keys and networks of a world) or near the old value, so that the
+ * frame still passes the validators and exercises what the handlers do with it.
+ */
+export function mutateValues (frame: Uint8Array, pool: readonly string[], r: Rng): Uint8Array | undefined {
+  let v: unknown
+  try { v = unpack(frame) } catch { return undefined }
+  const all = containers(v).slice(1) // the envelope (version, type) stays
+  if (all.length === 0) return undefined
+  for (let n = 1 + r.int(3); n > 0; n--) {
+    const c = r.pick(all)
+    const keys: Array<string | number> = Array.isArray(c) ? c.map((_, i) => i) : Object.keys(c)
+    if (keys.length === 0) continue
+    const k = r.pick(keys)
+    const old = (c as Record<string | number, unknown>)[k]
+    let next: unknown = old
+    if (typeof old === 'string') next = r.chance(0.8) ? r.pick(pool) : `${old}${r.int(10)}`
+    else if (typeof old === 'boolean') next = !old
+    else if (typeof old === 'number') {
+      next = r.pick([0, 1, old + 1, Math.max(0, old - 1), old * 2, 2 ** 20 + r.int(100), 2 ** 30, 2 ** 49, r.int(1_000_000)])
+    }
+    else if (typeof old === 'bigint') next = old + BigInt(r.int(3)) - 1n
+    else if (old instanceof Uint8Array) next = r.bytes(r.int(old.length + 4))
+    ;(c as Record<string | number, unknown>)[k] = next
+  }
+  try { return pack(v) } catch { return undefined }
+}
+
 /** A copy (Buffer#slice, unlike Uint8Array#slice, returns a view: the corpus would be mutated). */
 const copy = (b: Uint8Array): Uint8Array => new Uint8Array(b)
 

@@ -22,6 +22,7 @@ function pair (oldPeer = false): { a: SyncDeps, b: SyncDeps, sent: RequestMessag
     joinedAt: () => undefined,
     noteJoin: () => {},
     isMember: () => true,
+    refuse: () => {},
     clock,
     requestTimeoutMs: 1000,
     transport: undefined as unknown as Transport,
