@@ -4,7 +4,8 @@
  * this type; the agent's control API turns a kind into an HTTP status without knowing the classes.
  */
 export type ErrorKind =
-  'badRequest' | 'notFound' | 'forbidden' | 'conflict' | 'tooLarge' | 'notImplemented' | 'unavailable' | 'timeout' | 'internal'
+  'badRequest' | 'notFound' | 'forbidden' | 'conflict' | 'tooLarge' | 'notImplemented' | 'unavailable' | 'timeout' |
+  'internal'
 
 export const ERROR_KINDS: ReadonlySet<ErrorKind> = new Set<ErrorKind>([
   'badRequest', 'notFound', 'forbidden', 'conflict', 'tooLarge', 'notImplemented', 'unavailable', 'timeout', 'internal'

@@ -6,7 +6,9 @@
  */
 export { type Clock, type TimerHandle, SystemClock, FakeClock, flushMicrotasks } from './clock.js'
 export { type Logger, type LogLine, silentLogger, memoryLogger } from './logger.js'
-export { type Metrics, type Counter, type Gauge, type Histogram, type Labels, noopMetrics, MemoryMetrics } from './metrics.js'
+export {
+  type Metrics, type Counter, type Gauge, type Histogram, type Labels, noopMetrics, MemoryMetrics
+} from './metrics.js'
 export { SerialQueue } from './serial.js'
 export { seededRandom } from './random.js'
 export { sleep, pollUntil, type PollOptions } from './poll.js'
