@@ -100,7 +100,8 @@ function stringMap (o: Record<string, unknown>, k: string): Record<string, strin
   const all = Object.entries(v)
   if (all.length > MAX_MAP_ENTRIES) throw new WireError('shape', `bad field ${k}: more than ${MAX_MAP_ENTRIES} entries`)
   for (const [mk, mv] of all) {
-    if (typeof mv !== 'string' || mk.length > MAX_MAP_KEY || mv.length > MAX_MAP_VALUE) throw new WireError('shape', `bad field ${k}.${mk.slice(0, 64)}`)
+    if (typeof mv !== 'string' || mk.length > MAX_MAP_KEY ||
+        mv.length > MAX_MAP_VALUE) throw new WireError('shape', `bad field ${k}.${mk.slice(0, 64)}`)
     out[mk] = mv
   }
   return out

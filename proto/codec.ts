@@ -44,7 +44,8 @@ export interface Envelope<T extends string> { t: T, b: unknown }
 
 export function encodeEnvelope<T extends string> (t: T, b: unknown): Uint8Array {
   const bytes = pack({ v: WIRE_VERSION, t, b })
-  if (bytes.byteLength > MAX_FRAME_BYTES) throw new WireError('oversize', `${t} frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
+  if (bytes.byteLength > MAX_FRAME_BYTES) throw new WireError('oversize',
+    `${t} frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
   return bytes
 }
 
@@ -53,7 +54,8 @@ export function decodeEnvelope<T extends string> (bytes: Uint8Array, types: Read
   const raw = unpack(bytes)
   if (!isRecord(raw)) throw new WireError('shape', 'frame is not an envelope')
   if (raw.v !== WIRE_VERSION) throw new WireError('version', `unknown wire version ${printable(raw.v)}`)
-  if (typeof raw.t !== 'string' || !types.has(raw.t as T)) throw new WireError('type', `unknown message type ${printable(raw.t)}`)
+  if (typeof raw.t !== 'string' || !types.has(raw.t as T)) throw new WireError('type',
+    `unknown message type ${printable(raw.t)}`)
   return { t: raw.t as T, b: raw.b }
 }
 
@@ -63,8 +65,10 @@ export function decodeEnvelope<T extends string> (bytes: Uint8Array, types: Read
  */
 export function printable (x: unknown): string {
   if (typeof x === 'string') return JSON.stringify(x.length > 64 ? `${x.slice(0, 64)}…` : x)
-  if (typeof x === 'number' || typeof x === 'boolean' || typeof x === 'bigint' || x === null || x === undefined) return `${x}`
-  return x instanceof Uint8Array ? `<${x.byteLength} bytes>` : Array.isArray(x) ? `<array of ${x.length}>` : `<${typeof x}>`
+  if (typeof x === 'number' || typeof x === 'boolean' || typeof x === 'bigint' || x === null ||
+      x === undefined) return `${x}`
+  return x instanceof Uint8Array ? `<${x.byteLength} bytes>`
+    : Array.isArray(x) ? `<array of ${x.length}>` : `<${typeof x}>`
 }
 
 // ---- small validators for decoded bodies (hand-written: they run per entry on bulk sync) ----

@@ -69,7 +69,9 @@ export interface RequestRecord {
 }
 
 export type AnswerCode = 'granted' | 'none' | 'overlap' | 'in-use' | 'not-owner' | 'shared' | 'gone' | 'ok' | 'refused'
-const ANSWER_CODES: ReadonlySet<string> = new Set<AnswerCode>(['granted', 'none', 'overlap', 'in-use', 'not-owner', 'shared', 'gone', 'ok', 'refused'])
+const ANSWER_CODES: ReadonlySet<string> = new Set<AnswerCode>([
+  'granted', 'none', 'overlap', 'in-use', 'not-owner', 'shared', 'gone', 'ok', 'refused'
+])
 
 export interface AnswerRecord {
   id: string
@@ -140,12 +142,15 @@ function body (r: IpamRecord): unknown {
   switch (r.t) {
     case 'ring': {
       const b = r.b
-      return { ring: b.ring, genesis: b.genesis, family: b.family, segs: b.segs.map(wireSeg), used: b.used, free: hex(b.free) }
+      return { ring: b.ring, genesis: b.genesis, family: b.family, segs: b.segs.map(wireSeg), used: b.used,
+        free: hex(b.free) }
     }
     case 'pool': return { ...r.b, sub: r.b.sub ?? null, network: r.b.network ?? null, gw: r.b.gw ?? null }
     case 'req': {
       const b = r.b
-      return { ...b, s: b.s === undefined ? null : hex(b.s), e: b.e === undefined ? null : hex(b.e), pool: b.pool ?? null, sub: b.sub ?? null, network: b.network ?? null, instance: b.instance ?? null, segs: b.segs.map(wireSeg) }
+      return { ...b, s: b.s === undefined ? null : hex(b.s), e: b.e === undefined ? null : hex(b.e),
+        pool: b.pool ?? null, sub: b.sub ?? null, network: b.network ?? null, instance: b.instance ?? null,
+        segs: b.segs.map(wireSeg) }
     }
     case 'ans': return { ...r.b, instance: r.b.instance ?? null, segs: r.b.segs.map(wireSeg) }
     case 'gone': return r.b
@@ -170,7 +175,8 @@ export function decodeIpamRecord (bytes: Uint8Array): IpamRecord {
   const o = rec(env.b, env.t)
   switch (env.t) {
     case 'ring':
-      return { t: 'ring', b: { ring: str(o, 'ring', MAX_ID), genesis: str(o, 'genesis', MAX_ID), family: family(o), segs: arr(o, 'segs', MAX_SEGMENTS).map(segment), used: uint(o, 'used'), free: big(o, 'free') } }
+      return { t: 'ring', b: { ring: str(o, 'ring', MAX_ID), genesis: str(o, 'genesis', MAX_ID), family: family(o),
+        segs: arr(o, 'segs', MAX_SEGMENTS).map(segment), used: uint(o, 'used'), free: big(o, 'free') } }
     case 'pool': {
       const state = str(o, 'state', 8)
       if (state !== 'active' && state !== 'freed') throw new WireError('shape', 'bad field state')
@@ -212,7 +218,8 @@ export function decodeIpamRecord (bytes: Uint8Array): IpamRecord {
     case 'ans': {
       const code = str(o, 'code', 16)
       if (!ANSWER_CODES.has(code)) throw new WireError('shape', `bad answer code ${code}`)
-      return { t: 'ans', b: { id: str(o, 'id', MAX_ID), code: code as AnswerCode, detail: str(o, 'detail', 1024), instance: optStr(o, 'instance', MAX_ID), segs: arr(o, 'segs', MAX_SEGMENTS).map(segment) } }
+      return { t: 'ans', b: { id: str(o, 'id', MAX_ID), code: code as AnswerCode, detail: str(o, 'detail', 1024),
+        instance: optStr(o, 'instance', MAX_ID), segs: arr(o, 'segs', MAX_SEGMENTS).map(segment) } }
     }
     case 'gone':
       return { t: 'gone', b: { node: str(o, 'node', MAX_ID), at: uint(o, 'at') } }

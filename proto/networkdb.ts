@@ -103,7 +103,8 @@ function nodeEvent (x: unknown): WireNodeEvent {
 
 function networkEvent (x: unknown): WireNetworkEvent {
   const o = rec(x, 'network event')
-  return { node: str(o, 'node', MAX_NAME), nid: str(o, 'nid', MAX_NAME), ltime: uint(o, 'ltime'), join: bool(o, 'join') }
+  return { node: str(o, 'node', MAX_NAME), nid: str(o, 'nid', MAX_NAME), ltime: uint(o, 'ltime'),
+    join: bool(o, 'join') }
 }
 
 function entry (x: unknown): WireEntry {
@@ -203,15 +204,18 @@ function batchBody (b: EntryBatch): Record<string, unknown> {
 
 function clusterState (x: unknown): ClusterState {
   const o = rec(x, 'cluster state')
-  return { nodes: arr(o, 'nodes', 100_000).map(nodeEvent), networks: arr(o, 'networks').map(networkEvent), ltime: uint(o, 'ltime') }
+  return { nodes: arr(o, 'nodes', 100_000).map(nodeEvent), networks: arr(o, 'networks').map(networkEvent),
+    ltime: uint(o, 'ltime') }
 }
 
 function syncRequest (x: unknown): SyncRequest {
   const o = rec(x, 'sync request')
   const buckets = uint(o, 'buckets')
-  if (buckets < 1 || buckets > MAX_BUCKETS || (buckets & (buckets - 1)) !== 0) throw new WireError('shape', `bad bucket count ${buckets}`)
+  if (buckets < 1 || buckets > MAX_BUCKETS ||
+      (buckets & (buckets - 1)) !== 0) throw new WireError('shape', `bad bucket count ${buckets}`)
   const hashes = arr(o, 'hashes', 2 * MAX_BUCKETS).map((h, i) => {
-    if (typeof h !== 'number' || !Number.isInteger(h) || h < 0 || h > 0xffffffff) throw new WireError('shape', `bad hash ${i}`)
+    if (typeof h !== 'number' || !Number.isInteger(h) || h < 0 ||
+        h > 0xffffffff) throw new WireError('shape', `bad hash ${i}`)
     return h
   })
   if (hashes.length !== 2 * buckets) throw new WireError('shape', 'hash count does not match bucket count')
@@ -268,7 +272,8 @@ export function decodeResponse (data: Uint8Array): ResponseMessage {
     case 'entries': {
       const o = rec(env.b, 'entries')
       const want = arr(o, 'want', MAX_BUCKETS).map((w, i) => {
-        if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w >= MAX_BUCKETS) throw new WireError('shape', `bad want ${i}`)
+        if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 ||
+            w >= MAX_BUCKETS) throw new WireError('shape', `bad want ${i}`)
         return w
       })
       return { t: 'entries', b: { ...entryBatch(o), want } }
