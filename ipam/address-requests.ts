@@ -19,14 +19,17 @@ export class Addresses {
 
   requestAddress (slot: PoolSlot, ip: string | undefined, options: Record<string, string>): Promise<bigint> {
     // Fast path (no extra async frame): a plain dynamic request served from owned space.
-    if ((ip === undefined || ip === '') && options[MacAddress] === undefined && options[RequestAddressType] === undefined) {
+    if ((ip === undefined || ip === '') && options[MacAddress] === undefined &&
+        options[RequestAddressType] === undefined) {
       const v = slot.alloc.pickDynamic(options[AllocSerialPrefix] === 'true')
       if (v !== undefined) return this.commit(slot, v, undefined)
     }
     return this.requestAddressSlow(slot, ip, options)
   }
 
-  private async requestAddressSlow (slot: PoolSlot, ip: string | undefined, options: Record<string, string>): Promise<bigint> {
+  private async requestAddressSlow (
+    slot: PoolSlot, ip: string | undefined, options: Record<string, string>
+  ): Promise<bigint> {
     const mac = options[MacAddress]
     if (this.s.d.cfg.requiresMACAddress && mac !== undefined) {
       const had = slot.alloc.byMacAddress(mac)
@@ -36,7 +39,9 @@ export class Addresses {
     if (ip !== undefined && ip !== '') {
       const a = parseAddress(ip)
       if (a === undefined) throw new ErrInvalidAddress(ip)
-      if (a.family !== slot.prefix.family || a.value < slot.prefix.first || a.value > slot.prefix.last) throw new ErrIPOutOfRange()
+      if (a.family !== slot.prefix.family || a.value < slot.prefix.first || a.value > slot.prefix.last) {
+        throw new ErrIPOutOfRange()
+      }
       want = a.value
     }
     if (options[RequestAddressType] === Gateway) {
@@ -89,7 +94,8 @@ export class Addresses {
       const r = this.s.rings.get(ringId)
       const seg = r === undefined ? undefined : ownerAt(r.view, v)
       const what = `address ${formatAddress(slot.prefix.family, v)}`
-      const owner = this.s.decider(seg ?? { s: v, e: v, o: slot.owner === this.s.me ? undefined : slot.owner }, slot.prefix.family, what)
+      const owner = this.s.decider(seg ?? { s: v, e: v, o: slot.owner === this.s.me ? undefined : slot.owner },
+        slot.prefix.family, what)
       if (owner === this.s.me) throw new ErrIpamUnavailable(`${what} is in flight between owners`)
       const a = await this.s.ask(owner, { kind: 'range', ring: ringId, s: v, e: v })
       this.requireHeld(slot)
@@ -112,13 +118,17 @@ export class Addresses {
       const got = await this.s.obtainSpace(addrRingId(slot.record.instance), slot)
       this.requireHeld(slot)
       if (got === 'none') throw new ErrNoAvailableIPs()
-      if (got === 'unavailable') throw new ErrIpamUnavailable(`the free addresses of ${slot.record.pool} are held by unreachable nodes`)
+      if (got === 'unavailable') {
+        throw new ErrIpamUnavailable(`the free addresses of ${slot.record.pool} are held by unreachable nodes`)
+      }
     }
   }
 
   /** The pool may have been released while we waited for a peer. */
   private requireHeld (slot: PoolSlot): void {
-    if (slot.refs <= 0 || this.s.pools.get(slot.record.instance) !== slot || !isActive(slot)) throw new ErrPoolNotFound(poolIdOf(slot))
+    if (slot.refs <= 0 || this.s.pools.get(slot.record.instance) !== slot || !isActive(slot)) {
+      throw new ErrPoolNotFound(poolIdOf(slot))
+    }
   }
 
   /** Mark, persist, and only then hand out. */
@@ -127,7 +137,9 @@ export class Addresses {
     const a = mac === undefined ? { seq } : { seq, mac }
     slot.alloc.take(v, a)
     try {
-      await this.s.d.store.putAllocation(mac === undefined ? { instance: slot.record.instance, value: v, seq } : { instance: slot.record.instance, value: v, seq, mac })
+      await this.s.d.store.putAllocation(mac === undefined
+        ? { instance: slot.record.instance, value: v, seq }
+        : { instance: slot.record.instance, value: v, seq, mac })
     } catch (err) {
       if (slot.alloc.seqOf(v) === seq) slot.alloc.release(v)
       throw err
@@ -141,7 +153,9 @@ export class Addresses {
   async releaseAddress (slot: PoolSlot, ip: string): Promise<void> {
     const a = parseAddress(ip)
     if (a === undefined) throw new ErrInvalidAddress(ip)
-    if (a.family !== slot.prefix.family || a.value < slot.prefix.first || a.value > slot.prefix.last) throw new ErrIPOutOfRange()
+    if (a.family !== slot.prefix.family || a.value < slot.prefix.first || a.value > slot.prefix.last) {
+      throw new ErrIPOutOfRange()
+    }
     const gw = slot.record.gw === undefined ? undefined : parseAddress(slot.record.gw)?.value
     if (gw === a.value && slot.gwHeld) {
       slot.gwHeld = false

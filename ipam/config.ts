@@ -61,7 +61,9 @@ export function resolveIpamConfig (overrides: Partial<IpamConfig> = {}): Resolve
   const cfg: IpamConfig = { ...defaultIpamConfig, ...overrides }
   for (const k of ['requestTimeoutMs', 'maxDonors', 'publishDelayMs', 'reconcileIntervalMs', 'reclaimBump'] as const) {
     const v = cfg[k]
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`ipam config ${k} must be a non-negative number, got ${String(v)}`)
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new RangeError(`ipam config ${k} must be a non-negative number, got ${String(v)}`)
+    }
   }
   if (cfg.maxDonors < 1) throw new RangeError('ipam config maxDonors must be at least 1')
   if (cfg.reclaimBump < 1) throw new RangeError('ipam config reclaimBump must be at least 1')

@@ -39,15 +39,18 @@ export async function handOver (space: Space, log: Logger): Promise<HandoverRepo
     const segs = owned.flatMap(iv => space.rings.grant(r.id, iv, to))
     jobs.push({ to, ring: r.id, segs })
   }
-  if (heir === undefined && report.kept.length > 0) log.warn({ rings: report.kept.length }, 'no reachable peer: this node keeps its ranges (reclaim them if it never returns)')
+  if (heir === undefined && report.kept.length > 0) log.warn({ rings: report.kept.length },
+    'no reachable peer: this node keeps its ranges (reclaim them if it never returns)')
   await Promise.all(jobs.map(async j => { await space.rings.persist(j.ring) }))
-  const answers = await Promise.all(jobs.map(async j => await space.ask(j.to, { kind: 'handover', ring: j.ring, segs: j.segs })))
+  const answers = await Promise.all(jobs.map(async j => await space.ask(j.to,
+    { kind: 'handover', ring: j.ring, segs: j.segs })))
   answers.forEach((a, i) => {
     const j = jobs[i]!
     if (a?.code === 'ok') report.confirmed[j.ring] = j.to
     else report.unconfirmed.push(j.ring)
   })
-  log.info({ confirmed: Object.keys(report.confirmed).length, unconfirmed: report.unconfirmed.length }, 'handed over ipam ranges')
+  log.info({ confirmed: Object.keys(report.confirmed).length, unconfirmed: report.unconfirmed.length },
+    'handed over ipam ranges')
   return report
 }
 
@@ -81,9 +84,14 @@ function receiverOf (space: Space, ringId: string): string | undefined {
  * the node is in fact alive somewhere (a partition): both would hand out the same addresses. It
  * is refused while the node is alive or suspect in this node's membership view.
  */
-export async function reclaim (space: Space, link: ClusterLink | undefined, dead: string, bump: number, now: number): Promise<string[]> {
+export async function reclaim (
+  space: Space, link: ClusterLink | undefined, dead: string, bump: number, now: number
+): Promise<string[]> {
   if (dead === space.me) throw new ErrReclaimRefused('a node cannot reclaim its own ranges')
-  if (space.reachable(dead)) throw new ErrReclaimRefused(`node ${dead} is ${link?.status(dead) ?? 'alive'}: reclaim only a node that is gone for good`)
+  if (space.reachable(dead)) {
+    throw new ErrReclaimRefused(`node ${dead} is ${link?.status(dead) ?? 'alive'}: ` +
+      'reclaim only a node that is gone for good')
+  }
   const out: string[] = []
   for (const r of [...space.rings.all()]) {
     const facts = space.rings.seize(r.id, dead, bump)

@@ -1,4 +1,7 @@
-/** IPAM: libnetwork's ipamapi over cluster-wide ownership rings replicated through NetworkDB. The layer's whole public surface. */
+/**
+ * IPAM: libnetwork's ipamapi over cluster-wide ownership rings replicated through NetworkDB. The layer's whole public
+ * surface.
+ */
 export * from './ipamapi.js'
 export { ClusterIpam, type ClusterIpamOptions, type PoolInfo } from './ipam.js'
 export { type IpamConfig, type ResolvedIpamConfig, defaultIpamConfig, resolveIpamConfig } from './config.js'

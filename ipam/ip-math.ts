@@ -134,7 +134,10 @@ export function rangeText (family: Family, first: bigint, last: bigint): string 
   return `${formatAddress(family, first)}-${formatAddress(family, last)}`
 }
 
-/** Addresses never handed out: IPv4 network and broadcast (not on /31 and /32); IPv6 the subnet-router anycast (not on /127 and /128). */
+/**
+ * Addresses never handed out: IPv4 network and broadcast (not on /31 and /32); IPv6 the subnet-router anycast (not on
+ * /127 and /128).
+ */
 export function reservedAddresses (p: ParsedPrefix): bigint[] {
   if (p.family === 4) return p.bits >= 31 ? [] : [p.first, p.last]
   return p.bits >= 127 ? [] : [p.first]

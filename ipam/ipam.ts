@@ -56,7 +56,8 @@ import { formatAddress, parseAddress, parsePrefix, prefixContains, type ParsedPr
 import { resolveIpamConfig, type IpamConfig, type ResolvedIpamConfig } from './config.js'
 import { handOver, reclaim, type HandoverReport } from './handover.js'
 import {
-  GlobalDefault as GLOBAL, LocalDefault as LOCAL, ErrBadPool, ErrInvalidAddress, ErrInvalidAddressSpace, ErrInvalidPool, ErrInvalidSubPool, ErrIpamClosed, ErrIPOutOfRange,
+  GlobalDefault as GLOBAL, LocalDefault as LOCAL, ErrBadPool, ErrInvalidAddress, ErrInvalidAddressSpace, ErrInvalidPool,
+  ErrInvalidSubPool, ErrIpamClosed, ErrIPOutOfRange,
   ErrPoolNotFound, GatewayOption, NetworkOption,
   type AllocatedAddress, type AllocatedPool, type Capability, type DefaultAddressSpaces, type Ipam, type PoolRequest
 } from './ipamapi.js'
@@ -82,7 +83,8 @@ export interface ClusterIpamOptions {
 }
 
 /** Details of a pool held here, beyond the opaque pool id (tests, diagnostics). */
-export interface PoolInfo { instance: string, owner: string, holders: string[], refs: number, network: string | undefined, gateway: string | undefined }
+export interface PoolInfo { instance: string, owner: string, holders: string[], refs: number,
+  network: string | undefined, gateway: string | undefined }
 
 export class ClusterIpam implements Ipam {
   readonly config: ResolvedIpamConfig
@@ -111,7 +113,8 @@ export class ClusterIpam implements Ipam {
     const inner = opts.store ?? new MemoryIpamStore()
     this.store = guard(inner, () => this.closed)
     const m = opts.metrics ?? noopMetrics
-    this.requests = m.counter('ovnet_ipam_requests_total', 'IPAM contract calls by operation and result', ['op', 'result'])
+    this.requests = m.counter('ovnet_ipam_requests_total', 'IPAM contract calls by operation and result',
+      ['op', 'result'])
   }
 
   get nodeId (): string { return this.db.nodeId }
@@ -129,7 +132,8 @@ export class ClusterIpam implements Ipam {
     await this.store.putMeta(this.meta)
     this.seq = snap.allocations.reduce((m, a) => Math.max(m, a.seq), 0)
     const me = this.db.nodeId
-    this.link = new ClusterLink(this.db, this.clock, this.log, { nid: this.config.nid, table: this.config.table, requestTimeoutMs: this.config.requestTimeoutMs })
+    this.link = new ClusterLink(this.db, this.clock, this.log,
+      { nid: this.config.nid, table: this.config.table, requestTimeoutMs: this.config.requestTimeoutMs })
     const deps = {
       me,
       cfg: this.config,
@@ -138,7 +142,10 @@ export class ClusterIpam implements Ipam {
       store: this.store,
       nextId: () => `${this.epoch.toString(36)}.${(++this.ids).toString(36)}`,
       nextSeq: () => ++this.seq,
-      genesisKnown: (g: string) => { this.meta = { ...this.meta, genesis: g }; void this.store.putMeta(this.meta).catch(() => {}) }
+      genesisKnown: (g: string) => {
+        this.meta = { ...this.meta, genesis: g }
+        void this.store.putMeta(this.meta).catch(() => {})
+      }
     }
     const global = new Space({ ...deps, name: GLOBAL, shared: true, predefined: this.config.global, link: this.link })
     const local = new Space({ ...deps, name: LOCAL, shared: false, predefined: this.config.local, link: undefined })
@@ -152,7 +159,8 @@ export class ClusterIpam implements Ipam {
     }
     for (const r of snap.rings) {
       const inst = instanceOfRing(r.ring)
-      const space = inst !== undefined ? spaceOfPool.get(inst) ?? global : r.ring.startsWith(`space/${LOCAL}/`) ? local : global
+      const space = inst !== undefined ? spaceOfPool.get(inst) ?? global
+        : r.ring.startsWith(`space/${LOCAL}/`) ? local : global
       space.rings.restore(r)
     }
     for (const space of [global, local]) {
@@ -196,10 +204,16 @@ export class ClusterIpam implements Ipam {
     })
     // Requests of a previous run have nobody waiting for them any more.
     for (const e of this.link.own('req/')) await this.link.remove(e.key)
-    for (const e of this.link.own('ring/')) if (!global.rings.has(e.key.slice(`ring/${me}/`.length))) await this.link.remove(e.key)
-    for (const e of this.link.own('pool/')) if (!global.pools.has(e.key.slice(`pool/${me}/`.length))) await this.link.remove(e.key)
+    for (const e of this.link.own('ring/')) {
+      if (!global.rings.has(e.key.slice(`ring/${me}/`.length))) await this.link.remove(e.key)
+    }
+    for (const e of this.link.own('pool/')) {
+      if (!global.pools.has(e.key.slice(`pool/${me}/`.length))) await this.link.remove(e.key)
+    }
     for (const r of [...global.rings.all()]) global.replication.publishRing(r.id)
-    await Promise.all([...global.pools.values()].filter(slot => slot.owner === me).map(async slot => { await global.persistPool(slot) }))
+    await Promise.all([...global.pools.values()].filter(slot => slot.owner === me).map(async slot => {
+      await global.persistPool(slot)
+    }))
     this.arm()
     this.log.info({ pools: global.pools.size + local.pools.size, allocations: snap.allocations.length }, 'ipam started')
   }
@@ -222,7 +236,8 @@ export class ClusterIpam implements Ipam {
       case 'req': this.responder?.onRequest(writer, rec.b); return
       case 'ans': return
       case 'gone':
-        if (rec.b.node === this.db.nodeId) this.log.error({ by: writer }, 'an operator reclaimed this node\'s ranges: allocations made here since may be duplicated')
+        if (rec.b.node === this.db.nodeId) this.log.error({ by: writer },
+          'an operator reclaimed this node\'s ranges: allocations made here since may be duplicated')
         else g.forget(rec.b.node)
     }
   }
@@ -341,7 +356,9 @@ export class ClusterIpam implements Ipam {
     })
   }
 
-  async requestAddress (poolId: string, ip: string | undefined, options: Record<string, string> = {}): Promise<AllocatedAddress> {
+  async requestAddress (
+    poolId: string, ip: string | undefined, options: Record<string, string> = {}
+  ): Promise<AllocatedAddress> {
     // The hot path of the layer: no wrapper closure, one try.
     try {
       const { space, slot } = this.held(poolId)
@@ -381,7 +398,8 @@ export class ClusterIpam implements Ipam {
     const space = parts.space === GLOBAL ? this.global : parts.space === LOCAL ? this.local : undefined
     const slot = space?.heldSlot(poolId)
     if (slot === undefined) return undefined
-    return { instance: slot.record.instance, owner: slot.owner, holders: [...slot.record.holders], refs: slot.refs, network: slot.record.network, gateway: slot.record.gw }
+    return { instance: slot.record.instance, owner: slot.owner, holders: [...slot.record.holders], refs: slot.refs,
+      network: slot.record.network, gateway: slot.record.gw }
   }
 
   /**
@@ -403,7 +421,8 @@ export class ClusterIpam implements Ipam {
   heldPools (): Array<{ instance: string, pool: string, refs: number, state: string }> {
     const out: Array<{ instance: string, pool: string, refs: number, state: string }> = []
     for (const space of [this.global, this.local]) {
-      for (const slot of space?.pools.values() ?? []) if (slot.refs > 0) out.push({ instance: slot.record.instance, pool: slot.record.pool, refs: slot.refs, state: slot.record.state })
+      for (const slot of space?.pools.values() ?? []) if (slot.refs > 0) out.push({ instance: slot.record.instance,
+        pool: slot.record.pool, refs: slot.refs, state: slot.record.state })
     }
     return out
   }
@@ -419,7 +438,8 @@ export class ClusterIpam implements Ipam {
   /** The ring views of GlobalDefault (for agreement checks): ring id -> canonical text. */
   ringDigest (): Map<string, string> {
     const out = new Map<string, string>()
-    for (const r of this.global?.rings.all() ?? []) out.set(r.id, r.view.map(x => `${x.s.toString(16)}-${x.e.toString(16)}@${x.v}:${x.o}`).join(','))
+    for (const r of this.global?.rings.all() ?? []) out.set(r.id,
+      r.view.map(x => `${x.s.toString(16)}-${x.e.toString(16)}@${x.v}:${x.o}`).join(','))
     return out
   }
 }
@@ -434,7 +454,10 @@ function gatewayOf (opt: string | undefined, pool: ParsedPrefix | undefined): bi
   return a.value
 }
 
-/** Refuse writes once closed: after a "crash" nothing more reaches the disk. No extra async frame: this is on the allocation path. */
+/**
+ * Refuse writes once closed: after a "crash" nothing more reaches the disk. No extra async frame: this is on the
+ * allocation path.
+ */
 function guard (s: IpamStore, closed: () => boolean): IpamStore {
   const refuse = async (): Promise<never> => { throw new ErrIpamClosed() }
   return {

@@ -29,7 +29,12 @@ export class ClusterLink {
   /** Records that failed to decode (counted for diagnostics). */
   rejected = 0
 
-  constructor (private readonly db: NetworkDB, private readonly clock: Clock, private readonly log: Logger, private readonly cfg: LinkConfig) {}
+  constructor (
+    private readonly db: NetworkDB,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly cfg: LinkConfig
+  ) {}
 
   get me (): string { return this.db.nodeId }
 
@@ -70,8 +75,11 @@ export class ClusterLink {
     try {
       const value = encodeIpamRecord(rec)
       const cur = this.db.getEntry(this.cfg.table, this.cfg.nid, key)
-      if (cur !== undefined && cur.owner === this.me) await this.db.updateEntry(this.cfg.table, this.cfg.nid, key, value)
-      else await this.db.createEntry(this.cfg.table, this.cfg.nid, key, value)
+      if (cur !== undefined && cur.owner === this.me) {
+        await this.db.updateEntry(this.cfg.table, this.cfg.nid, key, value)
+      } else {
+        await this.db.createEntry(this.cfg.table, this.cfg.nid, key, value)
+      }
     } catch (err) {
       this.log.warn({ key, err: String(err) }, 'ipam record not written')
     }
@@ -92,7 +100,8 @@ export class ClusterLink {
   async ask (req: RequestRecord): Promise<AnswerRecord | undefined> {
     if (this.closed) return undefined
     const answer = new Promise<AnswerRecord | undefined>(resolve => {
-      const timer = this.clock.setTimeout(() => { this.waiters.delete(req.id); resolve(undefined) }, this.cfg.requestTimeoutMs)
+      const timer = this.clock.setTimeout(() => { this.waiters.delete(req.id); resolve(undefined) },
+        this.cfg.requestTimeoutMs)
       this.waiters.set(req.id, { resolve: (a) => { this.clock.clearTimeout(timer); resolve(a) }, timer })
     })
     const key = reqKey(this.me, req.id)
@@ -141,6 +150,10 @@ export class ClusterLink {
   close (): void {
     this.closed = true
     this.unwatch?.()
-    for (const [id, w] of this.waiters) { this.clock.clearTimeout(w.timer); this.waiters.delete(id); w.resolve(undefined) }
+    for (const [id, w] of this.waiters) {
+      this.clock.clearTimeout(w.timer)
+      this.waiters.delete(id)
+      w.resolve(undefined)
+    }
   }
 }

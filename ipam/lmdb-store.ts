@@ -18,7 +18,8 @@ interface WireSeg { s: string, e: string, v: number, o: string }
 const toWire = (x: Segment): WireSeg => ({ s: x.s.toString(16), e: x.e.toString(16), v: x.v, o: x.o })
 const fromWire = (x: WireSeg): Segment => ({ s: BigInt(`0x${x.s}`), e: BigInt(`0x${x.e}`), v: x.v, o: x.o })
 
-interface LmdbRing { ring: string, genesis: string, family: 4 | 6, view: WireSeg[], pending: Array<{ to: string, segs: WireSeg[] }> }
+interface LmdbRing { ring: string, genesis: string, family: 4 | 6, view: WireSeg[],
+  pending: Array<{ to: string, segs: WireSeg[] }> }
 
 /**
  * LMDB in `<dataDir>/ipam`. Writes issued in one event-loop turn are applied, in order, in one
@@ -43,7 +44,8 @@ export class LmdbIpamStore implements IpamStore {
     const rings: StoredRing[] = []
     for (const { value } of this.db.getRange({ start: ['r'], end: ['s'] })) {
       const r = value as LmdbRing
-      rings.push({ ring: r.ring, genesis: r.genesis, family: r.family, view: r.view.map(fromWire), pending: r.pending.map(p => ({ to: p.to, segs: p.segs.map(fromWire) })) })
+      rings.push({ ring: r.ring, genesis: r.genesis, family: r.family, view: r.view.map(fromWire),
+        pending: r.pending.map(p => ({ to: p.to, segs: p.segs.map(fromWire) })) })
     }
     const pools: StoredPool[] = []
     for (const { value } of this.db.getRange({ start: ['p'], end: ['q'] })) pools.push(value as StoredPool)
@@ -52,11 +54,13 @@ export class LmdbIpamStore implements IpamStore {
       const [, instance, hex] = k
       // A bare number is the seq; with a MAC the value is {q, m}.
       const v = value as number | { q: number, m?: string }
-      const a: StoredAllocation = { instance: instance!, value: BigInt(`0x${hex!}`), seq: typeof v === 'number' ? v : v.q }
+      const a: StoredAllocation = { instance: instance!, value: BigInt(`0x${hex!}`),
+        seq: typeof v === 'number' ? v : v.q }
       if (typeof v !== 'number' && v.m !== undefined) a.mac = v.m
       allocations.push(a)
     }
-    return { meta: meta === undefined ? undefined : { genesis: meta.genesis ?? undefined, counter: meta.counter }, rings, pools: pools.map(normalizePool), allocations }
+    return { meta: meta === undefined ? undefined : { genesis: meta.genesis ?? undefined, counter: meta.counter },
+      rings, pools: pools.map(normalizePool), allocations }
   }
 
   /**
@@ -75,10 +79,13 @@ export class LmdbIpamStore implements IpamStore {
     return sync ? this.flushing.then(async () => { await this.db.flushed }) : this.flushing
   }
 
-  async putMeta (meta: IpamMeta): Promise<void> { await this.write(() => { void this.db.put(META, { genesis: meta.genesis ?? null, counter: meta.counter }) }, true) }
+  async putMeta (meta: IpamMeta): Promise<void> {
+    await this.write(() => { void this.db.put(META, { genesis: meta.genesis ?? null, counter: meta.counter }) }, true)
+  }
 
   async putRing (r: StoredRing): Promise<void> {
-    const v: LmdbRing = { ring: r.ring, genesis: r.genesis, family: r.family, view: r.view.map(toWire), pending: r.pending.map(p => ({ to: p.to, segs: p.segs.map(toWire) })) }
+    const v: LmdbRing = { ring: r.ring, genesis: r.genesis, family: r.family, view: r.view.map(toWire),
+      pending: r.pending.map(p => ({ to: p.to, segs: p.segs.map(toWire) })) }
     // Ownership is published once this resolves: it must outlive a power loss, not only kill -9.
     await this.write(() => { void this.db.put(['r', r.ring], v) }, true)
   }
@@ -86,11 +93,14 @@ export class LmdbIpamStore implements IpamStore {
   async deleteRing (ring: string): Promise<void> { await this.write(() => { void this.db.remove(['r', ring]) }, true) }
 
   async putPool (p: StoredPool): Promise<void> {
-    const v = { ...p, record: { ...p.record, holders: [...p.record.holders], sub: p.record.sub ?? null, network: p.record.network ?? null, gw: p.record.gw ?? null } }
+    const v = { ...p, record: { ...p.record, holders: [...p.record.holders], sub: p.record.sub ?? null,
+      network: p.record.network ?? null, gw: p.record.gw ?? null } }
     await this.write(() => { void this.db.put(['p', p.record.instance], v) }, true)
   }
 
-  async deletePool (instance: string): Promise<void> { await this.write(() => { void this.db.remove(['p', instance]) }) }
+  async deletePool (instance: string): Promise<void> {
+    await this.write(() => { void this.db.remove(['p', instance]) })
+  }
 
   putAllocation (a: StoredAllocation): Promise<void> {
     const key = lmdbAllocKey(a.instance, a.value)

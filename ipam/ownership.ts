@@ -57,7 +57,8 @@ export class RingBook {
 
   /** Restore from the store (no persist, no publish). */
   restore (r: StoredRing): RingState {
-    const st: RingState = { id: r.ring, genesis: r.genesis, family: r.family, view: r.view, pending: r.pending, peers: new Map(), conflicts: 0, seq: 0, persisted: 0 }
+    const st: RingState = { id: r.ring, genesis: r.genesis, family: r.family, view: r.view, pending: r.pending,
+      peers: new Map(), conflicts: 0, seq: 0, persisted: 0 }
     this.rings.set(r.ring, st)
     return st
   }
@@ -66,7 +67,8 @@ export class RingBook {
   create (id: string, genesis: string, family: Family, facts: Segment[]): RingState {
     const existing = this.rings.get(id)
     if (existing !== undefined) return existing
-    const st: RingState = { id, genesis, family, view: join([], facts).view, pending: [], peers: new Map(), conflicts: 0, seq: 0, persisted: 0 }
+    const st: RingState = { id, genesis, family, view: join([], facts).view, pending: [], peers: new Map(),
+      conflicts: 0, seq: 0, persisted: 0 }
     this.rings.set(id, st)
     void this.persist(id).catch(() => {})
     this.d.changed(id)
@@ -115,7 +117,8 @@ export class RingBook {
   /**
    * The parts of `writer`'s facts that it may state (docs/security.md, "A keyed but hostile host"):
    * where a fact would change an address's owner, the owner before must be the writer itself (a
-   * grant, or its own range), or have released it (its latest record no longer claims it; a leaver's handover grants are its own facts), or the
+   * grant, or its own range), or have released it (its latest record no longer claims it; a leaver's handover grants
+   * are its own facts), or the
    * fact is a reclaim (a jump of at least reclaimBump) of a node that is not alive or suspect
    * here. Addresses nobody is known to own pass (a node learning the ring from records). This node
    * knows what it owns: nobody else's record takes it away, short of a reclaim of a node that
@@ -182,7 +185,8 @@ export class RingBook {
     const r = this.rings.get(id)
     if (r === undefined) return
     const seq = ++r.seq
-    await this.d.putRing({ ring: r.id, genesis: r.genesis, family: r.family, view: r.view.map(x => ({ ...x })), pending: r.pending.map(g => ({ to: g.to, segs: g.segs.map(x => ({ ...x })) })) })
+    await this.d.putRing({ ring: r.id, genesis: r.genesis, family: r.family, view: r.view.map(x => ({ ...x })),
+      pending: r.pending.map(g => ({ to: g.to, segs: g.segs.map(x => ({ ...x })) })) })
     if (seq > r.persisted) r.persisted = seq
     if (r.persisted === r.seq && this.rings.get(id) === r) this.d.publish(id)
   }

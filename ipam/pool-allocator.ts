@@ -78,7 +78,10 @@ export class AddressAllocator {
     this.allocated.set(v, a.seq)
     if (a.mac !== undefined) { this.byMac.set(a.mac, v); this.macOf.set(v, a.mac) }
     if (has(this.dyn, v)) this.inDyn++
-    if (a.seq > this.cursorSeq && v >= this.dynRange.s && v <= this.dynRange.e) { this.cursorSeq = a.seq; this.cursor = v }
+    if (a.seq > this.cursorSeq && v >= this.dynRange.s && v <= this.dynRange.e) {
+      this.cursorSeq = a.seq
+      this.cursor = v
+    }
   }
 
   /** A free dynamic address this node owns, or undefined when none is left. */

@@ -3,7 +3,9 @@
  * pool inside the space a node owns, and pool ids.
  */
 import { MAX_BITS, parsePrefix, type Family, type ParsedPrefix } from './ip-math.js'
-import { alignedBlockCount, expandToUnit, intersect, normalize, pickAlignedBlock, subtract, type Interval } from './ranges.js'
+import {
+  alignedBlockCount, expandToUnit, intersect, normalize, pickAlignedBlock, subtract, type Interval
+} from './ranges.js'
 
 export interface PredefinedPool {
   /** CIDR the pools are cut from. */
@@ -37,9 +39,12 @@ export interface ResolvedPool {
 export function resolvePredefined (list: readonly PredefinedPool[]): ResolvedPool[] {
   return list.map((p, i) => {
     const base = parsePrefix(p.base)
-    if (base === undefined || base.hostBits) throw new RangeError(`predefined pool ${i}: invalid base ${String(p.base)}`)
+    if (base === undefined || base.hostBits) {
+      throw new RangeError(`predefined pool ${i}: invalid base ${String(p.base)}`)
+    }
     if (!Number.isInteger(p.size) || p.size < base.bits || p.size > MAX_BITS[base.family]) {
-      throw new RangeError(`predefined pool ${i}: size ${String(p.size)} must be between ${base.bits} and ${MAX_BITS[base.family]}`)
+      throw new RangeError(
+        `predefined pool ${i}: size ${String(p.size)} must be between ${base.bits} and ${MAX_BITS[base.family]}`)
     }
     return { base, size: p.size, unit: 1n << BigInt(MAX_BITS[base.family] - p.size) }
   })
@@ -54,7 +59,13 @@ function candidates (p: ResolvedPool, owned: readonly Interval[], blocked: reado
  * The first free predefined pool inside `owned`, in list order then address order (as Docker),
  * not overlapping `taken` (pools held) nor `exclude`.
  */
-export function findFreePool (list: readonly ResolvedPool[], family: Family, owned: readonly Interval[], taken: readonly Interval[], exclude: readonly Interval[] = []): { first: bigint, bits: number } | undefined {
+export function findFreePool (
+  list: readonly ResolvedPool[],
+  family: Family,
+  owned: readonly Interval[],
+  taken: readonly Interval[],
+  exclude: readonly Interval[] = []
+): { first: bigint, bits: number } | undefined {
   const blocked = normalize([...taken, ...exclude])
   for (const p of list) {
     if (p.base.family !== family) continue
@@ -67,9 +78,12 @@ export function findFreePool (list: readonly ResolvedPool[], family: Family, own
 }
 
 /** How many predefined pools of the family could still be cut from `owned`. */
-export function freePoolCount (list: readonly ResolvedPool[], family: Family, owned: readonly Interval[], taken: readonly Interval[]): bigint {
+export function freePoolCount (
+  list: readonly ResolvedPool[], family: Family, owned: readonly Interval[], taken: readonly Interval[]
+): bigint {
   let n = 0n
-  for (const p of list) if (p.base.family === family) n += alignedBlockCount(candidates(p, owned, normalize(taken)), p.unit)
+  for (const p of list) if (p.base.family === family) n += alignedBlockCount(candidates(p, owned, normalize(taken)),
+    p.unit)
   return n
 }
 
@@ -77,7 +91,9 @@ export function freePoolCount (list: readonly ResolvedPool[], family: Family, ow
  * What a donor gives from its pool space: at most half of its free pools (rounded up) of the
  * predefined entry where it has the most, as one aligned block.
  */
-export function pickPoolDonation (list: readonly ResolvedPool[], family: Family, owned: readonly Interval[], taken: readonly Interval[]): Interval | undefined {
+export function pickPoolDonation (
+  list: readonly ResolvedPool[], family: Family, owned: readonly Interval[], taken: readonly Interval[]
+): Interval | undefined {
   let best: { p: ResolvedPool, free: Interval[], n: bigint } | undefined
   for (const p of list) {
     if (p.base.family !== family) continue

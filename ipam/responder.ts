@@ -30,7 +30,9 @@ export class Responder {
     if (this.inflight.has(k) || this.link.entry(ansKey(this.space.me, writer, req.id)) !== undefined) return
     this.inflight.add(k)
     this.respond(writer, req)
-      .catch((err: unknown) => { this.log.warn({ from: writer, kind: req.kind, err: String(err) }, 'ipam request not answered') })
+      .catch((err: unknown) => {
+        this.log.warn({ from: writer, kind: req.kind, err: String(err) }, 'ipam request not answered')
+      })
       .finally(() => { this.inflight.delete(k) })
   }
 
@@ -41,7 +43,9 @@ export class Responder {
       const rest = e.key.slice(prefix.length)
       const slash = rest.indexOf('/')
       const requester = rest.slice(0, slash)
-      if (this.link.entry(reqKey(requester, rest.slice(slash + 1))) === undefined && this.space.reachable(requester)) void this.link.remove(e.key)
+      if (this.link.entry(reqKey(requester, rest.slice(slash + 1))) === undefined && this.space.reachable(requester)) {
+        void this.link.remove(e.key)
+      }
     }
   }
 
@@ -89,7 +93,8 @@ export class Responder {
     if (facts.length === 0) return { code: 'not-owner', detail: 'not the owner' }
     await this.space.rings.persist(ringId)
     const r = this.space.rings.get(ringId)
-    this.log.debug({ ring: ringId, to, range: r === undefined ? '' : rangeText(r.family, block.s, block.e) }, 'gave space')
+    this.log.debug({ ring: ringId, to, range: r === undefined ? '' : rangeText(r.family, block.s, block.e) },
+      'gave space')
     return { code: 'granted', detail: '', segs: facts }
   }
 
@@ -97,17 +102,23 @@ export class Responder {
   private async giveRange (to: string, req: RequestRecord): Promise<Answer> {
     const s = this.space
     const r = s.rings.get(req.ring)
-    if (r === undefined || req.s === undefined || req.e === undefined || req.e < req.s) return { code: 'not-owner', detail: 'unknown ring' }
+    if (r === undefined || req.s === undefined || req.e === undefined || req.e < req.s) {
+      return { code: 'not-owner', detail: 'unknown ring' }
+    }
     const inst = instanceOfRing(req.ring)
     if (inst === undefined) {
       if (req.ring !== spaceRingId(s.name, r.family)) return { code: 'refused', detail: 'not a pool-space ring' }
       const p = req.pool === undefined ? undefined : parsePrefix(req.pool)
-      if (p === undefined || p.first !== req.s || p.last !== req.e) return { code: 'refused', detail: 'range is not the pool' }
+      if (p === undefined || p.first !== req.s || p.last !== req.e) {
+        return { code: 'refused', detail: 'range is not the pool' }
+      }
       const over = s.activePools(r.family).filter(x => overlapsSlot(x, p))
       if (over.length > 0) {
         const same = over.length === 1 && req.network !== undefined && over[0]!.record.network === req.network &&
           over[0]!.prefix.cidr === p.cidr && over[0]!.record.sub === req.sub
-        return same ? { code: 'shared', detail: '', instance: over[0]!.record.instance } : { code: 'overlap', detail: `overlaps ${over[0]!.record.pool}` }
+        return same
+          ? { code: 'shared', detail: '', instance: over[0]!.record.instance }
+          : { code: 'overlap', detail: `overlaps ${over[0]!.record.pool}` }
       }
       const mine = cover(r.view, req.s, req.e).filter(x => x.o === s.me)
       if (mine.length === 0) return { code: 'not-owner', detail: 'not the owner' }
@@ -133,7 +144,9 @@ export class Responder {
     const slot = req.instance === undefined ? undefined : this.space.pools.get(req.instance)
     if (slot === undefined || !isActive(slot)) return { code: 'gone', detail: 'no such pool' }
     if (slot.owner !== this.space.me) return { code: 'not-owner', detail: `owned by ${slot.owner}` }
-    if (!slot.record.holders.includes(from)) setRecord(slot, { ...slot.record, holders: [...slot.record.holders, from].sort() })
+    if (!slot.record.holders.includes(from)) {
+      setRecord(slot, { ...slot.record, holders: [...slot.record.holders, from].sort() })
+    }
     await this.space.persistPool(slot)
     return { code: 'ok', detail: '' }
   }

@@ -102,7 +102,9 @@ export function ownerAt (view: RingView, v: bigint): Segment | undefined {
 }
 
 /** The view restricted to s..e, with the gaps (no known owner) as segments of owner undefined. */
-export function cover (view: RingView, s: bigint, e: bigint): Array<{ s: bigint, e: bigint, v: number, o: string | undefined }> {
+export function cover (
+  view: RingView, s: bigint, e: bigint
+): Array<{ s: bigint, e: bigint, v: number, o: string | undefined }> {
   const out: Array<{ s: bigint, e: bigint, v: number, o: string | undefined }> = []
   let cursor = s
   for (const x of view) {

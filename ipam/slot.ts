@@ -24,8 +24,11 @@ export interface PoolSlot {
 export function makeSlot (record: PoolRecord, owner: string, refs: number, gwHeld = false): PoolSlot {
   const prefix = parsePrefix(record.pool)
   const sub = record.sub === undefined ? undefined : parsePrefix(record.sub)
-  if (prefix === undefined || prefix.hostBits || (record.sub !== undefined && sub === undefined)) throw new RangeError(`pool record ${record.instance} has a bad prefix ${record.pool}`)
-  const slot: PoolSlot = { poolId: formatPoolId(record.space, record.pool, record.sub), record, owner, refs, gwHeld, prefix, sub, alloc: new AddressAllocator(prefix, sub) }
+  if (prefix === undefined || prefix.hostBits || (record.sub !== undefined && sub === undefined)) {
+    throw new RangeError(`pool record ${record.instance} has a bad prefix ${record.pool}`)
+  }
+  const slot: PoolSlot = { poolId: formatPoolId(record.space, record.pool, record.sub), record, owner, refs, gwHeld,
+    prefix, sub, alloc: new AddressAllocator(prefix, sub) }
   setRecord(slot, record)
   return slot
 }
@@ -59,7 +62,10 @@ export function storedOf (s: PoolSlot): StoredPool {
   return { record: { ...s.record, holders: [...s.record.holders] }, owner: s.owner, refs: s.refs, gwHeld: s.gwHeld }
 }
 
-/** Does a record newer than what we hold replace it? Higher epoch, then the greater owner; the same owner's key is always its latest word. */
+/**
+ * Does a record newer than what we hold replace it? Higher epoch, then the greater owner; the same owner's key is
+ * always its latest word.
+ */
 export function supersedes (rec: PoolRecord, writer: string, cur: PoolSlot): boolean {
   if (writer === cur.owner) return rec.epoch >= cur.record.epoch
   return rec.epoch > cur.record.epoch || (rec.epoch === cur.record.epoch && writer > cur.owner)

@@ -136,7 +136,8 @@ export class SpaceReplication {
   reconcile (): void {
     const me = this.s.me
     for (const slot of [...this.s.pools.values()]) {
-      const unconfirmedLeave = isActive(slot) && slot.refs === 0 && slot.owner !== me && slot.record.holders.includes(me)
+      const unconfirmedLeave = isActive(slot) && slot.refs === 0 && slot.owner !== me &&
+        slot.record.holders.includes(me)
       if (unconfirmedLeave) void this.s.leavePool(slot)
       // Missing on two rounds in a row: not a record still on its way after a restart or a heal.
       const inst = slot.record.instance

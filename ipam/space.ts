@@ -161,7 +161,10 @@ export class Space {
 
   heldSlot (poolId: string): PoolSlot | undefined {
     const last = this.lastHeld
-    if (last !== undefined && last.poolId === poolId && last.refs > 0 && this.pools.get(last.record.instance) === last) return last
+    if (last !== undefined && last.poolId === poolId && last.refs > 0 &&
+        this.pools.get(last.record.instance) === last) {
+      return last
+    }
     for (const s of this.pools.values()) {
       if (s.refs > 0 && s.poolId === poolId) { this.lastHeld = s; return s }
     }
@@ -184,7 +187,9 @@ export class Space {
 
   private requireSpace (family: Family): string {
     const id = spaceRingId(this.name, family)
-    if (!this.rings.has(id)) throw new ErrIpamUnavailable('the cluster\'s address space is not known yet (no bootstrap node reached)')
+    if (!this.rings.has(id)) {
+      throw new ErrIpamUnavailable('the cluster\'s address space is not known yet (no bootstrap node reached)')
+    }
     return id
   }
 
@@ -199,7 +204,8 @@ export class Space {
           continue
         }
       }
-      const found = findFreePool(this.d.predefined, ask.family, this.rings.owned(ringId), this.taken(ask.family), ask.exclude)
+      const found = findFreePool(this.d.predefined, ask.family, this.rings.owned(ringId), this.taken(ask.family),
+        ask.exclude)
       if (found !== undefined) {
         const prefix = parsePrefix(formatPrefix(ask.family, found.first, found.bits))!
         return await this.createPool(prefix, undefined, ask.network)
@@ -228,19 +234,23 @@ export class Space {
       // Everything the pool covers is ours: every pool there is one we know, and none overlaps.
       if (foreign === undefined) return await this.createPool(p, ask.sub, ask.network, ask.gateway)
       const owner = this.decider(foreign, ask.family, `pool ${p.cidr}`)
-      const a = await this.ask(owner, { kind: 'range', ring: ringId, s: p.first, e: p.last, pool: p.cidr, sub: ask.sub?.cidr, network: ask.network })
+      const a = await this.ask(owner, { kind: 'range', ring: ringId, s: p.first, e: p.last, pool: p.cidr,
+        sub: ask.sub?.cidr, network: ask.network })
       switch (a?.code) {
         case 'granted': this.rings.apply(ringId, a.segs); break
         case 'overlap': throw new ErrPoolOverlap()
         case 'shared': {
           const slot = await this.slotOf(a.instance)
-          if (slot === undefined) throw new ErrIpamUnavailable(`pool ${p.cidr} is shared by ${owner} but its record did not arrive`)
+          if (slot === undefined) {
+            throw new ErrIpamUnavailable(`pool ${p.cidr} is shared by ${owner} but its record did not arrive`)
+          }
           const joined = await this.joinPool(slot)
           if (joined !== undefined) return joined
           break
         }
         case 'not-owner': await this.waitChange(this.d.cfg.requestTimeoutMs / 4); break
-        case undefined: throw new ErrIpamUnavailable(`no answer from ${owner}, which owns ${rangeText(ask.family, foreign.s, foreign.e)}`)
+        case undefined: throw new ErrIpamUnavailable(
+          `no answer from ${owner}, which owns ${rangeText(ask.family, foreign.s, foreign.e)}`)
         default: throw new ErrIpamUnavailable(`${owner} answered ${a?.code ?? "nothing"}: ${a?.detail ?? ""}`)
       }
     }
@@ -251,7 +261,9 @@ export class Space {
   decider (seg: { s: bigint, e: bigint, o: string | undefined }, family: Family, what: string): string {
     const range = rangeText(family, seg.s, seg.e)
     if (seg.o === undefined) throw new ErrIpamUnavailable(`no node is known to own ${range} (needed for ${what})`)
-    if (!this.reachable(seg.o)) throw new ErrIpamUnavailable(`${seg.o}, which owns ${range} (needed for ${what}), is unreachable`)
+    if (!this.reachable(seg.o)) {
+      throw new ErrIpamUnavailable(`${seg.o}, which owns ${range} (needed for ${what}), is unreachable`)
+    }
     return seg.o
   }
 
@@ -263,13 +275,17 @@ export class Space {
   }
 
   /** Cut a new pool from our own space. Synchronous up to the first await, so checks still hold. */
-  private async createPool (prefix: ParsedPrefix, sub: ParsedPrefix | undefined, network: string | undefined, gateway?: bigint): Promise<PoolSlot> {
+  private async createPool (
+    prefix: ParsedPrefix, sub: ParsedPrefix | undefined, network: string | undefined, gateway?: bigint
+  ): Promise<PoolSlot> {
     const instance = `${this.me}:${this.d.nextId()}`
     const gw = gateway === undefined ? undefined : formatAddress(prefix.family, gateway)
-    const record: PoolRecord = { instance, space: this.name, pool: prefix.cidr, sub: sub?.cidr, network, epoch: 1, state: 'active', holders: [], gw }
+    const record: PoolRecord = { instance, space: this.name, pool: prefix.cidr, sub: sub?.cidr, network, epoch: 1,
+      state: 'active', holders: [], gw }
     const slot = makeSlot(record, this.me, 1)
     this.pools.set(instance, slot)
-    this.rings.create(addrRingId(instance), instance, prefix.family, [{ s: prefix.first, e: prefix.last, v: 1, o: this.me }])
+    this.rings.create(addrRingId(instance), instance, prefix.family,
+      [{ s: prefix.first, e: prefix.last, v: 1, o: this.me }])
     slot.alloc.setOwned(this.rings.owned(addrRingId(instance)))
     await this.persistPool(slot)
     this.replication.usageChanged(spaceRingId(this.name, prefix.family))
@@ -289,7 +305,9 @@ export class Space {
     // free a pool we hold). Once it is answered, the caller looks at the pool again.
     const leave = this.leaving.get(instance)
     if (leave !== undefined) { await leave; return undefined }
-    if (!this.reachable(owner)) throw new ErrIpamUnavailable(`${owner}, which owns pool ${slot.record.pool}, is unreachable`)
+    if (!this.reachable(owner)) {
+      throw new ErrIpamUnavailable(`${owner}, which owns pool ${slot.record.pool}, is unreachable`)
+    }
     // While the join is in flight the owner's record may already list us: that is not a leftover.
     this.joining.set(instance, (this.joining.get(instance) ?? 0) + 1)
     let a: AnswerRecord | undefined
@@ -310,7 +328,9 @@ export class Space {
         await this.persistPool(cur)
         return cur
       case 'gone':
-        if (cur !== undefined && cur.owner === owner && cur.refs === 0) setRecord(cur, { ...cur.record, state: 'freed' })
+        if (cur !== undefined && cur.owner === owner && cur.refs === 0) {
+          setRecord(cur, { ...cur.record, state: 'freed' })
+        }
         return undefined
       case 'not-owner':
         await this.waitChange(this.d.cfg.requestTimeoutMs / 4)
@@ -343,9 +363,14 @@ export class Space {
   /** Tell the owner we no longer hold the pool. */
   async leavePool (slot: PoolSlot): Promise<void> {
     const instance = slot.record.instance
-    if (this.leaving.has(instance) || this.joining.has(instance) || slot.refs > 0 || slot.owner === this.me || !this.reachable(slot.owner)) return
+    if (this.leaving.has(instance) || this.joining.has(instance) || slot.refs > 0 || slot.owner === this.me ||
+        !this.reachable(slot.owner)) {
+      return
+    }
     const p = this.ask(slot.owner, { kind: 'leave', ring: addrRingId(instance), instance }).then(a => {
-      if (a !== undefined && a.code !== 'ok') this.d.log.debug({ pool: slot.record.pool, code: a.code }, 'pool leave answered')
+      if (a !== undefined && a.code !== 'ok') {
+        this.d.log.debug({ pool: slot.record.pool, code: a.code }, 'pool leave answered')
+      }
     }).finally(() => { this.leaving.delete(instance) })
     this.leaving.set(instance, p)
     await p
@@ -367,7 +392,9 @@ export class Space {
 
   async persistPool (slot: PoolSlot): Promise<void> {
     await this.d.store.putPool(storedOf(slot))
-    if (this.d.shared && slot.owner === this.me && !this.closed) await this.d.link?.put(poolKey(this.me, slot.record.instance), { t: 'pool', b: slot.record })
+    if (this.d.shared && slot.owner === this.me && !this.closed) {
+      await this.d.link?.put(poolKey(this.me, slot.record.instance), { t: 'pool', b: slot.record })
+    }
   }
 
   // ---- space from peers -----------------------------------------------------------------------
@@ -384,9 +411,12 @@ export class Space {
   private async askDonors (ringId: string, slot: PoolSlot | undefined): Promise<ObtainResult> {
     const r = this.rings.get(ringId)
     const peers = r === undefined ? [] : [...r.peers.entries()].filter(([n, p]) => n !== this.me && p.free > 0n)
-    const live = peers.filter(([n]) => this.reachable(n)).sort(([a, p], [b, q]) => (p.free !== q.free ? (p.free > q.free ? -1 : 1) : a < b ? -1 : 1)).map(([n]) => n)
+    const live = peers.filter(([n]) => this.reachable(n))
+      .sort(([a, p], [b, q]) => (p.free !== q.free ? (p.free > q.free ? -1 : 1) : a < b ? -1 : 1)).map(([n]) => n)
     // A holder that has not yet seen any record of the pool's ring asks the pool's owner.
-    if (slot !== undefined && slot.owner !== this.me && !live.includes(slot.owner) && this.reachable(slot.owner)) live.push(slot.owner)
+    if (slot !== undefined && slot.owner !== this.me && !live.includes(slot.owner) && this.reachable(slot.owner)) {
+      live.push(slot.owner)
+    }
     for (const donor of live.slice(0, this.d.cfg.maxDonors)) {
       const a = await this.ask(donor, { kind: 'space', ring: ringId })
       if (a?.code === 'granted' && a.segs.length > 0) {
@@ -399,15 +429,23 @@ export class Space {
   }
 
   /** Send a request and wait for its answer (undefined on timeout). */
-  async ask (to: string, req: Omit<RequestRecord, 'id' | 'to' | 's' | 'e' | 'pool' | 'sub' | 'network' | 'instance' | 'segs'> & Partial<RequestRecord>): Promise<AnswerRecord | undefined> {
+  async ask (
+    to: string,
+    req: Omit<RequestRecord, 'id' | 'to' | 's' | 'e' | 'pool' | 'sub' | 'network' | 'instance' | 'segs'> &
+      Partial<RequestRecord>
+  ): Promise<AnswerRecord | undefined> {
     const link = this.d.link
     if (link === undefined) return undefined
-    const full: RequestRecord = { id: this.d.nextId(), to, kind: req.kind, ring: req.ring, s: req.s, e: req.e, pool: req.pool, sub: req.sub, network: req.network, instance: req.instance, segs: req.segs ?? [] }
+    const full: RequestRecord = { id: this.d.nextId(), to, kind: req.kind, ring: req.ring, s: req.s, e: req.e,
+      pool: req.pool, sub: req.sub, network: req.network, instance: req.instance, segs: req.segs ?? [] }
     return await link.ask(full)
   }
 
-  async answer (requester: string, id: string, a: Omit<AnswerRecord, 'id' | 'instance' | 'segs'> & Partial<AnswerRecord>): Promise<void> {
-    await this.d.link?.put(ansKey(this.me, requester, id), { t: 'ans', b: { id, code: a.code, detail: a.detail, instance: a.instance, segs: a.segs ?? [] } })
+  async answer (
+    requester: string, id: string, a: Omit<AnswerRecord, 'id' | 'instance' | 'segs'> & Partial<AnswerRecord>
+  ): Promise<void> {
+    await this.d.link?.put(ansKey(this.me, requester, id),
+      { t: 'ans', b: { id, code: a.code, detail: a.detail, instance: a.instance, segs: a.segs ?? [] } })
   }
 
   // ---- replication ----------------------------------------------------------------------------
@@ -423,8 +461,11 @@ export class Space {
 
   /** Free a pool we own once nobody holds it, else just persist and publish it. */
   async settlePool (slot: PoolSlot): Promise<void> {
-    if (slot.owner === this.me && slot.refs === 0 && slot.record.holders.length === 0 && isActive(slot)) await this.freePool(slot)
-    else await this.persistPool(slot)
+    if (slot.owner === this.me && slot.refs === 0 && slot.record.holders.length === 0 && isActive(slot)) {
+      await this.freePool(slot)
+    } else {
+      await this.persistPool(slot)
+    }
   }
 
   /**
@@ -439,7 +480,8 @@ export class Space {
       if (!covers(owned, slot.prefix.first, slot.prefix.last)) continue
       const prev = slot.owner
       slot.owner = this.me
-      setRecord(slot, { ...slot.record, epoch: slot.record.epoch + 1, holders: slot.record.holders.filter(h => h !== this.me && h !== prev) })
+      setRecord(slot, { ...slot.record, epoch: slot.record.epoch + 1,
+        holders: slot.record.holders.filter(h => h !== this.me && h !== prev) })
       this.d.log.info({ pool: slot.record.pool, from: prev }, 'adopted pool')
       void this.settlePool(slot).catch(() => {})
     }
@@ -453,7 +495,10 @@ export class Space {
 }
 
 /** A static request names the same pool as an existing one of the same cluster network. */
-function sharesPool (slot: PoolSlot, p: ParsedPrefix, sub: ParsedPrefix | undefined, network: string | undefined): boolean {
-  return network !== undefined && slot.record.network === network && slot.prefix.cidr === p.cidr && slot.sub?.cidr === sub?.cidr
+function sharesPool (
+  slot: PoolSlot, p: ParsedPrefix, sub: ParsedPrefix | undefined, network: string | undefined
+): boolean {
+  return network !== undefined && slot.record.network === network && slot.prefix.cidr === p.cidr &&
+    slot.sub?.cidr === sub?.cidr
 }
 

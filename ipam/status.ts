@@ -70,7 +70,8 @@ export interface IpamStatus {
   rejectedRecords: number
 }
 
-const num = (n: bigint): number => Number(n > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : n < 0n ? 0n : n)
+const num = (n: bigint): number =>
+  Number(n > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : n < 0n ? 0n : n)
 
 export function spaceStatus (space: Space, statusOf: (node: string) => string): IpamSpaceStatus[] {
   const out: IpamSpaceStatus[] = []
@@ -82,7 +83,8 @@ export function spaceStatus (space: Space, statusOf: (node: string) => string): 
     const rows: IpamSpaceNode[] = [...nodes].sort().map(node => {
       const pools = space.activePools(f).filter(s => s.owner === node).length
       const free = node === space.me ? space.replication.usage(id).free : r.peers.get(node)?.free ?? 0n
-      return { node, status: statusOf(node), owned: ownedBy(r.view, node).map(x => rangeText(f, x.s, x.e)), freePools: num(free), pools }
+      return { node, status: statusOf(node), owned: ownedBy(r.view, node).map(x => rangeText(f, x.s, x.e)),
+        freePools: num(free), pools }
     })
     out.push({ space: space.name, family: f, genesis: r.genesis, conflicts: r.conflicts, nodes: rows })
   }
@@ -129,10 +131,12 @@ export function poolStatus (space: Space, slot: PoolSlot): IpamPoolStatus {
     inUse,
     available: num(dynSize - usedInDyn),
     ranges,
-    nodes: [...usage.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, u]) => ({ node, inUse: u.inUse, free: num(u.free) }))
+    nodes: [...usage.entries()].sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([node, u]) => ({ node, inUse: u.inUse, free: num(u.free) }))
   }
 }
 
 export function poolsStatus (space: Space): IpamPoolStatus[] {
-  return [...space.pools.values()].filter(isActive).sort((a, b) => (a.prefix.first < b.prefix.first ? -1 : 1)).map(s => poolStatus(space, s))
+  return [...space.pools.values()].filter(isActive).sort((a, b) => (a.prefix.first < b.prefix.first ? -1 : 1))
+    .map(s => poolStatus(space, s))
 }

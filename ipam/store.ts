@@ -85,8 +85,14 @@ export class MemoryIpamStore implements IpamStore {
   async deleteRing (ring: string): Promise<void> { this.writes++; this.rings.delete(ring) }
   async putPool (pool: StoredPool): Promise<void> { this.writes++; this.pools.set(pool.record.instance, clone(pool)) }
   async deletePool (instance: string): Promise<void> { this.writes++; this.pools.delete(instance) }
-  async putAllocation (a: StoredAllocation): Promise<void> { this.writes++; this.allocs.set(allocKey(a.instance, a.value), { ...a }) }
-  async deleteAllocation (instance: string, value: bigint): Promise<void> { this.writes++; this.allocs.delete(allocKey(instance, value)) }
+  async putAllocation (a: StoredAllocation): Promise<void> {
+    this.writes++
+    this.allocs.set(allocKey(a.instance, a.value), { ...a })
+  }
+  async deleteAllocation (instance: string, value: bigint): Promise<void> {
+    this.writes++
+    this.allocs.delete(allocKey(instance, value))
+  }
   async deleteAllocations (instance: string): Promise<void> {
     this.writes++
     for (const [k, a] of this.allocs) if (a.instance === instance) this.allocs.delete(k)
