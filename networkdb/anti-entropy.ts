@@ -43,7 +43,8 @@ export interface SyncDeps {
 
 export interface SyncResult { received: number, pushed: number, differing: number }
 
-const versionId = (e: WireEntry): string => `${e.table}\u0000${e.key}\u0000${e.owner}\u0000${e.ltime}\u0000${e.deleted ? 1 : 0}`
+const versionId = (e: WireEntry): string =>
+  `${e.table}\u0000${e.key}\u0000${e.owner}\u0000${e.ltime}\u0000${e.deleted ? 1 : 0}`
 
 /**
  * Initiate a sync of `nid` with `peer`. Rejects when the peer is unreachable or not in `nid`.
@@ -83,7 +84,8 @@ export async function syncWith (
     .filter(e => !theirs.has(versionId(e)))
   if (mine.length > 0) {
     for (const chunk of chunkEntries(mine)) {
-      const ack = await d.transport.request(peer, encodeRequest({ t: 'push', b: { nid, entries: chunk, packed } }), d.requestTimeoutMs)
+      const ack = await d.transport.request(peer, encodeRequest({ t: 'push', b: { nid, entries: chunk, packed } }),
+        d.requestTimeoutMs)
       const res = ack[0] === undefined ? undefined : decodeResponse(ack[0])
       if (res?.t !== 'ack' || !res.b.ok) throw new Error(`push of ${nid} to ${peer} not acknowledged`)
     }
@@ -112,10 +114,16 @@ export function answerSync (d: SyncDeps, from: string, req: SyncRequest): Iterab
     if (mine[2 * i] !== req.hashes[2 * i] || mine[2 * i + 1] !== req.hashes[2 * i + 1]) want.push(i)
   }
   const owner = req.own === true ? d.self : undefined
-  const entries = want.length === 0 ? [] : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now(), owner)
-  return encodeChunks(chunkEntries(entries), (chunk, i) => encodeResponse({ t: 'entries', b: { nid: req.nid, entries: chunk, packed: req.packed === true, want: i === 0 ? want : [] } }))
+  const entries = want.length === 0 ? []
+    : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now(), owner)
+  return encodeChunks(chunkEntries(entries), (chunk, i) =>
+    encodeResponse({
+      t: 'entries', b: { nid: req.nid, entries: chunk, packed: req.packed === true, want: i === 0 ? want : [] }
+    }))
 }
 
-function * encodeChunks (chunks: WireEntry[][], encode: (chunk: WireEntry[], i: number) => Uint8Array): Generator<Uint8Array> {
+function * encodeChunks (
+  chunks: WireEntry[][], encode: (chunk: WireEntry[], i: number) => Uint8Array
+): Generator<Uint8Array> {
   for (const [i, chunk] of chunks.entries()) yield encode(chunk, i)
 }

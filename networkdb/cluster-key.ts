@@ -72,7 +72,9 @@ export async function loadClusterKey (path: string): Promise<Uint8Array> {
     const fh = await open(path, 'r')
     try {
       const st = await fh.stat()
-      if (st.size > MAX_KEY_FILE_BYTES) throw new ClusterKeyError('format', path, `file of ${st.size} bytes is not a swarm key`)
+      if (st.size > MAX_KEY_FILE_BYTES) {
+        throw new ClusterKeyError('format', path, `file of ${st.size} bytes is not a swarm key`)
+      }
       mode = st.mode & 0o777
       raw = await readFile(fh)
     } finally {
@@ -80,7 +82,8 @@ export async function loadClusterKey (path: string): Promise<Uint8Array> {
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new ClusterKeyError('missing', path, 'file not found (every node of a cluster needs a copy of the same key file)')
+      throw new ClusterKeyError('missing', path,
+        'file not found (every node of a cluster needs a copy of the same key file)')
     }
     throw err
   }
@@ -88,7 +91,8 @@ export async function loadClusterKey (path: string): Promise<Uint8Array> {
   // As ssh does with a private key: whoever can read the key can join the cluster and write its
   // tables, so a key readable (or writable) by group or others is refused, not used.
   if ((mode & 0o077) !== 0) {
-    throw new ClusterKeyError('mode', path, `permissions 0${mode.toString(8)} are too open: the key must be accessible by its owner only (chmod 600 ${path})`)
+    throw new ClusterKeyError('mode', path,
+      `permissions 0${mode.toString(8)} are too open: the key must be accessible by its owner only (chmod 600 ${path})`)
   }
   return key
 }
@@ -98,13 +102,18 @@ export function parseClusterKey (text: string, path = '<memory>'): Uint8Array {
   // Tolerate CRLF and trailing blank lines (hand-copied files), nothing else.
   const lines = text.split(/\r\n|\n|\r/)
   while (lines.length > 0 && lines[lines.length - 1]?.trim() === '') lines.pop()
-  if (lines.length !== 3) throw new ClusterKeyError('format', path, `expected 3 lines (${TAG}, ${CODEC}, key), found ${lines.length}`)
+  if (lines.length !== 3) {
+    throw new ClusterKeyError('format', path, `expected 3 lines (${TAG}, ${CODEC}, key), found ${lines.length}`)
+  }
   const [tag, codec, hex] = lines.map(l => l.trim()) as [string, string, string]
   if (tag !== TAG) throw new ClusterKeyError('format', path, `first line must be ${TAG}`)
-  if (codec !== CODEC) throw new ClusterKeyError('format', path, `second line must be ${CODEC} (only base16 keys are supported)`)
+  if (codec !== CODEC) {
+    throw new ClusterKeyError('format', path, `second line must be ${CODEC} (only base16 keys are supported)`)
+  }
   if (!/^[0-9a-fA-F]*$/.test(hex)) throw new ClusterKeyError('format', path, 'key line is not hexadecimal')
   if (hex.length !== KEY_HEX_LENGTH) {
-    throw new ClusterKeyError('length', path, `key must be ${KEY_HEX_LENGTH / 2} bytes (${KEY_HEX_LENGTH} hex digits), found ${hex.length} digits`)
+    throw new ClusterKeyError('length', path,
+      `key must be ${KEY_HEX_LENGTH / 2} bytes (${KEY_HEX_LENGTH} hex digits), found ${hex.length} digits`)
   }
   // pnet decodes lower-case base16 only; emit the canonical form.
   return new TextEncoder().encode(`${TAG}\n${CODEC}\n${hex.toLowerCase()}`)

@@ -67,8 +67,12 @@ export const defaultConfig: Readonly<NetworkDBConfig> = Object.freeze({
 export function resolveConfig (overrides: Partial<NetworkDBConfig> = {}): NetworkDBConfig {
   const cfg: NetworkDBConfig = { ...defaultConfig, ...overrides }
   for (const [k, v] of Object.entries(cfg)) {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`networkdb config ${k} must be a non-negative number, got ${String(v)}`)
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new RangeError(`networkdb config ${k} must be a non-negative number, got ${String(v)}`)
+    }
   }
-  if (cfg.probeTimeoutMs >= cfg.probeIntervalMs) throw new RangeError('networkdb config probeTimeoutMs must be below probeIntervalMs')
+  if (cfg.probeTimeoutMs >= cfg.probeIntervalMs) {
+    throw new RangeError('networkdb config probeTimeoutMs must be below probeIntervalMs')
+  }
   return cfg
 }

@@ -65,7 +65,8 @@ export class Entries {
     for (const e of entries) {
       if (!this.d.tables.hasNetwork(e.nid)) continue
       const reapAt = e.deleted ? Math.max(now, e.reapAt) : 0
-      this.d.tables.merge(e.nid, e.table, e.key, { owner: this.d.self(), ltime: e.ltime, value: e.value, deleted: e.deleted, reapAt, hidden: false }, now, true)
+      this.d.tables.merge(e.nid, e.table, e.key,
+        { owner: this.d.self(), ltime: e.ltime, value: e.value, deleted: e.deleted, reapAt, hidden: false }, now, true)
     }
   }
 
@@ -79,7 +80,9 @@ export class Entries {
     if (cur !== undefined && !cur.deleted && !cur.hidden) throw new EntryExistsError(table, nid, key)
     // a hidden entry (its owner failed) still binds its key to that owner (trust.ts)
     if (!mayReplace(cur, this.d.self(), table)) throw new NotOwnerError(table, nid, key, cur!.owner)
-    if (!keyAllowed(table, key, this.d.self())) throw new InvalidArgumentError(`${table}: a node writes only the key of its own id`)
+    if (!keyAllowed(table, key, this.d.self())) {
+      throw new InvalidArgumentError(`${table}: a node writes only the key of its own id`)
+    }
     await this.persistOwn(this.write(table, nid, key, value, false), nid)
   }
 
@@ -108,7 +111,9 @@ export class Entries {
     checkName('network id', nid, MAX_NAME)
     checkName('key', key, MAX_KEY)
     if (!(value instanceof Uint8Array)) throw new InvalidArgumentError('value must be a Uint8Array')
-    if (value.byteLength > MAX_VALUE) throw new InvalidArgumentError(`value of ${value.byteLength} bytes exceeds ${MAX_VALUE}`)
+    if (value.byteLength > MAX_VALUE) {
+      throw new InvalidArgumentError(`value of ${value.byteLength} bytes exceeds ${MAX_VALUE}`)
+    }
     if (!this.d.joined.has(nid)) throw new NotInNetworkError(nid)
   }
 
@@ -124,7 +129,8 @@ export class Entries {
     const now = this.d.clock.now()
     const ltime = ++this.clock
     const ttl = this.d.cfg.tombstoneTtlMs
-    this.d.tables.merge(nid, table, key, { owner: this.d.self(), ltime, value, deleted, reapAt: deleted ? now + ttl : 0, hidden: false }, now, true)
+    this.d.tables.merge(nid, table, key, { owner: this.d.self(), ltime, value, deleted, reapAt: deleted ? now + ttl : 0,
+      hidden: false }, now, true)
     const wire: WireEntry = { table, key, owner: this.d.self(), ltime, deleted, value, reapIn: deleted ? ttl : 0 }
     this.d.gossip.add(nid, wire)
     this.d.metrics.tableOps.inc({ op: deleted ? 'delete' : 'write' })

@@ -113,7 +113,8 @@ export class FailureDetector {
     if (!this.running) return
     const helpers = shuffle(this.d.helpers().filter(m => m.id !== id), this.d.random).slice(0, config.indirectChecks)
     if (helpers.length > 0) {
-      const results = await Promise.all(helpers.map(async h => await this.d.indirectProbe(h.id, id, timeout).catch(() => undefined)))
+      const results = await Promise.all(helpers.map(async h =>
+        await this.d.indirectProbe(h.id, id, timeout).catch(() => undefined)))
       if (results.some(r => r === true)) { this.degrade(); return } // others reach it: we may be the slow one
       if (results.every(r => r === undefined)) this.degrade() // nobody even answered us
     }

@@ -19,7 +19,9 @@ export class GossipQueue {
     let q = this.pending.get(nid)
     if (q === undefined) { q = new Map(); this.pending.set(nid, q) }
     q.set(`${e.table}\u0000${e.key}`, e)
-    if (this.timer === undefined) this.timer = this.clock.setTimeout(() => { this.timer = undefined; void this.flush() }, this.windowMs)
+    if (this.timer === undefined) {
+      this.timer = this.clock.setTimeout(() => { this.timer = undefined; void this.flush() }, this.windowMs)
+    }
   }
 
   /** Send everything queued now; the sends' promises (they never reject). */

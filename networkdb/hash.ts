@@ -30,14 +30,26 @@ export interface VersionHash { kh: number, h1: number, h2: number }
 export function versionHash (table: string, key: string, owner: string, ltime: number, deleted: boolean): VersionHash {
   let a = SEED_A
   let b = SEED_B
-  for (let i = 0; i < table.length; i++) { const c = table.charCodeAt(i); a = Math.imul(a ^ c, FNV_PRIME); b = Math.imul(b ^ c, FNV_PRIME) }
+  for (let i = 0; i < table.length; i++) {
+    const c = table.charCodeAt(i)
+    a = Math.imul(a ^ c, FNV_PRIME)
+    b = Math.imul(b ^ c, FNV_PRIME)
+  }
   a = Math.imul(a, FNV_PRIME) // separator (^ 0)
   b = Math.imul(b, FNV_PRIME)
-  for (let i = 0; i < key.length; i++) { const c = key.charCodeAt(i); a = Math.imul(a ^ c, FNV_PRIME); b = Math.imul(b ^ c, FNV_PRIME) }
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i)
+    a = Math.imul(a ^ c, FNV_PRIME)
+    b = Math.imul(b ^ c, FNV_PRIME)
+  }
   const kh = fmix(a)
   a = Math.imul(a, FNV_PRIME)
   b = Math.imul(b, FNV_PRIME)
-  for (let i = 0; i < owner.length; i++) { const c = owner.charCodeAt(i); a = Math.imul(a ^ c, FNV_PRIME); b = Math.imul(b ^ c, FNV_PRIME) }
+  for (let i = 0; i < owner.length; i++) {
+    const c = owner.charCodeAt(i)
+    a = Math.imul(a ^ c, FNV_PRIME)
+    b = Math.imul(b ^ c, FNV_PRIME)
+  }
   // ltime as two 26-bit halves (safe integers), then the deleted flag
   const lo = ltime % 0x4000000
   const hi = Math.floor(ltime / 0x4000000)

@@ -43,7 +43,9 @@ export class Hints {
       p = { nid, owner: e.owner, versions: [], timer }
       this.pending.set(id, p)
     }
-    if (p.versions.length < MAX_HINTED) p.versions.push({ table: e.table, key: e.key, ltime: e.ltime, owner: e.owner, deleted: e.deleted })
+    if (p.versions.length < MAX_HINTED) {
+      p.versions.push({ table: e.table, key: e.key, ltime: e.ltime, owner: e.owner, deleted: e.deleted })
+    }
   }
 
   private check (id: string): void {

@@ -14,7 +14,8 @@ let installed = false
 export function containedStreamErrors (): number { return contained }
 
 function isStreamStateError (err: unknown): boolean {
-  return err instanceof Error && (err.name === 'StreamStateError' || (err as { code?: string }).code === 'ERR_STREAM_STATE')
+  return err instanceof Error && (err.name === 'StreamStateError' ||
+    (err as { code?: string }).code === 'ERR_STREAM_STATE')
 }
 
 export function installLibp2pGuard (): void {

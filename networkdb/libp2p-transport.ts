@@ -103,8 +103,12 @@ export function clusterGossipOptions (): Partial<GossipsubOpts> {
 }
 
 const fastMsgIdFn: FastMsgIdFn = (msg) => {
-  const from = msg.from === undefined ? '' : Buffer.from(msg.from.buffer, msg.from.byteOffset, msg.from.byteLength).toString('base64')
-  const seq = msg.seqno === undefined ? '' : Buffer.from(msg.seqno.buffer, msg.seqno.byteOffset, msg.seqno.byteLength).toString('base64')
+  const from = msg.from === undefined
+    ? ''
+    : Buffer.from(msg.from.buffer, msg.from.byteOffset, msg.from.byteLength).toString('base64')
+  const seq = msg.seqno === undefined
+    ? ''
+    : Buffer.from(msg.seqno.buffer, msg.seqno.byteOffset, msg.seqno.byteLength).toString('base64')
   return `${from}/${seq}`
 }
 
@@ -141,10 +145,14 @@ export class Libp2pTransport implements Transport {
     const metrics = opts.metrics ?? noopMetrics
     this.m = {
       frames: metrics.counter('ovnet_transport_rr_frames_total', 'Request/response frames sent and received', ['dir']),
-      frameBytes: metrics.counter('ovnet_transport_rr_frame_bytes_total', 'Request/response frame payload bytes', ['dir']),
-      droppedFrames: metrics.counter('ovnet_transport_rr_dropped_frames_total', 'Request/response frames refused (oversize, truncated)', ['reason']),
-      requests: metrics.counter('ovnet_transport_requests_total', 'Request/response exchanges by role and result', ['role', 'result']),
-      pubsub: metrics.counter('ovnet_transport_pubsub_messages_total', 'Gossip messages published and delivered', ['dir']),
+      frameBytes: metrics.counter('ovnet_transport_rr_frame_bytes_total', 'Request/response frame payload bytes',
+        ['dir']),
+      droppedFrames: metrics.counter('ovnet_transport_rr_dropped_frames_total',
+        'Request/response frames refused (oversize, truncated)', ['reason']),
+      requests: metrics.counter('ovnet_transport_requests_total', 'Request/response exchanges by role and result',
+        ['role', 'result']),
+      pubsub: metrics.counter('ovnet_transport_pubsub_messages_total', 'Gossip messages published and delivered',
+        ['dir']),
       peers: metrics.gauge('ovnet_transport_connected_peers', 'Peers with an open connection')
     }
   }
@@ -291,7 +299,9 @@ export class Libp2pTransport implements Transport {
     // The verdict waits one pass of the event loop's poll phase: after a stall, expired timers run
     // BEFORE pending I/O, so an answer already waiting in the socket would count as a miss.
     const ac = new AbortController()
-    const timer = setTimeout(() => { setImmediate(() => { ac.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')) }) }, timeoutMs)
+    const timer = setTimeout(() => {
+      setImmediate(() => { ac.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')) })
+    }, timeoutMs)
     try {
       return await node.services.ping.ping(parsePeer(peer), { signal: ac.signal })
     } catch (err) {
@@ -301,7 +311,9 @@ export class Libp2pTransport implements Transport {
     }
   }
 
-  async request (peer: string, data: Uint8Array, timeoutMs: number, onFrame?: (frame: Uint8Array) => void): Promise<Uint8Array[]> {
+  async request (
+    peer: string, data: Uint8Array, timeoutMs: number, onFrame?: (frame: Uint8Array) => void
+  ): Promise<Uint8Array[]> {
     const node = this.running()
     if (data.byteLength > MAX_FRAME_BYTES) {
       this.m.droppedFrames.inc({ reason: 'oversize' })
@@ -329,7 +341,8 @@ export class Libp2pTransport implements Transport {
         if (onFrame !== undefined) { onFrame(frame); continue }
         frames.push(frame)
         bytes += frame.byteLength
-        if (overCollected(frames.length, bytes)) throw new TransportError('oversize', `response from ${peer} exceeds ${MAX_COLLECTED_FRAMES} frames or ${MAX_COLLECTED_BYTES} bytes`)
+        if (overCollected(frames.length, bytes)) throw new TransportError('oversize',
+          `response from ${peer} exceeds ${MAX_COLLECTED_FRAMES} frames or ${MAX_COLLECTED_BYTES} bytes`)
       }
       this.m.requests.inc({ role: 'client', result: 'ok' })
       return frames
@@ -393,7 +406,8 @@ export class Libp2pTransport implements Transport {
     if (err instanceof FrameError) {
       if (err.reason !== 'closed') this.m.droppedFrames.inc({ reason: err.reason })
       if (err.reason === 'oversize') this.log.warn({ err: err.message }, `${what}: oversize frame refused`)
-      return new TransportError(err.reason === 'oversize' ? 'oversize' : 'protocol', `${what}: ${err.message}`, { cause: err })
+      return new TransportError(err.reason === 'oversize' ? 'oversize' : 'protocol', `${what}: ${err.message}`,
+        { cause: err })
     }
     if (signal.aborted) return new TransportError('timeout', `${what}: timed out`, { cause: err })
     return new TransportError('protocol', `${what}: ${errMessage(err)}`, { cause: err })

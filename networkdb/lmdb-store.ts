@@ -53,6 +53,8 @@ export class LmdbStore implements NodeStore {
   }
 
   async putEntry (e: StoredEntry): Promise<void> { await this.db.put(lmdbEntryKey(e.nid, e.table, e.key), e) }
-  async deleteEntry (nid: string, table: string, key: string): Promise<void> { await this.db.remove(lmdbEntryKey(nid, table, key)) }
+  async deleteEntry (nid: string, table: string, key: string): Promise<void> {
+    await this.db.remove(lmdbEntryKey(nid, table, key))
+  }
   async close (): Promise<void> { await this.db.close() }
 }

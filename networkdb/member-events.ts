@@ -86,7 +86,9 @@ export class MemberEvents {
         // Hidden entries of a returning node are not shown again here: they come back when the
         // owner itself sends them (the sync below), so nothing it dropped meanwhile reappears.
         transport.connect(m.id, m.addrs, cfg.requestTimeoutMs)
-          .then(() => { for (const nid of this.d.joined) if (this.d.peers(nid).includes(m.id)) void this.d.sync(m.id, nid) })
+          .then(() => {
+            for (const nid of this.d.joined) if (this.d.peers(nid).includes(m.id)) void this.d.sync(m.id, nid)
+          })
           .catch((err: unknown) => { this.d.log.debug({ peer: m.id, err: String(err) }, 'connect failed') })
         break
       case 'suspect':
@@ -112,7 +114,9 @@ export class MemberEvents {
         const inc = m.inc
         clock.setTimeout(() => {
           const cur = this.d.mem().get(m.id)
-          if (this.d.running() && cur?.status === 'failed' && cur.inc === inc) void transport.disconnect(m.id).catch(() => {})
+          if (this.d.running() && cur?.status === 'failed' && cur.inc === inc) {
+            void transport.disconnect(m.id).catch(() => {})
+          }
         }, cfg.failedHangupMs)
         break
       }

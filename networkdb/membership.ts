@@ -55,7 +55,8 @@ export class Membership {
     const m = this.members.get(ev.node)
     if (m === undefined) {
       // A node first heard of as suspect/failed/left is still recorded, so its entries can be handled.
-      const created: Member = { id: ev.node, name: ev.name, advertise: ev.advertise, addrs: ev.addrs, inc: ev.inc, status: ev.kind, since: now }
+      const created: Member = { id: ev.node, name: ev.name, advertise: ev.advertise, addrs: ev.addrs, inc: ev.inc,
+        status: ev.kind, since: now }
       this.members.set(ev.node, created)
       return { member: created, prev: undefined }
     }
@@ -113,5 +114,6 @@ export class Membership {
 }
 
 export function toNodeInfo (m: Member): NodeInfo {
-  return { id: m.id, name: m.name, advertiseAddr: m.advertise, addrs: [...m.addrs], status: m.status, incarnation: m.inc, since: m.since }
+  return { id: m.id, name: m.name, advertiseAddr: m.advertise, addrs: [...m.addrs], status: m.status,
+    incarnation: m.inc, since: m.since }
 }

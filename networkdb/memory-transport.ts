@@ -142,11 +142,15 @@ export class MemoryTransport implements Transport {
     const other = this.net.node(peer)
     if (other === undefined || !this.net.reachable(this.localId, peer)) {
       // an unanswered dial takes its whole timeout; a refused one (no such node) fails fast
-      await new Promise<void>(resolve => { this.net.later(resolve, other === undefined ? this.net.latencyMs : timeoutMs) })
+      await new Promise<void>(resolve => {
+        this.net.later(resolve, other === undefined ? this.net.latencyMs : timeoutMs)
+      })
       throw new Error(`dial ${peer}: ${other === undefined ? 'connection refused' : 'timeout'}`)
     }
     await new Promise<void>(resolve => { this.net.later(resolve, 2 * this.net.latencyMs) })
-    if (this.net.node(peer) === undefined || this.handlers === undefined) throw new Error(`dial ${peer}: connection refused`)
+    if (this.net.node(peer) === undefined || this.handlers === undefined) {
+      throw new Error(`dial ${peer}: connection refused`)
+    }
     this.net.link(this.localId, peer)
   }
 
@@ -175,7 +179,9 @@ export class MemoryTransport implements Transport {
     }
   }
 
-  async request (peer: string, data: Uint8Array, timeoutMs: number, onFrame?: (frame: Uint8Array) => void): Promise<Uint8Array[]> {
+  async request (
+    peer: string, data: Uint8Array, timeoutMs: number, onFrame?: (frame: Uint8Array) => void
+  ): Promise<Uint8Array[]> {
     return await new Promise<Uint8Array[]>((resolve, reject) => {
       let done = false
       const timer = this.net.clock.setTimeout(() => {
@@ -188,8 +194,10 @@ export class MemoryTransport implements Transport {
         if (err !== undefined) { reject(err); return }
         if (onFrame === undefined) {
           const list = frames ?? []
-          if (overCollected(list.length, list.reduce((n, f) => n + f.byteLength, 0))) reject(new Error(`response from ${peer} exceeds ${MAX_COLLECTED_FRAMES} frames or ${MAX_COLLECTED_BYTES} bytes`))
-          else resolve(list)
+          if (overCollected(list.length, list.reduce((n, f) => n + f.byteLength, 0))) {
+            reject(new Error(
+              `response from ${peer} exceeds ${MAX_COLLECTED_FRAMES} frames or ${MAX_COLLECTED_BYTES} bytes`))
+          } else resolve(list)
           return
         }
         try {
@@ -200,7 +208,10 @@ export class MemoryTransport implements Transport {
         }
       }
       const other = this.net.node(peer)
-      if (other === undefined) { this.net.later(() => { finish(new Error(`request to ${peer}: connection refused`)) }); return }
+      if (other === undefined) {
+        this.net.later(() => { finish(new Error(`request to ${peer}: connection refused`)) })
+        return
+      }
       if (!this.net.delivers(this.localId, peer)) return // lost: the timeout answers
       const copy = data.slice()
       this.net.later(() => {

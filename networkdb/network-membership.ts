@@ -45,7 +45,8 @@ export class NetworkMembership {
   /** Every event we hold, for push-pull. */
   events (): WireNetworkEvent[] {
     const out: WireNetworkEvent[] = []
-    for (const [nid, nodes] of this.nets) for (const [node, st] of nodes) out.push({ node, nid, ltime: st.ltime, join: st.join })
+    for (const [nid, nodes] of this.nets) for (const [node, st] of nodes) out.push({ node, nid, ltime: st.ltime,
+      join: st.join })
     return out
   }
 

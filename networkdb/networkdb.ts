@@ -80,7 +80,8 @@ export class NetworkDBNode implements NetworkDB {
   private readonly gossipQueue: GossipQueue
   private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
   private readonly hints: Hints
-  private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0, bulkSyncEntries: 0 }
+  private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0,
+    bulkSyncEntries: 0 }
 
   constructor (opts: NetworkDBOptions) {
     this.transport = opts.transport
@@ -94,7 +95,8 @@ export class NetworkDBNode implements NetworkDB {
     this.m = new NetworkDBMetrics(opts.metrics ?? noopMetrics)
     this.tables = new Tables((err, table) => { this.log.error({ err: String(err), table }, 'table watcher threw') })
     this.timers = new Periodic(this.clock, (err) => { this.log.error({ err: String(err) }, 'periodic task failed') })
-    this.gossipQueue = new GossipQueue(this.clock, this.cfg.gossipFlushMs, (nid, entries) => this.publish(networkTopic(nid), { t: 'tables', b: { nid, entries } }))
+    this.gossipQueue = new GossipQueue(this.clock, this.cfg.gossipFlushMs,
+      (nid, entries) => this.publish(networkTopic(nid), { t: 'tables', b: { nid, entries } }))
     this.entries = new Entries({
       tables: this.tables,
       store: this.store,
@@ -172,7 +174,8 @@ export class NetworkDBNode implements NetworkDB {
       onPeerConnected: (peer) => { this.onPeerConnected(peer) },
       onPeerDisconnected: (peer) => { this.onPeerDisconnected(peer) }
     })
-    this.membership = new Membership({ id: this.transport.localId, name: this.nodeName, advertise: this.advertise, addrs: this.transport.addresses(), inc }, now)
+    this.membership = new Membership({ id: this.transport.localId, name: this.nodeName, advertise: this.advertise,
+      addrs: this.transport.addresses(), inc }, now)
     this.running = true
     await this.persistMeta()
     this.transport.subscribe(CLUSTER_TOPIC)
@@ -195,7 +198,8 @@ export class NetworkDBNode implements NetworkDB {
     this.timers.every(this.cfg.bulkSyncIntervalMs, () => { this.syncRandom() }, this.random)
     this.timers.every(this.cfg.reapIntervalMs, () => { void this.reap() }, this.random)
     this.updateMemberGauges()
-    this.log.info({ id: this.nodeId, inc, networks: state.networks.length, entries: state.entries.length }, 'networkdb started')
+    this.log.info({ id: this.nodeId, inc, networks: state.networks.length, entries: state.entries.length },
+      'networkdb started')
   }
 
   async join (seeds: readonly string[], timeoutMs = this.cfg.joinTimeoutMs): Promise<void> {
@@ -213,7 +217,8 @@ export class NetworkDBNode implements NetworkDB {
     void this.gossipQueue.flush()
     this.mem.self.status = 'left'
     this.broadcastNode(this.mem.event(this.mem.self, 'left'))
-    await Promise.all(this.mem.others('alive', 'suspect').map(async m => { await this.pushPull(m.id, this.cfg.probeIntervalMs * 2).catch(() => {}) }))
+    await Promise.all(this.mem.others('alive', 'suspect')
+      .map(async m => { await this.pushPull(m.id, this.cfg.probeIntervalMs * 2).catch(() => {}) }))
     for (const nid of [...this.joined]) await this.store.deleteNetwork(nid)
     await this.persistMeta()
     this.log.info({}, 'left cluster')
@@ -239,7 +244,8 @@ export class NetworkDBNode implements NetworkDB {
 
   private async persistMeta (): Promise<void> {
     if (this.membership === undefined) return
-    await this.store.putMeta({ incarnation: this.membership.self.inc, tableClock: this.entries.clock, networkClock: this.networkClock })
+    await this.store.putMeta({ incarnation: this.membership.self.inc, tableClock: this.entries.clock,
+      networkClock: this.networkClock })
   }
 
   // ---- networks -------------------------------------------------------------------------------
@@ -319,7 +325,9 @@ export class NetworkDBNode implements NetworkDB {
     await this.entries.create(table, nid, key, value)
   }
 
-  async updateEntry (table: string, nid: string, key: string, value: Uint8Array, opts: WriteOptions = {}): Promise<void> {
+  async updateEntry (
+    table: string, nid: string, key: string, value: Uint8Array, opts: WriteOptions = {}
+  ): Promise<void> {
     await this.entries.update(table, nid, key, value, opts)
   }
 
@@ -360,7 +368,8 @@ export class NetworkDBNode implements NetworkDB {
     const data = encodeGossip(msg)
     this.counts.gossipOut++
     this.m.gossip.inc({ dir: 'out', type: msg.t })
-    return this.transport.publish(topic, data).catch((err: unknown) => { this.log.debug({ err: String(err), topic }, 'publish failed') })
+    return this.transport.publish(topic, data)
+      .catch((err: unknown) => { this.log.debug({ err: String(err), topic }, 'publish failed') })
   }
 
   private drop (reason: string, detail: object): void {
@@ -442,7 +451,8 @@ export class NetworkDBNode implements NetworkDB {
         return [encodeResponse({ t: 'ack', b: { ok: true, detail: '' } })]
       case 'pingreq': {
         // the asker's timeout is stretched by its local health; a bound keeps a request cheap
-        const timeoutMs = Math.min(Math.max(req.b.timeoutMs, 1), this.cfg.probeTimeoutMs * (FailureDetector.MAX_HEALTH + 1))
+        const timeoutMs = Math.min(Math.max(req.b.timeoutMs, 1),
+          this.cfg.probeTimeoutMs * (FailureDetector.MAX_HEALTH + 1))
         const ok = await this.transport.probe(req.b.target, timeoutMs).then(() => true, () => false)
         return [encodeResponse({ t: 'ack', b: { ok, detail: '' } })]
       }
@@ -450,7 +460,8 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   private async indirectProbe (helper: string, target: string, timeoutMs: number): Promise<boolean> {
-    const frames = await this.transport.request(helper, encodeRequest({ t: 'pingreq', b: { target, timeoutMs } }), timeoutMs * 2)
+    const frames = await this.transport.request(helper, encodeRequest({ t: 'pingreq', b: { target, timeoutMs } }),
+      timeoutMs * 2)
     const res = frames[0] === undefined ? undefined : this.decodeAnswer(helper, frames[0])
     return res?.t === 'ack' && res.b.ok
   }
@@ -487,14 +498,16 @@ export class NetworkDBNode implements NetworkDB {
     const others = this.peers(nid).filter(p => p !== this.nodeId)
     const alive = shuffle(others.filter(p => this.mem.get(p)?.status === 'alive'), this.random)
     const order = [...alive, ...others.filter(p => !alive.includes(p))]
-    const sync = async (peer: string, onAnswer: () => void): Promise<boolean> => await this.sync(peer, nid, onAnswer, true)
+    const sync = async (peer: string, onAnswer: () => void): Promise<boolean> =>
+      await this.sync(peer, nid, onAnswer, true)
     await joinSync({ clock: this.clock, sync }, order)
   }
 
   // ---- cluster state --------------------------------------------------------------------------
 
   private clusterState (): ClusterState {
-    return { nodes: this.mem.all().map(m => this.mem.event(m)), networks: this.netNodes.events(), ltime: this.networkClock }
+    return { nodes: this.mem.all().map(m => this.mem.event(m)), networks: this.netNodes.events(),
+      ltime: this.networkClock }
   }
 
   /** A push-pull's state from `from`: what it says of other nodes is screened (trust.ts). */
@@ -504,7 +517,8 @@ export class NetworkDBNode implements NetworkDB {
   }
 
   private async pushPull (peer: string, timeoutMs = this.cfg.requestTimeoutMs): Promise<void> {
-    const frames = await this.transport.request(peer, encodeRequest({ t: 'pushpull', b: this.clusterState() }), timeoutMs)
+    const frames = await this.transport.request(peer, encodeRequest({ t: 'pushpull', b: this.clusterState() }),
+      timeoutMs)
     const res = frames[0] === undefined ? undefined : this.decodeAnswer(peer, frames[0])
     if (res?.t !== 'pushpull') throw new Error(`bad push-pull answer from ${peer}`)
     this.applyClusterState(res.b, peer)
@@ -512,7 +526,10 @@ export class NetworkDBNode implements NetworkDB {
 
   private pushPullRandom (): void {
     const peer = shuffle(this.mem.others('alive'), this.random)[0]
-    if (peer !== undefined) this.pushPull(peer.id).catch((err: unknown) => { this.log.debug({ peer: peer.id, err: String(err) }, 'push-pull failed') })
+    if (peer !== undefined) {
+      this.pushPull(peer.id)
+        .catch((err: unknown) => { this.log.debug({ peer: peer.id, err: String(err) }, 'push-pull failed') })
+    }
   }
 
   private syncRandom (): void {
@@ -541,7 +558,8 @@ export class NetworkDBNode implements NetworkDB {
     }
     const r = this.netNodes.apply(ev)
     if (r !== 'joined' && r !== 'left') return
-    if (r === 'left' && this.joined.has(ev.nid)) this.tables.tombstoneOwner(ev.node, ev.nid, this.clock.now() + this.cfg.tombstoneTtlMs, 'network-left')
+    if (r === 'left' && this.joined.has(ev.nid)) this.tables.tombstoneOwner(ev.node, ev.nid,
+      this.clock.now() + this.cfg.tombstoneTtlMs, 'network-left')
     this.emitCluster({ type: 'network', nid: ev.nid, node: ev.node, joined: r === 'joined' })
   }
 
@@ -549,7 +567,8 @@ export class NetworkDBNode implements NetworkDB {
     if (!this.running) return
     const m = this.mem.get(peer)
     if (m === undefined || m.status === 'failed') {
-      this.pushPull(peer).catch((err: unknown) => { this.log.debug({ peer, err: String(err) }, 'push-pull on connect failed') })
+      this.pushPull(peer)
+        .catch((err: unknown) => { this.log.debug({ peer, err: String(err) }, 'push-pull on connect failed') })
     }
   }
 
@@ -561,7 +580,9 @@ export class NetworkDBNode implements NetworkDB {
   private async reap (): Promise<void> {
     const now = this.clock.now()
     const gone = this.tables.reap(now, this.cfg.failedEntryRetentionMs)
-    for (const g of gone) if (g.owner === this.nodeId) await this.store.deleteEntry(g.nid, g.table, g.key).catch(() => {})
+    for (const g of gone) {
+      if (g.owner === this.nodeId) await this.store.deleteEntry(g.nid, g.table, g.key).catch(() => {})
+    }
     for (const id of this.mem.forget(now, this.cfg.forgetMemberAfterMs)) {
       this.netNodes.forgetNode(id)
     }
@@ -582,7 +603,8 @@ export class NetworkDBNode implements NetworkDB {
   // ---- diagnostics ----------------------------------------------------------------------------
 
   diagnostics (): Diagnostics {
-    const networks = this.networks().map(nid => ({ nid, peers: this.peers(nid), tables: this.tables.stats(nid), digest: this.tables.digest(nid) }))
+    const networks = this.networks().map(nid => ({ nid, peers: this.peers(nid), tables: this.tables.stats(nid),
+      digest: this.tables.digest(nid) }))
     return {
       node: toNodeInfo(this.mem.self),
       members: this.members(),

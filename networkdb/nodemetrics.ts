@@ -17,13 +17,17 @@ export class NetworkDBMetrics {
   private readonly seenTables = new Set<string>()
 
   constructor (m: Metrics) {
-    this.gossip = m.counter('ovnet_networkdb_gossip_messages_total', 'Gossip messages sent and received', ['dir', 'type'])
-    this.rejected = m.counter('ovnet_networkdb_rejected_messages_total', 'Messages rejected (ownership or origin violations)', ['reason'])
-    this.dropped = m.counter('ovnet_networkdb_dropped_frames_total', 'Frames dropped as undecodable, oversized or of unknown version', ['reason'])
+    this.gossip = m.counter('ovnet_networkdb_gossip_messages_total', 'Gossip messages sent and received',
+      ['dir', 'type'])
+    this.rejected = m.counter('ovnet_networkdb_rejected_messages_total',
+      'Messages rejected (ownership or origin violations)', ['reason'])
+    this.dropped = m.counter('ovnet_networkdb_dropped_frames_total',
+      'Frames dropped as undecodable, oversized or of unknown version', ['reason'])
     this.bulkSyncs = m.counter('ovnet_networkdb_bulk_syncs_total', 'Anti-entropy exchanges', ['role'])
     this.tableOps = m.counter('ovnet_networkdb_local_writes_total', 'Table writes made by this node', ['op'])
     this.memberGauge = m.gauge('ovnet_networkdb_members', 'Cluster members by state', ['state'])
-    this.entryGauge = m.gauge('ovnet_networkdb_entries', 'Visible entries per table, over the networks this node is in', ['table'])
+    this.entryGauge = m.gauge('ovnet_networkdb_entries', 'Visible entries per table, over the networks this node is in',
+      ['table'])
   }
 
   members (all: readonly Member[]): void {

@@ -39,10 +39,13 @@ export class Reconnector {
     this.seeds = [...seeds]
     const deadline = this.d.clock.now() + timeoutMs
     for (;;) {
-      const err = await this.joinThrough(seeds, Math.min(this.d.cfg.requestTimeoutMs, Math.max(1, deadline - this.d.clock.now())))
+      const err = await this.joinThrough(seeds,
+        Math.min(this.d.cfg.requestTimeoutMs, Math.max(1, deadline - this.d.clock.now())))
       if (err === undefined) return
       if (!this.d.running()) throw new JoinError('networkdb stopped while joining')
-      if (this.d.clock.now() >= deadline) throw new JoinError(`could not join cluster through ${seeds.join(', ')} (${err})`)
+      if (this.d.clock.now() >= deadline) {
+        throw new JoinError(`could not join cluster through ${seeds.join(', ')} (${err})`)
+      }
       await new Promise<void>(resolve => { this.d.clock.setTimeout(resolve, this.d.cfg.joinRetryMs) })
     }
   }
@@ -75,7 +78,8 @@ export class Reconnector {
         if (peer === this.d.transport.localId) continue
         await this.d.pushPull(peer)
         this.d.announce()
-        for (const m of this.d.mem().others('alive')) this.d.transport.connect(m.id, m.addrs, this.d.cfg.requestTimeoutMs).catch(() => {})
+        for (const m of this.d.mem().others('alive')) this.d.transport.connect(m.id, m.addrs,
+          this.d.cfg.requestTimeoutMs).catch(() => {})
         this.d.log.info({ seed, peer }, 'joined cluster')
         return undefined
       } catch (err) {

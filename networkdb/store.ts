@@ -43,7 +43,8 @@ export class MemoryStore implements NodeStore {
   private readonly entries = new Map<string, StoredEntry>()
 
   async load (): Promise<PersistedState> {
-    return { meta: this.meta === undefined ? undefined : { ...this.meta }, networks: [...this.nets.values()], entries: [...this.entries.values()] }
+    return { meta: this.meta === undefined ? undefined : { ...this.meta }, networks: [...this.nets.values()],
+      entries: [...this.entries.values()] }
   }
 
   async putMeta (meta: StoredMeta): Promise<void> { this.meta = { ...meta } }
@@ -54,6 +55,8 @@ export class MemoryStore implements NodeStore {
   }
 
   async putEntry (e: StoredEntry): Promise<void> { this.entries.set(entryKey(e.nid, e.table, e.key), { ...e }) }
-  async deleteEntry (nid: string, table: string, key: string): Promise<void> { this.entries.delete(entryKey(nid, table, key)) }
+  async deleteEntry (nid: string, table: string, key: string): Promise<void> {
+    this.entries.delete(entryKey(nid, table, key))
+  }
   async close (): Promise<void> {}
 }

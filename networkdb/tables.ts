@@ -87,7 +87,10 @@ export class Tables {
   hasNetwork (nid: string): boolean { return this.nets.has(nid) }
 
   addNetwork (nid: string): void {
-    if (!this.nets.has(nid)) this.nets.set(nid, { tables: new Map(), hashes: new Uint32Array(2 * MAX_BUCKETS), liveA: 0, liveB: 0, counts: new Map() })
+    if (!this.nets.has(nid)) {
+      this.nets.set(nid, { tables: new Map(), hashes: new Uint32Array(2 * MAX_BUCKETS), liveA: 0, liveB: 0,
+        counts: new Map() })
+    }
   }
 
   /** Add (sign 1) or remove (sign -1) an entry's part in its network's sums. */
@@ -123,7 +126,8 @@ export class Tables {
     if (net === undefined) return
     this.nets.delete(nid)
     for (const [table, entries] of net.tables) {
-      for (const [key, e] of entries) if (visible(e)) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined, 'network-left')
+      for (const [key, e] of entries) if (visible(e)) this.emit(table, nid, key, 'delete', e.owner, e.value, undefined,
+        'network-left')
     }
   }
 
@@ -142,7 +146,8 @@ export class Tables {
     for (const n of nids) {
       const entries = this.nets.get(n)?.tables.get(table)
       if (entries === undefined) continue
-      for (const [key, e] of entries) if (visible(e)) out.push({ table, nid: n, key, owner: e.owner, ltime: e.ltime, value: e.value })
+      for (const [key, e] of entries) if (visible(e)) out.push({ table, nid: n, key, owner: e.owner, ltime: e.ltime,
+        value: e.value })
     }
     return out
   }
@@ -152,7 +157,15 @@ export class Tables {
    * sender is the entry's owner itself, which is what may restore a hidden copy. `reason` is what
    * watchers are told when a tombstone deletes an entry they know of.
    */
-  merge (nid: string, table: string, key: string, incoming: Omit<Entry, 'kh' | 'h1' | 'h2' | 'hiddenAt'>, now: number, fromOwner: boolean, reason: DeleteReason = 'deleted'): MergeResult {
+  merge (
+    nid: string,
+    table: string,
+    key: string,
+    incoming: Omit<Entry, 'kh' | 'h1' | 'h2' | 'hiddenAt'>,
+    now: number,
+    fromOwner: boolean,
+    reason: DeleteReason = 'deleted'
+  ): MergeResult {
     const net = this.nets.get(nid)
     if (net === undefined) return 'stale'
     let entries = net.tables.get(table)
@@ -192,17 +205,21 @@ export class Tables {
     // A tombstone of the very version we hold live was made by a peer that heard its owner left
     // (the owner deletes at a fresh Lamport time). Say so: owners of cluster-wide objects hand
     // them over on 'owner-left', while 'deleted' means the object is gone.
-    const why = tombstone && cur !== undefined && !cur.deleted && cur.ltime === next.ltime && cur.owner === next.owner ? 'owner-left' : reason
+    const why = tombstone && cur !== undefined && !cur.deleted && cur.ltime === next.ltime && cur.owner === next.owner
+      ? 'owner-left'
+      : reason
     const was = visible(cur)
     const is = visible(next)
     if (was && is) this.emit(table, nid, key, 'update', next.owner, cur.value, next.value)
     // A tombstone is a deletion even when its writer is failed here: only a live copy is hidden.
-    else if (was) this.emit(table, nid, key, 'delete', cur.owner, cur.value, undefined, next.hidden && !tombstone ? 'owner-failed' : why)
+    else if (was) this.emit(table, nid, key, 'delete', cur.owner, cur.value, undefined,
+      next.hidden && !tombstone ? 'owner-failed' : why)
     else if (is) this.emit(table, nid, key, 'create', next.owner, undefined, next.value)
     // Watchers were told a hidden entry might come back ('owner-failed'); a tombstone replacing
     // it says it will not. Without this they keep it forever (the chaos kit found a network
     // deleted during a partition still listed by the partitioned node).
-    else if (hiddenLive !== undefined && tombstone) this.emit(table, nid, key, 'delete', hiddenLive.owner, hiddenLive.value, undefined, why)
+    else if (hiddenLive !== undefined && tombstone) this.emit(table, nid, key, 'delete', hiddenLive.owner,
+      hiddenLive.value, undefined, why)
     return 'applied'
   }
 
@@ -336,14 +353,17 @@ export class Tables {
   stats (nid: string): TableStats[] {
     const net = this.nets.get(nid)
     if (net === undefined) return []
-    return [...net.tables.keys()].map(table => ({ ...(net.counts.get(table) ?? { table, entries: 0, tombstones: 0, hidden: 0 }) }))
+    return [...net.tables.keys()]
+      .map(table => ({ ...(net.counts.get(table) ?? { table, entries: 0, tombstones: 0, hidden: 0 }) }))
       .sort((a, b) => a.table.localeCompare(b.table))
   }
 
   /** Digest of the visible live entries of a network: equal on two nodes iff they see the same. */
   digest (nid: string): string {
     const net = this.nets.get(nid)
-    return net === undefined ? `${hex32(0)}${hex32(0)}-0` : `${hex32(net.liveA)}${hex32(net.liveB)}-${this.total(net, c => c.entries)}`
+    return net === undefined
+      ? `${hex32(0)}${hex32(0)}-0`
+      : `${hex32(net.liveA)}${hex32(net.liveB)}-${this.total(net, c => c.entries)}`
   }
 
   // ---- watchers -------------------------------------------------------------------------------
@@ -358,9 +378,20 @@ export class Tables {
     return () => { this.watchers.delete(w) }
   }
 
-  private emit (table: string, nid: string, key: string, kind: TableEvent['kind'], owner: string, prev: Uint8Array | undefined, value: Uint8Array | undefined, reason?: DeleteReason): void {
+  private emit (
+    table: string,
+    nid: string,
+    key: string,
+    kind: TableEvent['kind'],
+    owner: string,
+    prev: Uint8Array | undefined,
+    value: Uint8Array | undefined,
+    reason?: DeleteReason
+  ): void {
     if (this.watchers.size === 0) return
-    const ev: TableEvent = reason === undefined ? { table, nid, key, kind, owner, prev, value } : { table, nid, key, kind, owner, prev, value, reason }
+    const ev: TableEvent = reason === undefined
+      ? { table, nid, key, kind, owner, prev, value }
+      : { table, nid, key, kind, owner, prev, value, reason }
     for (const w of [...this.watchers]) {
       if (w.table !== table || (w.nid !== undefined && w.nid !== nid)) continue
       try {

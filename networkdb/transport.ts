@@ -56,7 +56,9 @@ export interface Transport {
    * []): the caller works on the first frames while later ones travel. A throw from `onFrame`
    * fails the exchange.
    */
-  request(peer: string, data: Uint8Array, timeoutMs: number, onFrame?: (frame: Uint8Array) => void): Promise<Uint8Array[]>
+  request(
+    peer: string, data: Uint8Array, timeoutMs: number, onFrame?: (frame: Uint8Array) => void
+  ): Promise<Uint8Array[]>
   /** Round-trip time in ms of a liveness probe; rejects on timeout or when unreachable. */
   probe(peer: string, timeoutMs: number): Promise<number>
   /** Peers with an open connection now. */

@@ -6,7 +6,9 @@ export const CLUSTER_TOPIC = 'ovnet/1/cluster'
 export const networkTopic = (nid: string): string => `ovnet/1/net/${nid}`
 
 export function checkName (what: string, s: string, max: number): void {
-  if (typeof s !== 'string' || s.length === 0 || s.length > max) throw new InvalidArgumentError(`${what} must be a non-empty string of at most ${max} characters`)
+  if (typeof s !== 'string' || s.length === 0 || s.length > max) {
+    throw new InvalidArgumentError(`${what} must be a non-empty string of at most ${max} characters`)
+  }
 }
 
 /**
@@ -18,7 +20,9 @@ export function checkName (what: string, s: string, max: number): void {
 export function authenticate (topic: string, from: string, msg: GossipMessage): string | undefined {
   switch (msg.t) {
     case 'node':
-      return (msg.b.kind === 'alive' || msg.b.kind === 'left') && msg.b.node !== from ? 'node-event-not-from-node' : undefined
+      return (msg.b.kind === 'alive' || msg.b.kind === 'left') && msg.b.node !== from
+        ? 'node-event-not-from-node'
+        : undefined
     case 'net':
       return msg.b.node !== from ? 'network-event-not-from-node' : undefined
     case 'tables':

@@ -26,7 +26,9 @@ export function patchYamuxWindowUpdates (): void {
   if (proto[PATCHED] === true) return
   const original = proto.sendWindowUpdate
   proto.sendWindowUpdate = function (this: WindowState): void {
-    if (this.state === StreamState.Established && this.recvWindow - this.recvWindowCapacity < this.recvWindow / 2) return
+    if (this.state === StreamState.Established && this.recvWindow - this.recvWindowCapacity < this.recvWindow / 2) {
+      return
+    }
     original.call(this)
   }
   proto[PATCHED] = true
