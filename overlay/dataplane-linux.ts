@@ -14,7 +14,8 @@ import { rmdir, stat } from 'node:fs/promises'
 import { silentLogger, type Logger } from '../core/index.js'
 import {
   DataplaneError, endpointKey, SANDBOX_BRIDGE as BR, SANDBOX_UPLINK, SANDBOX_VXLAN as VX,
-  type Dataplane, type EndpointSpec, type FdbEntry, type NeighEntry, type PeerOp, type PeerTables, type SandboxSpec, type SandboxState
+  type Dataplane, type EndpointSpec, type FdbEntry, type NeighEntry, type PeerOp, type PeerTables, type SandboxSpec,
+  type SandboxState
 } from './dataplane.js'
 import { commandError, Iproute, isAbsentError, type BatchResult, type IprouteOptions } from './iproute.js'
 
@@ -32,7 +33,8 @@ interface LinkJson {
   ifalias?: string
   mtu?: number
   master?: string
-  linkinfo?: { info_kind?: string, info_data?: { id?: number, local?: string, port?: number, learning?: boolean, proxy?: boolean } }
+  linkinfo?: { info_kind?: string, info_data?: { id?: number, local?: string, port?: number, learning?: boolean,
+    proxy?: boolean } }
   addr_info?: AddrInfo[]
 }
 interface FdbJson { mac?: string, dst?: string, master?: string, flags?: string[], state?: string }
@@ -68,7 +70,9 @@ function mac (m: string): string { return MAC_RE.test(m) ? m : invalid('MAC addr
 function ip (a: string): string { return isIP(a) !== 0 ? a : invalid('IP address', a) }
 function cidr (c: string): string {
   const [a, len, extra] = c.split('/')
-  if (a === undefined || len === undefined || extra !== undefined || isIP(a) === 0 || !/^\d{1,3}$/.test(len)) invalid('CIDR address', c)
+  if (a === undefined || len === undefined || extra !== undefined || isIP(a) === 0 || !/^\d{1,3}$/.test(len)) {
+    invalid('CIDR address', c)
+  }
   if (Number(len) > (isIP(a) === 4 ? 32 : 128)) invalid('CIDR prefix length', c)
   return c
 }
@@ -79,7 +83,13 @@ function ifname (n: string): string { return IFNAME_RE.test(n) ? n : invalid('in
 function mtu (m: number): number { return Number.isInteger(m) && m >= 576 && m <= 65535 ? m : invalid('MTU', m) }
 
 /** Fail on every batch failure except "already absent" on the lines `mayBeAbsent` accepts. */
-function requireOk (r: BatchResult, lines: readonly string[], what: string, netnsName: string | undefined, mayBeAbsent: (line: string) => boolean = () => false): void {
+function requireOk (
+  r: BatchResult,
+  lines: readonly string[],
+  what: string,
+  netnsName: string | undefined,
+  mayBeAbsent: (line: string) => boolean = () => false
+): void {
   if (r.aborted) throw commandError(what, netnsName, r.stderr)
   const bad = r.failures.filter(f => !(mayBeAbsent(lines[f.line - 1] ?? '') && isAbsentError(f.message)))
   if (bad.length > 0) {
@@ -117,7 +127,8 @@ export class LinuxDataplane implements Dataplane {
     // hand, a "br0" that is no bridge) could hold the VNI, the gateway address or bridge traffic.
     const strays = found.filter(l => !isSandboxDevice(l))
     if (strays.length > 0) {
-      this.log.warn({ sandbox: name, devices: strays.map(l => `${l.ifname} (${l.linkinfo?.info_kind ?? 'device'})`) }, 'removing unexpected devices from a sandbox')
+      this.log.warn({ sandbox: name, devices: strays.map(l => `${l.ifname} (${l.linkinfo?.info_kind ?? 'device'})`) },
+        'removing unexpected devices from a sandbox')
       const del = strays.map(l => `link del ${l.ifname}`)
       requireOk(await this.ipr.batch('ip', name, del), del, 'sandbox cleanup', name, isDelete)
     }
@@ -162,7 +173,8 @@ export class LinuxDataplane implements Dataplane {
     const tmp = `vx-${spec.vni.toString(16).padStart(6, '0')}-${randomBytes(2).toString('hex')}`
     const lines = [
       ...strays.map(l => `link del ${l.ifname}`),
-      `link add ${tmp} mtu ${spec.mtu} type vxlan id ${spec.vni} local ${spec.vtep} dstport ${spec.dstPort} nolearning proxy`,
+      `link add ${tmp} mtu ${spec.mtu} type vxlan id ${spec.vni} local ${spec.vtep} dstport ${spec.dstPort} ` +
+        'nolearning proxy',
       `link set ${tmp} netns ${name}`
     ]
     const r = await this.ipr.batch('ip', this.host, lines)
@@ -191,7 +203,10 @@ export class LinuxDataplane implements Dataplane {
     }
   }
 
-  /** Remove /run/netns/NAME however it is broken: `ip netns del` unmounts and unlinks a file; an empty directory goes too. */
+  /**
+   * Remove /run/netns/NAME however it is broken: `ip netns del` unmounts and unlinks a file; an empty directory goes
+   * too.
+   */
   private async removeNetnsFile (name: string): Promise<void> {
     const r = await this.ipr.run(this.ipr.argv('ip', undefined, ['netns', 'del', name]))
     if (r.code === 0 || isAbsentError(r.stderr)) return
@@ -292,7 +307,9 @@ export class LinuxDataplane implements Dataplane {
    * Nothing is ever deleted in the agent's namespace: a leftover pair goes with its sandbox side,
    * and a foreign device of that name makes the create fail rather than disappear.
    */
-  private async addHandoffEndpoint (sb: string, hostIf: string, dev: string, m: number, address: string): Promise<void> {
+  private async addHandoffEndpoint (
+    sb: string, hostIf: string, dev: string, m: number, address: string
+  ): Promise<void> {
     let links: LinkJson[]
     try {
       links = await this.readLinks(sb)
@@ -368,7 +385,9 @@ export class LinuxDataplane implements Dataplane {
     if (lines.length === 0) return
     const r = await this.ipr.batch('ip', sb, lines)
     if (!r.aborted && r.failures.length === 0) return
-    if (/Cannot open network namespace/.test(r.stderr)) throw this.noSandboxOr(sb, commandError('neigh batch', sb, r.stderr))
+    if (/Cannot open network namespace/.test(r.stderr)) {
+      throw this.noSandboxOr(sb, commandError('neigh batch', sb, r.stderr))
+    }
     const present = new Set((await this.readNeigh(sb)).map(n => n.ip))
     const kept = lines.filter(l => !l.startsWith('neigh del ') || present.has(l.split(' ')[2] ?? ''))
     const again = await this.ipr.batch('ip', sb, kept)
@@ -423,7 +442,8 @@ export class LinuxDataplane implements Dataplane {
       } catch (e) {
         if (e instanceof DataplaneError && e.code === 'no-netns') continue
         if (e instanceof DataplaneError && e.code === 'not-netns') {
-          out.push({ name, owner: undefined, vni: undefined, vtep: undefined, dstPort: undefined, mtu: undefined, bridgeAddrs: [], endpoints: [], unusable: e.detail ?? e.message })
+          out.push({ name, owner: undefined, vni: undefined, vtep: undefined, dstPort: undefined, mtu: undefined,
+            bridgeAddrs: [], endpoints: [], unusable: e.detail ?? e.message })
           continue
         }
         // One unreadable sandbox must not hide the others (nor stop the agent): skip it; it is

@@ -6,7 +6,8 @@
  */
 import {
   DataplaneError, endpointKey,
-  type Dataplane, type EndpointSpec, type FdbEntry, type NeighEntry, type PeerOp, type PeerTables, type SandboxSpec, type SandboxState
+  type Dataplane, type EndpointSpec, type FdbEntry, type NeighEntry, type PeerOp, type PeerTables, type SandboxSpec,
+  type SandboxState
 } from './dataplane.js'
 
 export interface MemorySandbox {
@@ -16,7 +17,8 @@ export interface MemorySandbox {
   endpoints: Map<string, EndpointSpec>
 }
 
-export type MemoryOp = 'ensureSandbox' | 'removeSandbox' | 'addEndpoint' | 'removeEndpoint' | 'apply' | 'readTables' | 'listSandboxes'
+export type MemoryOp =
+  'ensureSandbox' | 'removeSandbox' | 'addEndpoint' | 'removeEndpoint' | 'apply' | 'readTables' | 'listSandboxes'
 
 export interface MemoryDataplaneOptions {
   /** MTU reported for any underlay address (default 1500). */

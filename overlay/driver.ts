@@ -16,7 +16,8 @@
  */
 import { decodePeerRecord, encodePeerRecord, normalizeMac, PEER_TABLE, type PeerRecord } from '../proto/index.js'
 import {
-  inSubnet, macFromIPv4, parseCidr4, SystemClock, silentLogger, noopMetrics, type Clock, type TimerHandle, type Logger, type Counter, type Gauge,
+  inSubnet, macFromIPv4, parseCidr4, SystemClock, silentLogger, noopMetrics, type Clock, type TimerHandle, type Logger,
+  type Counter, type Gauge,
   type Metrics
 } from '../core/index.js'
 import type { ClusterEvent, NetworkDB, Unsubscribe } from '../networkdb/index.js'
@@ -27,7 +28,8 @@ import {
 import {
   ActiveEndpointsError, DRIVER_MTU, EndpointExistsError, InvalidJoinError, InvalidParameterError, NoEndpointError,
   NoNetworkError, NotImplementedError, ObjectType,
-  type Capability, type Driver, type InterfaceInfo, type IPAMData, type JoinInfo, type NetworkAllocator, type NetworkInfo, type TableWatcher
+  type Capability, type Driver, type InterfaceInfo, type IPAMData, type JoinInfo, type NetworkAllocator,
+  type NetworkInfo, type TableWatcher
 } from './driverapi.js'
 import { NetworkExistsError, NoVniError } from './errors.js'
 import { checkIpam, optionValue, validMtu, validNodeName } from './options.js'
@@ -104,13 +106,18 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   private readonly returns: Coalescer
   private unwatchCluster: Unsubscribe | undefined
   private readonly m: {
-    batches: Counter, ops: Counter, repairs: Counter, reconciles: Counter, errors: Counter, badRecords: Counter, peers: Gauge
+    batches: Counter, ops: Counter, repairs: Counter, reconciles: Counter, errors: Counter, badRecords: Counter,
+    peers: Gauge
   }
 
   constructor (opts: OverlayDriverOptions) {
-    if (!validNodeName(opts.nodeName)) throw new InvalidParameterError(`invalid node name ${JSON.stringify(opts.nodeName)}`)
+    if (!validNodeName(opts.nodeName)) {
+      throw new InvalidParameterError(`invalid node name ${JSON.stringify(opts.nodeName)}`)
+    }
     const port = opts.dstPort ?? DEFAULT_VXLAN_PORT
-    if (!Number.isInteger(port) || (port !== DEFAULT_VXLAN_PORT && (port < 1024 || port > 49151))) throw new InvalidParameterError(`invalid vxlan port ${port}`)
+    if (!Number.isInteger(port) || (port !== DEFAULT_VXLAN_PORT && (port < 1024 || port > 49151))) {
+      throw new InvalidParameterError(`invalid vxlan port ${port}`)
+    }
     if (opts.mtu !== undefined && !validMtu(opts.mtu)) throw new InvalidParameterError(`invalid mtu ${opts.mtu}`)
     this.nodeName = opts.nodeName
     this.vtep = opts.vtep
@@ -132,15 +139,19 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       ? undefined
       : new VniAllocator({ ...opts.vni, db: opts.db, clock: this.clock, logger: this.log, metrics })
     this.m = {
-      batches: metrics.counter('ovnet_overlay_kernel_batches_total', 'FDB/neighbour batches sent to the kernel', ['path']),
+      batches: metrics.counter('ovnet_overlay_kernel_batches_total', 'FDB/neighbour batches sent to the kernel',
+        ['path']),
       ops: metrics.counter('ovnet_overlay_kernel_ops_total', 'FDB/neighbour operations sent to the kernel', ['path']),
-      repairs: metrics.counter('ovnet_overlay_reconcile_repairs_total', 'Kernel entries repaired by reconciliation', ['kind']),
-      reconciles: metrics.counter('ovnet_overlay_reconciles_total', 'Full reconciliations of a sandbox by trigger and result (clean, repaired, failed)', ['trigger', 'result']),
+      repairs: metrics.counter('ovnet_overlay_reconcile_repairs_total', 'Kernel entries repaired by reconciliation',
+        ['kind']),
+      reconciles: metrics.counter('ovnet_overlay_reconciles_total',
+        'Full reconciliations of a sandbox by trigger and result (clean, repaired, failed)', ['trigger', 'result']),
       errors: metrics.counter('ovnet_overlay_dataplane_errors_total', 'Failed dataplane operations', ['op']),
       badRecords: metrics.counter('ovnet_overlay_bad_peer_records_total', 'Undecodable peer table entries ignored'),
       peers: metrics.gauge('ovnet_overlay_peers', 'Remote endpoint announcements known per network', ['nid'])
     }
-    this.sched = new KernelScheduler({ clock: this.clock, logger: this.log, metrics: this.m, batchDelayMs: opts.batchDelayMs ?? 0, retryMs: opts.retryMs ?? 500 })
+    this.sched = new KernelScheduler({ clock: this.clock, logger: this.log, metrics: this.m,
+      batchDelayMs: opts.batchDelayMs ?? 0, retryMs: opts.retryMs ?? 500 })
   }
 
   /** Owner tag of this node's sandboxes; the network id follows. */
@@ -165,10 +176,13 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     for (const s of found) {
       // The name prefix alone is ambiguous ("ovnet-node-" also starts "ovnet-node-2-..."): trust
       // the owner tag, or for an untagged sandbox a name with nothing but an id after the prefix.
-      const mine = s.owner !== undefined ? s.owner.startsWith(`${this.ownerPrefix}`) : !s.name.slice(prefix.length).includes('-')
+      const mine = s.owner !== undefined
+        ? s.owner.startsWith(`${this.ownerPrefix}`)
+        : !s.name.slice(prefix.length).includes('-')
       if (!mine) continue
       if (s.unusable !== undefined) {
-        this.log.warn({ sandbox: s.name, detail: s.unusable }, 'a previous run left a sandbox name that is no network namespace: removing it')
+        this.log.warn({ sandbox: s.name, detail: s.unusable },
+          'a previous run left a sandbox name that is no network namespace: removing it')
         await this.guard('removeSandbox', () => this.dp.removeSandbox(s.name))
         continue
       }
@@ -208,8 +222,10 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     for (const n of this.nets.values()) {
       if (n.staleKeys.length === 0) continue
       await n.lock.runShared(async () => {
-        const joined = new Set([...n.endpoints.values()].filter(e => e.state !== 'created').map(e => endpointKey(e.eid)))
-        for (const key of n.staleKeys) if (!joined.has(key) && n.spec !== undefined) await this.guard('removeEndpoint', () => this.dp.removeEndpoint(n.sandbox, key))
+        const joined = new Set([...n.endpoints.values()].filter(e => e.state !== 'created')
+          .map(e => endpointKey(e.eid)))
+        for (const key of n.staleKeys) if (!joined.has(key) && n.spec !== undefined) await this.guard('removeEndpoint',
+          () => this.dp.removeEndpoint(n.sandbox, key))
         n.staleKeys = []
       })
     }
@@ -234,19 +250,24 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       })
     }
     if (opts.keepDataplane !== true) {
-      for (const name of [...this.discovered.keys()]) await this.guard('removeSandbox', () => this.dp.removeSandbox(name))
+      for (const name of [...this.discovered.keys()]) await this.guard('removeSandbox',
+        () => this.dp.removeSandbox(name))
       this.discovered.clear()
     }
   }
 
   // ---- NetworkAllocator ----------------------------------------------------------------------
 
-  async networkAllocate (nid: string, options: Record<string, string>, ipV4Data: IPAMData[], ipV6Data: IPAMData[]): Promise<Record<string, string>> {
+  async networkAllocate (
+    nid: string, options: Record<string, string>, ipV4Data: IPAMData[], ipV6Data: IPAMData[]
+  ): Promise<Record<string, string>> {
     checkIpam(ipV4Data, ipV6Data)
     if (encryptedOption(options)) this.canEncrypt()
     const listed = optionValue(options, VXLANID_LIST)
     const requested = listed === undefined ? undefined : parseVxlanIdList(listed)
-    if (requested !== undefined && requested.length > 1) throw new InvalidParameterError(`one vxlan id per network (one subnet), got ${listed}`)
+    if (requested !== undefined && requested.length > 1) {
+      throw new InvalidParameterError(`one vxlan id per network (one subnet), got ${listed}`)
+    }
     if (this.allocator === undefined) {
       if (requested !== undefined) return { [VXLANID_LIST]: String(requested[0]) }
       throw new NotImplementedError('vxlan id allocation without NetworkDB')
@@ -261,7 +282,9 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
 
   // ---- networks --------------------------------------------------------------------------------
 
-  async createNetwork (nid: string, options: Record<string, unknown>, nInfo: NetworkInfo, ipV4Data: IPAMData[], ipV6Data: IPAMData[]): Promise<void> {
+  async createNetwork (
+    nid: string, options: Record<string, unknown>, nInfo: NetworkInfo, ipV4Data: IPAMData[], ipV6Data: IPAMData[]
+  ): Promise<void> {
     if (nid === '') throw new InvalidParameterError('empty network id')
     if (this.nets.has(nid)) throw new NetworkExistsError(nid)
     checkIpam(ipV4Data, ipV6Data)
@@ -271,9 +294,12 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     if (vni === undefined) throw new NoVniError(nid)
     const mtuText = optionValue(options, DRIVER_MTU)
     const mtuOption = mtuText === undefined ? undefined : Number(mtuText)
-    if (mtuOption !== undefined && !validMtu(mtuOption)) throw new InvalidParameterError(`invalid ${DRIVER_MTU} ${mtuText}`)
+    if (mtuOption !== undefined && !validMtu(mtuOption)) {
+      throw new InvalidParameterError(`invalid ${DRIVER_MTU} ${mtuText}`)
+    }
     const encrypted = encryptedOption(options)
-    this.nets.set(nid, newNet({ nid, vni, subnet: ipam.pool, gateway: ipam.gateway, mtuOption, encrypted, sandbox: sandboxName(this.nodeName, nid) }))
+    this.nets.set(nid, newNet({ nid, vni, subnet: ipam.pool, gateway: ipam.gateway, mtuOption, encrypted,
+      sandbox: sandboxName(this.nodeName, nid) }))
     // Last: registering replays the table's existing entries into eventNotify right away.
     nInfo.tableEventRegister(PEER_TABLE, ObjectType.EndpointObject)
   }
@@ -290,7 +316,9 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
 
   // ---- endpoints -------------------------------------------------------------------------------
 
-  async createEndpoint (nid: string, eid: string, ifInfo: InterfaceInfo, _options: Record<string, unknown>): Promise<void> {
+  async createEndpoint (
+    nid: string, eid: string, ifInfo: InterfaceInfo, _options: Record<string, unknown>
+  ): Promise<void> {
     const n = this.net(nid)
     if (eid === '') throw new InvalidParameterError('empty endpoint id')
     if (n.endpoints.has(eid)) throw new EndpointExistsError(eid)
@@ -298,7 +326,9 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     if (address === undefined) throw new InvalidParameterError(`endpoint ${eid} has no IPv4 address`)
     const parsed = parseCidr4(address)
     if (parsed === undefined) throw new InvalidParameterError(`invalid endpoint address ${address}`)
-    if (!inSubnet(parsed.ip, n.subnet)) throw new InvalidParameterError(`endpoint address ${address} is not in subnet ${n.subnet}`)
+    if (!inSubnet(parsed.ip, n.subnet)) {
+      throw new InvalidParameterError(`endpoint address ${address} is not in subnet ${n.subnet}`)
+    }
     let mac = ifInfo.macAddress()
     if (mac === undefined) {
       mac = macFromIPv4(parsed.ip)
@@ -324,7 +354,14 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     return { 'com.docker.network.endpoint.macaddress': ep.mac, address: ep.address, joined: ep.state === 'joined' }
   }
 
-  async join (nid: string, eid: string, sboxKey: string, jinfo: JoinInfo, epOpts: Record<string, unknown>, _sbOpts: Record<string, unknown>): Promise<void> {
+  async join (
+    nid: string,
+    eid: string,
+    sboxKey: string,
+    jinfo: JoinInfo,
+    epOpts: Record<string, unknown>,
+    _sbOpts: Record<string, unknown>
+  ): Promise<void> {
     const n = this.net(nid)
     const ep = this.endpoint(n, eid)
     if (ep.state !== 'created') throw new InvalidJoinError(eid)
@@ -353,14 +390,17 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
               throw new InvalidParameterError(`${MTU_OPTION} ${epMtu} is above the network's MTU ${spec.mtu}`)
             }
             await this.dp.addEndpoint({
-              sandbox: n.sandbox, eid, containerNetns: sboxKey, ifName, mac: ep.mac, address: ep.address, gateway: gatewayIp, mtu: epMtu ?? spec.mtu,
+              sandbox: n.sandbox, eid, containerNetns: sboxKey, ifName, mac: ep.mac, address: ep.address,
+              gateway: gatewayIp, mtu: epMtu ?? spec.mtu,
               ...(handoff === undefined ? {} : { handoff: true })
             })
             return true
           })
         } catch (e) {
           this.m.errors.inc({ op: 'addEndpoint' })
-          if (!others()) await n.lock.runExclusive(async () => { if (!others() && n.spec !== undefined) await this.removeSandboxLocked(n) })
+          if (!others()) await n.lock.runExclusive(async () => {
+            if (!others() && n.spec !== undefined) await this.removeSandboxLocked(n)
+          })
           throw e
         }
       }
@@ -376,7 +416,8 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     if (handoff !== undefined) jinfo.interfaceName()?.setNames(handoff, 'eth', '')
     else jinfo.interfaceName()?.setNames(`ve-${endpointKey(eid)}`, 'eth', ifName)
     if (gatewayIp !== undefined) jinfo.setGateway(gatewayIp)
-    jinfo.addTableEntry(PEER_TABLE, eid, encodePeerRecord({ endpointIP: ep.address, endpointMAC: ep.mac, tunnelEndpointIP: this.vtep }))
+    jinfo.addTableEntry(PEER_TABLE, eid, encodePeerRecord({ endpointIP: ep.address, endpointMAC: ep.mac,
+      tunnelEndpointIP: this.vtep }))
   }
 
   async leave (nid: string, eid: string): Promise<void> {
@@ -390,13 +431,17 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     ep.containerNetns = undefined
     this.peerDb(nid).removeLocal(eid)
     const unused = (): boolean => ![...n.endpoints.values()].some(x => x.state !== 'created')
-    if (unused()) await n.lock.runExclusive(async () => { if (unused() && n.spec !== undefined) await this.removeSandboxLocked(n) })
+    if (unused()) await n.lock.runExclusive(async () => {
+      if (unused() && n.spec !== undefined) await this.removeSandboxLocked(n)
+    })
     this.schedule(n)
   }
 
   // ---- TableWatcher ----------------------------------------------------------------------------
 
-  eventNotify (nid: string, tableName: string, key: string, _prev: Uint8Array | undefined, value: Uint8Array | undefined): void {
+  eventNotify (
+    nid: string, tableName: string, key: string, _prev: Uint8Array | undefined, value: Uint8Array | undefined
+  ): void {
     if (tableName !== PEER_TABLE) return
     const pdb = this.peerDb(nid)
     const changed = this.applyPeerEvent(pdb, nid, key, value)
@@ -446,7 +491,8 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     const overhead = VXLAN_OVERHEAD + (crypt?.overhead ?? 0)
     const underlay = this.mtu ?? n.mtuOption ?? (await this.dp.underlayMtu(this.vtep) ?? 1500) - overhead
     const spec: SandboxSpec = {
-      name: n.sandbox, vni: n.vni, vtep: this.vtep, dstPort: crypt?.dstPort ?? this.dstPort, mtu: underlay, gateway: n.gateway, owner: `${this.ownerPrefix}${n.nid.replace(/[^A-Za-z0-9._:/-]/g, '_')}`.slice(0, 200)
+      name: n.sandbox, vni: n.vni, vtep: this.vtep, dstPort: crypt?.dstPort ?? this.dstPort, mtu: underlay,
+      gateway: n.gateway, owner: `${this.ownerPrefix}${n.nid.replace(/[^A-Za-z0-9._:/-]/g, '_')}`.slice(0, 200)
     }
     const found = this.discovered.get(n.sandbox)
     try {
@@ -458,7 +504,8 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       throw e
     }
     this.discovered.delete(n.sandbox)
-    n.origin = found === undefined ? 'created' : (found.vni === spec.vni && found.vtep === spec.vtep && found.dstPort === spec.dstPort ? 'adopted' : 'rebuilt')
+    n.origin = found === undefined ? 'created'
+      : (found.vni === spec.vni && found.vtep === spec.vtep && found.dstPort === spec.dstPort ? 'adopted' : 'rebuilt')
     n.staleKeys = found?.endpoints ?? []
     n.spec = spec
     n.programmer = new SandboxProgrammer(this.dp, n.sandbox, this.peerDb(n.nid))
@@ -472,7 +519,9 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
 
   /** The encryption port, or a clear error when this host cannot encrypt. */
   private canEncrypt (): EncryptionPort {
-    if (this.encryption === undefined) throw new InvalidParameterError('encrypted networks are not available on this host')
+    if (this.encryption === undefined) {
+      throw new InvalidParameterError('encrypted networks are not available on this host')
+    }
     this.encryption.check()
     return this.encryption
   }

@@ -101,7 +101,9 @@ export interface JoinInfo {
 /** Every network driver implements this. */
 export interface Driver {
   /** Create a network; global-scope drivers register their tables through nInfo. */
-  createNetwork(nid: string, options: Record<string, unknown>, nInfo: NetworkInfo, ipV4Data: IPAMData[], ipV6Data: IPAMData[]): Promise<void>
+  createNetwork(
+    nid: string, options: Record<string, unknown>, nInfo: NetworkInfo, ipV4Data: IPAMData[], ipV6Data: IPAMData[]
+  ): Promise<void>
   deleteNetwork(nid: string): Promise<void>
   /** Create an endpoint; the driver may fill in the MAC/IP through ifInfo. */
   createEndpoint(nid: string, eid: string, ifInfo: InterfaceInfo, options: Record<string, unknown>): Promise<void>
@@ -109,7 +111,14 @@ export interface Driver {
   /** Operational data of an endpoint. */
   endpointOperInfo(nid: string, eid: string): Promise<Record<string, unknown>>
   /** Attach a container (its sandbox key: a netns name or path) to the endpoint. */
-  join(nid: string, eid: string, sboxKey: string, jinfo: JoinInfo, epOpts: Record<string, unknown>, sbOpts: Record<string, unknown>): Promise<void>
+  join(
+    nid: string,
+    eid: string,
+    sboxKey: string,
+    jinfo: JoinInfo,
+    epOpts: Record<string, unknown>,
+    sbOpts: Record<string, unknown>
+  ): Promise<void>
   leave(nid: string, eid: string): Promise<void>
   /** The network type this driver manages. */
   type(): string
@@ -119,7 +128,9 @@ export interface Driver {
 /** A driver that allocates cluster-wide network resources (e.g. VNIs) before networks exist. */
 export interface NetworkAllocator {
   /** Allocate network-specific resources; returns the driver's allocations as options. */
-  networkAllocate(nid: string, options: Record<string, string>, ipV4Data: IPAMData[], ipV6Data: IPAMData[]): Promise<Record<string, string>>
+  networkAllocate(
+    nid: string, options: Record<string, string>, ipV4Data: IPAMData[], ipV6Data: IPAMData[]
+  ): Promise<Record<string, string>>
   networkFree(nid: string): Promise<void>
   isBuiltIn(): boolean
 }
@@ -130,7 +141,9 @@ export interface TableWatcher {
    * A create/update/delete happened on a registered table. `value` is undefined for a delete,
    * `prev` for a create. Called synchronously in the gossip layer's order; must not block.
    */
-  eventNotify(nid: string, tableName: string, key: string, prev: Uint8Array | undefined, value: Uint8Array | undefined): void
+  eventNotify(
+    nid: string, tableName: string, key: string, prev: Uint8Array | undefined, value: Uint8Array | undefined
+  ): void
   /**
    * Decode an entry for display: [object id, user-facing info]. For endpoint tables the id is the
    * endpoint id; the overlay driver answers the VTEP as {"Host IP": ...}.

@@ -4,7 +4,9 @@
  * driver and read back what it set.
  */
 import { isIP } from 'node:net'
-import { InvalidParameterError, type InterfaceInfo, type InterfaceNameInfo, type JoinInfo, type RouteType } from './driverapi.js'
+import {
+  InvalidParameterError, type InterfaceInfo, type InterfaceNameInfo, type JoinInfo, type RouteType
+} from './driverapi.js'
 import type { TableEntry } from './table-glue.js'
 
 export class EndpointInterface implements InterfaceInfo {
@@ -22,7 +24,9 @@ export class EndpointInterface implements InterfaceInfo {
   }
 
   setMacAddress (mac: string): void {
-    if (this.mac !== undefined) throw new InvalidParameterError('endpoint interface MAC address present; cannot be reset')
+    if (this.mac !== undefined) {
+      throw new InvalidParameterError('endpoint interface MAC address present; cannot be reset')
+    }
     this.mac = mac
   }
 

@@ -10,7 +10,9 @@ export class NetworkExistsError extends DriverError {
 /** A requested VNI is held by another network's winning claim. */
 export class VniInUseError extends DriverError {
   override readonly kind = 'forbidden'
-  constructor (readonly vni: number, readonly holder: string) { super(`vxlan id ${vni} is already in use by network ${holder}`) }
+  constructor (readonly vni: number, readonly holder: string) {
+    super(`vxlan id ${vni} is already in use by network ${holder}`)
+  }
 }
 
 /** No free VNI in the allocation range. */
@@ -22,7 +24,9 @@ export class VniExhaustedError extends DriverError {
 /** Claims kept losing to concurrent claims of other nodes. */
 export class VniConflictError extends DriverError {
   override readonly kind = 'unavailable'
-  constructor (readonly nid: string, readonly attempts: number) { super(`could not claim a vxlan id for network ${nid} after ${attempts} attempts`) }
+  constructor (readonly nid: string, readonly attempts: number) {
+    super(`could not claim a vxlan id for network ${nid} after ${attempts} attempts`)
+  }
 }
 
 /** The network has no VNI: neither the vxlanid_list option nor a cluster claim. */

@@ -21,7 +21,8 @@ export interface IprouteOptions {
 }
 
 /** Messages the kernel/iproute2 give when the object to delete is already gone. */
-const ABSENT = [/Cannot find device/, /No such file or directory/, /Address not found/, /No such device/, /No such process/, /Cannot open network namespace/]
+const ABSENT = [/Cannot find device/, /No such file or directory/, /Address not found/, /No such device/,
+  /No such process/, /Cannot open network namespace/]
 
 export function isAbsentError (msg: string): boolean {
   return ABSENT.some(re => re.test(msg))
@@ -144,12 +145,14 @@ export function parseBatchErrors (stderr: string): BatchFailure[] {
  * bind mount is gone (its agent ran in a private mount namespace and was killed), a bind mount of
  * another kind of namespace, a directory.
  */
-const NOT_NETNS = [/setting the network namespace .* failed: Invalid argument/, /reassociate to namespace .* failed: Invalid argument/]
+const NOT_NETNS = [/setting the network namespace .* failed: Invalid argument/,
+  /reassociate to namespace .* failed: Invalid argument/]
 
 export function commandError (what: string, netns: string | undefined, stderr: string): DataplaneError {
   const msg = stderr.trim()
   if (NOT_NETNS.some(re => re.test(msg))) {
-    return new DataplaneError('not-netns', `${netns ?? '(host)'} is not a network namespace (a stale or foreign file)`, msg)
+    return new DataplaneError('not-netns',
+      `${netns ?? '(host)'} is not a network namespace (a stale or foreign file)`, msg)
   }
   if (/Cannot open network namespace/.test(msg) || /No such file or directory.*netns|nsenter: cannot open/.test(msg)) {
     return new DataplaneError('no-netns', `network namespace ${netns ?? '(host)'} does not exist`, msg)

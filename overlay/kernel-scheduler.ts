@@ -15,7 +15,8 @@ const MAX_RETRY_MS = 30_000
 /** What started a full reconciliation (a metric label). */
 export type ReconcileTrigger = 'periodic' | 'peer-return' | 'retry' | 'sandbox' | 'request'
 
-export interface KernelMetrics { batches: Counter, ops: Counter, repairs: Counter, reconciles: Counter, errors: Counter }
+export interface KernelMetrics { batches: Counter, ops: Counter, repairs: Counter, reconciles: Counter,
+  errors: Counter }
 
 export interface KernelSchedulerOptions {
   clock: Clock
@@ -99,8 +100,11 @@ export class KernelScheduler {
     if (repaired > 0) {
       this.m.batches.inc({ path: 'reconcile' })
       this.m.ops.inc({ path: 'reconcile' }, repaired)
-      for (const kind of ['missing', 'wrong', 'learned', 'stale'] as const) if (r[kind] > 0) this.m.repairs.inc({ kind }, r[kind])
-      this.log.info({ nid: n.nid, trigger, missing: r.missing, wrong: r.wrong, learned: r.learned, stale: r.stale }, 'reconciled sandbox')
+      for (const kind of ['missing', 'wrong', 'learned', 'stale'] as const) {
+        if (r[kind] > 0) this.m.repairs.inc({ kind }, r[kind])
+      }
+      this.log.info({ nid: n.nid, trigger, missing: r.missing, wrong: r.wrong, learned: r.learned, stale: r.stale },
+        'reconciled sandbox')
     }
   }
 
@@ -110,7 +114,8 @@ export class KernelScheduler {
     n.lastError = (e as Error).message
     n.needsReconcile = true
     n.retryDelay = Math.min(MAX_RETRY_MS, n.retryDelay === 0 ? this.o.retryMs : n.retryDelay * 2)
-    this.log.warn({ nid: n.nid, op, err: n.lastError, retryMs: n.retryDelay }, 'kernel programming failed; will reconcile')
+    this.log.warn({ nid: n.nid, op, err: n.lastError, retryMs: n.retryDelay },
+      'kernel programming failed; will reconcile')
     this.clock.clearTimeout(n.retryTimer)
     n.retryTimer = this.clock.setTimeout(() => {
       n.retryTimer = undefined

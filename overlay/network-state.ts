@@ -49,7 +49,9 @@ export interface Net {
   lastError: string | undefined
 }
 
-export function newNet (init: Pick<Net, 'nid' | 'vni' | 'subnet' | 'gateway' | 'mtuOption' | 'encrypted' | 'sandbox'>): Net {
+export function newNet (
+  init: Pick<Net, 'nid' | 'vni' | 'subnet' | 'gateway' | 'mtuOption' | 'encrypted' | 'sandbox'>
+): Net {
   return {
     ...init,
     endpoints: new Map(),
@@ -80,7 +82,8 @@ export function networkStatus (n: Net, pdb: PeerDB): NetworkStatus {
     mtu: n.spec?.mtu,
     encrypted: n.encrypted,
     endpoints: [...n.endpoints.values()].map(e => ({
-      eid: e.eid, address: e.address, mac: e.mac, joined: e.state === 'joined', ...(e.containerNetns === undefined ? {} : { containerNetns: e.containerNetns })
+      eid: e.eid, address: e.address, mac: e.mac, joined: e.state === 'joined',
+      ...(e.containerNetns === undefined ? {} : { containerNetns: e.containerNetns })
     })),
     peers: [...pdb.all()].map(p => {
       let state: PeerProgramState = 'shadowed'

@@ -15,7 +15,8 @@ export function validNodeName (name: string): boolean {
  */
 export function optionValue (options: Record<string, unknown>, key: string): string | undefined {
   const generic = options[GENERIC_DATA]
-  const v = (typeof generic === 'object' && generic !== null ? (generic as Record<string, unknown>)[key] : undefined) ?? options[key]
+  const v = (typeof generic === 'object' && generic !== null ? (generic as Record<string, unknown>)[key] : undefined) ??
+    options[key]
   if (v === undefined || v === null) return undefined
   if (typeof v === 'string') return v
   if (typeof v === 'number') return String(v)
@@ -28,12 +29,16 @@ export function validMtu (m: number): boolean {
 
 /** ovnet's overlay carries one IPv4 subnet per network (one VNI, one bridge). */
 export function checkIpam (ipV4Data: IPAMData[], ipV6Data: IPAMData[]): void {
-  if (ipV4Data.length !== 1) throw new InvalidParameterError(`overlay networks need exactly one IPv4 subnet, got ${ipV4Data.length}`)
+  if (ipV4Data.length !== 1) {
+    throw new InvalidParameterError(`overlay networks need exactly one IPv4 subnet, got ${ipV4Data.length}`)
+  }
   if (ipV6Data.length > 0) throw new InvalidParameterError('IPv6 is not supported on overlay networks')
   const d = ipV4Data[0] as IPAMData
   if (parseCidr4(d.pool) === undefined) throw new InvalidParameterError(`invalid subnet ${d.pool}`)
   if (d.gateway !== undefined) {
     const g = parseCidr4(d.gateway)
-    if (g === undefined || !inSubnet(g.ip, d.pool)) throw new InvalidParameterError(`invalid gateway ${d.gateway} for subnet ${d.pool}`)
+    if (g === undefined || !inSubnet(g.ip, d.pool)) {
+      throw new InvalidParameterError(`invalid gateway ${d.gateway} for subnet ${d.pool}`)
+    }
   }
 }

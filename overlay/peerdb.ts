@@ -74,10 +74,12 @@ export class PeerDB {
   upsert (eid: string, rec: PeerRecord, order: { ltime: number, owner: string } = { ltime: 0, owner: '' }): boolean {
     const ip = rec.endpointIP.slice(0, rec.endpointIP.indexOf('/'))
     const cur = this.peers.get(eid)
-    if (cur !== undefined && cur.cidr === rec.endpointIP && cur.mac === rec.endpointMAC && cur.vtep === rec.tunnelEndpointIP &&
+    if (cur !== undefined && cur.cidr === rec.endpointIP && cur.mac === rec.endpointMAC &&
+        cur.vtep === rec.tunnelEndpointIP &&
         cur.rank.ltime === order.ltime && cur.rank.owner === order.owner) return false
     if (cur !== undefined) this.unindex(cur)
-    const peer: Peer = { eid, ip, cidr: rec.endpointIP, mac: rec.endpointMAC, vtep: rec.tunnelEndpointIP, rank: { ...order, seq: ++this.seq } }
+    const peer: Peer = { eid, ip, cidr: rec.endpointIP, mac: rec.endpointMAC, vtep: rec.tunnelEndpointIP,
+      rank: { ...order, seq: ++this.seq } }
     this.peers.set(eid, peer)
     addTo(this.byIp, ip, eid)
     addTo(this.byMac, peer.mac, eid)
@@ -124,8 +126,14 @@ export class PeerDB {
   private touch (ip: string, mac: string): void {
     this.dirtyIps.add(ip)
     this.dirtyMacs.add(mac)
-    for (const e of this.byIp.get(ip) ?? []) { const p = this.peers.get(e); if (p !== undefined) this.dirtyMacs.add(p.mac) }
-    for (const e of this.byMac.get(mac) ?? []) { const p = this.peers.get(e); if (p !== undefined) this.dirtyIps.add(p.ip) }
+    for (const e of this.byIp.get(ip) ?? []) {
+      const p = this.peers.get(e)
+      if (p !== undefined) this.dirtyMacs.add(p.mac)
+    }
+    for (const e of this.byMac.get(mac) ?? []) {
+      const p = this.peers.get(e)
+      if (p !== undefined) this.dirtyIps.add(p.ip)
+    }
   }
 
   private winner (set: Set<string> | undefined): Peer | undefined {

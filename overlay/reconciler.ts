@@ -44,7 +44,13 @@ export function diffTables (desired: Desired, actual: PeerTables): { ops: PeerOp
   for (const e of actual.fdb) {
     seenFdb.add(e.mac)
     const want = desired.fdb.get(e.mac)
-    if (want === undefined) { ops.push({ op: 'del', kind: 'fdb', mac: e.mac }); drift.stale++ } else if (e.dst !== want) { ops.push({ op: 'add', kind: 'fdb', mac: e.mac, dst: want }); drift.wrong++ } else if (!e.permanent) { ops.push({ op: 'add', kind: 'fdb', mac: e.mac, dst: want }); drift.learned++ }
+    if (want === undefined) {
+      ops.push({ op: 'del', kind: 'fdb', mac: e.mac }); drift.stale++
+    } else if (e.dst !== want) {
+      ops.push({ op: 'add', kind: 'fdb', mac: e.mac, dst: want }); drift.wrong++
+    } else if (!e.permanent) {
+      ops.push({ op: 'add', kind: 'fdb', mac: e.mac, dst: want }); drift.learned++
+    }
   }
   for (const [mac, dst] of desired.fdb) {
     if (!seenFdb.has(mac)) { ops.push({ op: 'add', kind: 'fdb', mac, dst }); drift.missing++ }
@@ -53,7 +59,13 @@ export function diffTables (desired: Desired, actual: PeerTables): { ops: PeerOp
   for (const e of actual.neigh) {
     seenNeigh.add(e.ip)
     const want = desired.neigh.get(e.ip)
-    if (want === undefined) { ops.push({ op: 'del', kind: 'neigh', ip: e.ip }); drift.stale++ } else if (e.mac !== want) { ops.push({ op: 'add', kind: 'neigh', ip: e.ip, mac: want }); drift.wrong++ } else if (!e.permanent) { ops.push({ op: 'add', kind: 'neigh', ip: e.ip, mac: want }); drift.learned++ }
+    if (want === undefined) {
+      ops.push({ op: 'del', kind: 'neigh', ip: e.ip }); drift.stale++
+    } else if (e.mac !== want) {
+      ops.push({ op: 'add', kind: 'neigh', ip: e.ip, mac: want }); drift.wrong++
+    } else if (!e.permanent) {
+      ops.push({ op: 'add', kind: 'neigh', ip: e.ip, mac: want }); drift.learned++
+    }
   }
   for (const [ip, mac] of desired.neigh) {
     if (!seenNeigh.has(ip)) { ops.push({ op: 'add', kind: 'neigh', ip, mac }); drift.missing++ }
@@ -124,7 +136,8 @@ export class SandboxProgrammer {
     this.neigh.clear()
     for (const [mac, dst] of desired.fdb) this.fdb.set(mac, dst)
     for (const [ip, mac] of desired.neigh) this.neigh.set(ip, mac)
-    return { sandbox: this.sandbox, at: start, durationMs: now() - start, entries: actual.fdb.length + actual.neigh.length, ...drift }
+    return { sandbox: this.sandbox, at: start, durationMs: now() - start,
+      entries: actual.fdb.length + actual.neigh.length, ...drift }
   }
 
   private record (ops: readonly PeerOp[]): void {

@@ -52,7 +52,8 @@ export class TableGlue {
       this.watcher.eventNotify(ev.nid, ev.table, ev.key, ev.prev, ev.kind === 'delete' ? undefined : ev.value)
     } catch (err) {
       // A driver bug must not break NetworkDB's delivery to other watchers.
-      this.log.error({ nid: ev.nid, table: ev.table, key: ev.key, err: (err as Error).message }, 'driver eventNotify failed')
+      this.log.error({ nid: ev.nid, table: ev.table, key: ev.key, err: (err as Error).message },
+        'driver eventNotify failed')
     }
   }
 

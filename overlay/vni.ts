@@ -104,7 +104,8 @@ export class VniAllocator {
     this.maxAttempts = opts.maxAttempts ?? 5
     this.random = opts.random ?? Math.random
     this.held = opts.held ?? (() => [])
-    this.conflictCounter = opts.metrics.counter('ovnet_overlay_vni_conflicts_total', 'VNI claims of local networks found losing to an earlier claim')
+    this.conflictCounter = opts.metrics.counter('ovnet_overlay_vni_conflicts_total',
+      'VNI claims of local networks found losing to an earlier claim')
   }
 
   /** Join the claim network and start watching for conflicts. */
@@ -199,7 +200,9 @@ export class VniAllocator {
   }
 
   private async claimRequested (nid: string, vni: number): Promise<number> {
-    if (!Number.isInteger(vni) || vni < VNI_MIN || vni > VNI_MAX) throw new InvalidParameterError(`vxlan id ${vni} out of range ${VNI_MIN}-${VNI_MAX}`)
+    if (!Number.isInteger(vni) || vni < VNI_MIN || vni > VNI_MAX) {
+      throw new InvalidParameterError(`vxlan id ${vni} out of range ${VNI_MIN}-${VNI_MAX}`)
+    }
     const w = this.winnerOf(vni)
     if (w !== undefined && w.nid === nid) return vni
     const other = this.heldByOther(vni, nid)
@@ -292,7 +295,8 @@ export class VniAllocator {
         if (this.reported.has(id)) continue
         this.reported.add(id)
         this.conflictCounter.inc()
-        this.log.error({ vni: c.vni, nid: l.nid, winner: c.winner.nid }, 'vni claim of a local network lost to an earlier claim; re-create the network')
+        this.log.error({ vni: c.vni, nid: l.nid, winner: c.winner.nid },
+          'vni claim of a local network lost to an earlier claim; re-create the network')
       }
     }
   }
