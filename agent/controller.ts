@@ -22,19 +22,16 @@ import {
 import { type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
 import { macFromIPv4, SystemClock, type Clock, type Logger } from '../core/index.js'
 import {
-  EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST,
+  EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK,
   type OverlayDriver, type TableGlue
 } from '../overlay/index.js'
-import {
-  parsePrefix, prefixesOverlap, ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption,
-  RequestAddressType, type ParsedPrefix
-} from '../ipam/index.js'
+import { MacAddress } from '../ipam/index.js'
 import type {
   AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
 } from './api-types.js'
 import {
-  ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork, NetworkNameError
+  ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork
 } from './errors.js'
 import { EventHub } from './events.js'
 import { buildInspect, summary } from './inspect.js'
@@ -43,6 +40,7 @@ import { LocalNetworks } from './local-networks.js'
 import type { LocalEndpoint, LocalState } from './local-state.js'
 import { checkNetnsTarget } from './netns-target.js'
 import { NetworkRemovals } from './network-removals.js'
+import { createClusterNetwork, type NetworkCreateDeps } from './network-create.js'
 import { egressView, parsePublish, type EgressPort } from './egress/index.js'
 import { checkDnsRequest, type DnsPort } from './dns/index.js'
 import { OpLocks } from './op-locks.js'
@@ -73,12 +71,6 @@ export interface ControllerOptions {
   egress?: EgressPort
   /** The embedded DNS (agent/dns); none in the in-memory tests. */
   dns?: DnsPort
-}
-
-/** Whether a network's subnet overlaps `p`. */
-function overlaps (subnet: string, p: ParsedPrefix): boolean {
-  const q = parsePrefix(subnet)
-  return q !== undefined && prefixesOverlap(q, p)
 }
 
 const GLOBAL = OVERLAY_GLOBAL_NETWORK
@@ -322,52 +314,11 @@ export class Controller {
    * `exclude`: prefixes a dynamic pool must not overlap (Docker's host routes, see the plugin).
    */
   async createNetwork (req: NetworkCreateRequest, opts: { exclude?: string[] } = {}): Promise<NetworkCreateResponse> {
-    return await this.serial(async () => {
-      if ([...this.networks.values()].some(n => n.name === req.Name)) throw new NetworkNameError(req.Name)
-      if (req.Gateway !== undefined && req.Subnet === undefined) throw new BadRequestError('a gateway needs a subnet')
-      if (req.IPRange !== undefined && req.Subnet === undefined) throw new BadRequestError('an ip range needs a subnet')
-      // A network's subnet stays its own even while no host holds its pool (local-networks.ts).
-      const wanted = req.Subnet === undefined ? undefined : parsePrefix(req.Subnet)
-      if (wanted !== undefined && [...this.networks.values()].some(n => overlaps(n.subnet, wanted))) throw new ErrPoolOverlap()
-      const exclude = req.Subnet === undefined ? [...(opts.exclude ?? []), ...[...this.networks.values()].map(n => n.subnet), ...this.removals.subnets()] : opts.exclude
-      const nid = randomBytes(32).toString('hex')
-      const undo: Array<() => Promise<void>> = []
-      try {
-        const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: req.Subnet, subPool: req.IPRange, options: { [NetworkOption]: nid }, v6: false, exclude })
-        undo.push(async () => { await this.ipam.releasePool(pool.poolId) })
-        const gw = await this.ipam.requestAddress(pool.poolId, req.Gateway, { [RequestAddressType]: Gateway })
-        undo.push(async () => { await this.ipam.releaseAddress(pool.poolId, gw.address.split('/')[0]!) })
-        const options: Record<string, string> = { ...req.Options }
-        if (req.VNI !== undefined) options[VXLANID_LIST] = String(req.VNI)
-        const allocated = await this.driver.networkAllocate(nid, options, [{ addressSpace: GlobalDefault, pool: pool.pool, gateway: gw.address }], [])
-        undo.push(async () => { await this.driver.networkFree(nid) })
-        const merged = { ...options, ...allocated }
-        const rec: NetworkRecord = {
-          id: nid,
-          name: req.Name,
-          created: this.clock.now(),
-          subnet: pool.pool,
-          gateway: gw.address.split('/')[0]!,
-          ipRange: req.IPRange ?? '',
-          vni: Number(merged[VXLANID_LIST]?.split(',')[0] ?? 0),
-          internal: req.Internal === true,
-          attachable: true,
-          options: merged,
-          labels: { ...req.Labels }
-        }
-        this.state.networks.set(nid, { nid, poolId: pool.poolId, gateway: rec.gateway })
-        await this.state.save()
-        undo.push(async () => { this.state.networks.delete(nid); await this.state.save() })
-        await this.db.createEntry(NETWORK_TABLE, GLOBAL, nid, encodeNetworkRecord(rec))
-        this.networks.set(nid, rec)
-        await this.db.publishPending()
-        this.log.info({ network: rec.name, id: nid, subnet: rec.subnet, vni: rec.vni }, 'network created')
-        return { Id: nid }
-      } catch (err) {
-        for (const u of undo.reverse()) await u().catch((e: unknown) => { this.log.warn({ err: String(e) }, 'rollback step failed') })
-        throw err
-      }
-    })
+    const deps: NetworkCreateDeps = {
+      db: this.db, driver: this.driver, ipam: this.ipam, state: this.state, clock: this.clock, log: this.log,
+      networks: this.networks, removedSubnets: () => this.removals.subnets()
+    }
+    return await this.serial(async () => await createClusterNetwork(deps, req, opts))
   }
 
   async removeNetwork (network: string): Promise<void> {
