@@ -27,7 +27,8 @@ import {
 } from '../overlay/index.js'
 import { MacAddress } from '../ipam/index.js'
 import type {
-  AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
+  AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse,
+  IpamStatusView, MemberView,
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
 } from './api-types.js'
 import {
@@ -61,7 +62,10 @@ export interface ControllerOptions {
   health: PeerHealth
   logger: Logger
   vtep: string
-  /** How long endpoints of the previous run wait for their network's definition (default 30 s, below the driver's orphan grace). */
+  /**
+   * How long endpoints of the previous run wait for their network's definition (default 30 s, below the driver's
+   * orphan grace).
+   */
   restoreGraceMs?: number
   /** How long a network's removal record is kept (default 24 h; see network-removals.ts). */
   removalRetentionMs?: number
@@ -115,7 +119,9 @@ export class Controller {
     this.clock = o.clock ?? new SystemClock()
     this.egress = o.egress
     this.dns = o.dns
-    this.dns?.setEventSink((action, nid, attrs) => { this.events.emit('dns', action, nid, { network: this.networks.get(nid)?.name ?? '', ...attrs }) })
+    this.dns?.setEventSink((action, nid, attrs) => {
+      this.events.emit('dns', action, nid, { network: this.networks.get(nid)?.name ?? '', ...attrs })
+    })
     this.local = new LocalNetworks({ ipam: o.ipam, driver: o.driver, glue: o.glue, state: o.state, logger: this.log })
     this.removals = new NetworkRemovals({
       db: o.db,
@@ -165,7 +171,9 @@ export class Controller {
    * (once per network and host), so the IPAM's pool requests never overlap.
    */
   private async inNetwork<T> (rec: NetworkRecord, fn: () => Promise<T>, after?: (v: T) => Promise<void>): Promise<T> {
-    if (!this.local.isReady(rec.id)) await this.serial(async () => { if (this.networks.has(rec.id)) await this.local.ensure(rec) })
+    if (!this.local.isReady(rec.id)) {
+      await this.serial(async () => { if (this.networks.has(rec.id)) await this.local.ensure(rec) })
+    }
     return await this.ops.shared(async () => {
       const v = await this.ops.network(rec.id, fn)
       if (after !== undefined) await after(v)
@@ -197,7 +205,9 @@ export class Controller {
     this.restorer.stop()
     await this.serial(async () => {
       for (const ep of [...this.state.endpoints.values()]) {
-        await this.detachLocal(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'detach on stop failed') })
+        await this.detachLocal(ep).catch((err: unknown) => {
+          this.log.warn({ err: String(err), eid: ep.eid }, 'detach on stop failed')
+        })
       }
     })
     for (const u of this.unwatch) u()
@@ -212,7 +222,9 @@ export class Controller {
         const rec = decodeNetworkRecord(ev.value)
         if (this.removals.has(rec.id)) {
           // A re-announcement that raced the network's removal: the removal wins.
-          void this.removals.purge(rec.id).catch((err: unknown) => { this.log.warn({ err: String(err), nid: rec.id }, 'deleting the definition of a removed network failed') })
+          void this.removals.purge(rec.id).catch((err: unknown) => {
+            this.log.warn({ err: String(err), nid: rec.id }, 'deleting the definition of a removed network failed')
+          })
           return
         }
         const isNew = !this.networks.has(rec.id)
@@ -240,7 +252,9 @@ export class Controller {
     const known = this.networks.delete(nid)
     if (known) this.events.emit('network', 'destroy', nid, { name })
     if (known && this.egress !== undefined) void this.serial(async () => { await this.syncEgressQuiet() })
-    if (known || this.state.networks.has(nid) || this.state.endpointsOf(nid).length > 0) void this.serial(async () => { await this.releaseLocalNetwork(nid) })
+    if (known || this.state.networks.has(nid) || this.state.endpointsOf(nid).length > 0) {
+      void this.serial(async () => { await this.releaseLocalNetwork(nid) })
+    }
   }
 
   private onEndpointEvent (ev: TableEvent): void {
@@ -248,8 +262,16 @@ export class Controller {
     if (value === undefined) return
     try {
       const r = decodeEndpointRecord(value)
-      if (ev.kind === 'create') this.events.emit('endpoint', 'attach', r.eid, { network: r.nid, name: r.name, node: r.node, ip: r.ip, ...(r.aliases === undefined ? {} : { aliases: r.aliases.join(',') }) })
-      else if (ev.kind === 'delete') this.events.emit('endpoint', 'detach', r.eid, { network: r.nid, name: r.name, node: r.node, reason: ev.reason ?? 'deleted' })
+      if (ev.kind === 'create') {
+        this.events.emit('endpoint', 'attach', r.eid, {
+          network: r.nid, name: r.name, node: r.node, ip: r.ip,
+          ...(r.aliases === undefined ? {} : { aliases: r.aliases.join(',') })
+        })
+      } else if (ev.kind === 'delete') {
+        this.events.emit('endpoint', 'detach', r.eid, {
+          network: r.nid, name: r.name, node: r.node, reason: ev.reason ?? 'deleted'
+        })
+      }
     } catch (err) {
       this.log.warn({ key: ev.key, err: String(err) }, 'undecodable endpoint record')
     }
@@ -274,7 +296,9 @@ export class Controller {
   }
 
   private refreshPeers (): void {
-    this.health.setPeers(this.db.members().filter(m => m.id !== this.db.nodeId && m.status !== 'left').map(m => m.advertiseAddr))
+    this.health.setPeers(
+      this.db.members().filter(m => m.id !== this.db.nodeId && m.status !== 'left').map(m => m.advertiseAddr)
+    )
   }
 
   // ---- lookups --------------------------------------------------------------------------------
@@ -303,7 +327,10 @@ export class Controller {
   async members (): Promise<MemberView[]> {
     return this.db.members()
       .sort((a, b) => a.name.localeCompare(b.name))
-      .map(m => ({ Name: m.name, ID: m.id, Address: m.advertiseAddr, Status: m.status, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr) }))
+      .map(m => ({
+        Name: m.name, ID: m.id, Address: m.advertiseAddr, Status: m.status,
+        RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr)
+      }))
   }
 
   async listNetworks (): Promise<NetworkSummary[]> {
@@ -324,7 +351,9 @@ export class Controller {
   async removeNetwork (network: string): Promise<void> {
     await this.serial(async () => {
       const rec = this.resolve(network)
-      if (this.endpointsIn(rec.id).length > 0 || this.state.endpointsOf(rec.id).length > 0) throw new ActiveEndpointsError(rec.name, rec.id)
+      if (this.endpointsIn(rec.id).length > 0 || this.state.endpointsOf(rec.id).length > 0) {
+        throw new ActiveEndpointsError(rec.name, rec.id)
+      }
       await this.removals.remove(rec)
       await this.db.publishPending()
       // every host (this one included, through the watch) releases what it holds
@@ -341,14 +370,20 @@ export class Controller {
     const rec = this.resolve(network)
     const key = `${rec.id}\u0000${req.Netns}`
     const publish = (req.Publish ?? []).map(parsePublish)
-    if (publish.length > 0 && this.egress === undefined) throw new BadRequestError('this agent has no egress: ports cannot be published')
+    if (publish.length > 0 && this.egress === undefined) {
+      throw new BadRequestError('this agent has no egress: ports cannot be published')
+    }
     if (req.DNS === true) checkDnsRequest(this.dns, rec, req.Netns)
     // The address is picked in the network's turn; the kernel work and the publication run
     // alongside other attaches (the driver orders what must be ordered).
     const ep = await this.inNetwork(rec, async () => {
       if (!this.networks.has(rec.id)) throw new ErrNoSuchNetwork(network)
-      if (this.attaching.has(key) || this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
-      if (req.ContainerID !== undefined && this.findCni(req.ContainerID, req.IfName) !== undefined) throw new ErrInvalidJoin()
+      if (this.attaching.has(key) || this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) {
+        throw new ErrInvalidJoin()
+      }
+      if (req.ContainerID !== undefined && this.findCni(req.ContainerID, req.IfName) !== undefined) {
+        throw new ErrInvalidJoin()
+      }
       await this.egress?.check(rec, publish, [...this.state.endpoints.values()].flatMap(e => e.publish ?? []))
       await checkNetnsTarget(req.Netns)
       const poolId = await this.local.ensure(rec)
@@ -358,12 +393,15 @@ export class Controller {
       const mac = (req.MAC ?? macFromIPv4(addr.address.split('/')[0]!)).toLowerCase()
       this.attaching.add(key)
       const ep: LocalEndpoint = {
-        nid: rec.id, eid, name: req.Name ?? `${rec.name.slice(0, MAX_RECORD_NAME - 13)}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac,
+        nid: rec.id, eid, name: req.Name ?? `${rec.name.slice(0, MAX_RECORD_NAME - 13)}-${eid.slice(0, 12)}`,
+        netns: req.Netns, address: addr.address, mac,
         entries: [], ...(publish.length > 0 ? { publish } : {})
       }
       if (req.IfName !== undefined && req.IfName !== 'eth0') ep.ifName = req.IfName
       if (req.MTU !== undefined) ep.mtu = req.MTU
-      if (req.ContainerID !== undefined && req.CNINetwork !== undefined) ep.cni = { containerId: req.ContainerID, network: req.CNINetwork }
+      if (req.ContainerID !== undefined && req.CNINetwork !== undefined) {
+        ep.cni = { containerId: req.ContainerID, network: req.CNINetwork }
+      }
       if (req.Aliases !== undefined && req.Aliases.length > 0) ep.aliases = [...new Set(req.Aliases)]
       if (req.DNS === true) ep.dns = true
       return ep
@@ -395,7 +433,10 @@ export class Controller {
     })
     this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, netns: ep.netns }, 'endpoint attached')
     const dns = this.dns?.resolverFor(rec.id)
-    return { EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac, ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }), ...(dns === undefined ? {} : { DNS: dns }) }
+    return {
+      EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac,
+      ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }), ...(dns === undefined ? {} : { DNS: dns })
+    }
   }
 
   /** Driver endpoint + join into the container netns + publication. Idempotent (restore). */
@@ -409,9 +450,15 @@ export class Controller {
     await this.glue.publish(ep.nid, j.tableEntries)
     ep.entries = j.tableEntries.map(t => ({ table: t.tableName, key: t.key }))
     const key = endpointKey(ep.nid, ep.eid)
-    const value = encodeEndpointRecord({ nid: ep.nid, eid: ep.eid, name: ep.name, ip: ep.address, mac: ep.mac, node: this.db.nodeName, nodeId: this.db.nodeId, vtep: this.vtep, aliases: ep.aliases })
-    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) await this.db.updateEntry(ENDPOINT_TABLE, GLOBAL, key, value)
-    else await this.db.createEntry(ENDPOINT_TABLE, GLOBAL, key, value)
+    const value = encodeEndpointRecord({
+      nid: ep.nid, eid: ep.eid, name: ep.name, ip: ep.address, mac: ep.mac,
+      node: this.db.nodeName, nodeId: this.db.nodeId, vtep: this.vtep, aliases: ep.aliases
+    })
+    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) {
+      await this.db.updateEntry(ENDPOINT_TABLE, GLOBAL, key, value)
+    } else {
+      await this.db.createEntry(ENDPOINT_TABLE, GLOBAL, key, value)
+    }
   }
 
   private async unplumb (ep: LocalEndpoint): Promise<void> {
@@ -421,8 +468,12 @@ export class Controller {
 
   private async unpublish (ep: LocalEndpoint): Promise<void> {
     const key = endpointKey(ep.nid, ep.eid)
-    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) await this.db.deleteEntry(ENDPOINT_TABLE, GLOBAL, key)
-    await this.glue.withdraw(ep.nid, ep.entries.map(e => ({ tableName: e.table, key: e.key, value: new Uint8Array(0) })))
+    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) {
+      await this.db.deleteEntry(ENDPOINT_TABLE, GLOBAL, key)
+    }
+    await this.glue.withdraw(
+      ep.nid, ep.entries.map(e => ({ tableName: e.table, key: e.key, value: new Uint8Array(0) }))
+    )
   }
 
   /** The driver's leave and delete (never rejects: the driver drops what it cannot remove). */
@@ -437,7 +488,11 @@ export class Controller {
       await this.ops.network(rec.id, async () => {
         if (req.ContainerID !== undefined) {
           const ep = this.findCni(req.ContainerID, req.IfName)
-          if (ep?.nid !== rec.id) throw new ErrNoSuchEndpoint(`in network ${rec.name} for container ${req.ContainerID} ${req.IfName ?? 'eth0'}`)
+          if (ep?.nid !== rec.id) {
+            throw new ErrNoSuchEndpoint(
+              `in network ${rec.name} for container ${req.ContainerID} ${req.IfName ?? 'eth0'}`
+            )
+          }
           await this.detachLocal(ep)
           return
         }
@@ -451,7 +506,8 @@ export class Controller {
 
   /** The CNI attachment (container id, interface name) of this host, in any network. */
   private findCni (containerId: string, ifName = 'eth0'): LocalEndpoint | undefined {
-    return [...this.state.endpoints.values()].find(e => e.cni?.containerId === containerId && (e.ifName ?? 'eth0') === ifName)
+    return [...this.state.endpoints.values()]
+      .find(e => e.cni?.containerId === containerId && (e.ifName ?? 'eth0') === ifName)
   }
 
   async attachments (network: string): Promise<AttachmentView[]> {
@@ -479,10 +535,16 @@ export class Controller {
     const [, saved] = await Promise.allSettled([this.unplumbKernel(ep), this.state.save()])
     const ln = this.state.networks.get(ep.nid)
     // A handed-off endpoint's address belongs to the runtime that requested it.
-    if (ln !== undefined && ep.handoff === undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed') })
+    if (ln !== undefined && ep.handoff === undefined) {
+      await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => {
+        this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed')
+      })
+    }
     if (saved.status === 'rejected') throw saved.reason
     await this.syncEgressQuiet()
-    await this.dns?.changed(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'resolv.conf update failed') })
+    await this.dns?.changed(ep).catch((err: unknown) => {
+      this.log.warn({ err: String(err), eid: ep.eid }, 'resolv.conf update failed')
+    })
     this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')
   }
 
@@ -490,7 +552,9 @@ export class Controller {
 
   /** Networks with endpoints here (those still waiting for their definition left out). */
   private currentEgressView (): ReturnType<typeof egressView> {
-    return egressView(this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.restorer.isPending(e.eid)))
+    return egressView(
+      this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.restorer.isPending(e.eid))
+    )
   }
 
   /**
@@ -513,7 +577,11 @@ export class Controller {
     const byId = this.networks.get(nameOrId)
     if (byId !== undefined) return byId
     const byName = [...this.networks.values()].filter(n => n.name === nameOrId)
-    if (byName.length > 1) throw new BadRequestError(`network name ${nameOrId} is ambiguous: ${byName.map(n => n.id.slice(0, 12)).join(', ')}`)
+    if (byName.length > 1) {
+      throw new BadRequestError(
+        `network name ${nameOrId} is ambiguous: ${byName.map(n => n.id.slice(0, 12)).join(', ')}`
+      )
+    }
     return byName[0]
   }
 
@@ -537,7 +605,9 @@ export class Controller {
   }
 
   async releaseAddress (nid: string, ip: string): Promise<void> { await this.handoff.releaseAddress(nid, ip) }
-  async attachHandoff (nid: string, req: HandoffRequest): Promise<{ gateway: string }> { return await this.handoff.attach(nid, req) }
+  async attachHandoff (nid: string, req: HandoffRequest): Promise<{ gateway: string }> {
+    return await this.handoff.attach(nid, req)
+  }
   async detachHandoff (eid: string): Promise<void> { await this.handoff.detach(eid) }
 
   async inspectNetwork (network: string, verbose: boolean): Promise<NetworkInspect> {
@@ -547,7 +617,9 @@ export class Controller {
       verbose,
       local: this.state.endpointsOf(rec.id),
       endpoints: this.endpointsIn(rec.id),
-      peers: this.db.peers(rec.id).map(id => this.db.member(id)).filter(m => m !== undefined).map(m => ({ Name: m.name, IP: m.advertiseAddr, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr) })),
+      peers: this.db.peers(rec.id).map(id => this.db.member(id)).filter(m => m !== undefined).map(m => ({
+        Name: m.name, IP: m.advertiseAddr, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr)
+      })),
       driver: this.driver.status(),
       ipam: verbose ? this.ipam.statusView(() => rec.name) : undefined,
       self: this.db.nodeId,

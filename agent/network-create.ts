@@ -48,17 +48,24 @@ export async function createClusterNetwork (
   // A network's subnet stays its own even while no host holds its pool (local-networks.ts).
   const wanted = req.Subnet === undefined ? undefined : parsePrefix(req.Subnet)
   if (wanted !== undefined && [...d.networks.values()].some(n => overlaps(n.subnet, wanted))) throw new ErrPoolOverlap()
-  const exclude = req.Subnet === undefined ? [...(opts.exclude ?? []), ...[...d.networks.values()].map(n => n.subnet), ...d.removedSubnets()] : opts.exclude
+  const exclude = req.Subnet === undefined
+    ? [...(opts.exclude ?? []), ...[...d.networks.values()].map(n => n.subnet), ...d.removedSubnets()]
+    : opts.exclude
   const nid = randomBytes(32).toString('hex')
   const undo: Array<() => Promise<void>> = []
   try {
-    const pool = await d.ipam.requestPool({ addressSpace: GlobalDefault, pool: req.Subnet, subPool: req.IPRange, options: { [NetworkOption]: nid }, v6: false, exclude })
+    const pool = await d.ipam.requestPool({
+      addressSpace: GlobalDefault, pool: req.Subnet, subPool: req.IPRange,
+      options: { [NetworkOption]: nid }, v6: false, exclude
+    })
     undo.push(async () => { await d.ipam.releasePool(pool.poolId) })
     const gw = await d.ipam.requestAddress(pool.poolId, req.Gateway, { [RequestAddressType]: Gateway })
     undo.push(async () => { await d.ipam.releaseAddress(pool.poolId, gw.address.split('/')[0]!) })
     const options: Record<string, string> = { ...req.Options }
     if (req.VNI !== undefined) options[VXLANID_LIST] = String(req.VNI)
-    const allocated = await d.driver.networkAllocate(nid, options, [{ addressSpace: GlobalDefault, pool: pool.pool, gateway: gw.address }], [])
+    const allocated = await d.driver.networkAllocate(
+      nid, options, [{ addressSpace: GlobalDefault, pool: pool.pool, gateway: gw.address }], []
+    )
     undo.push(async () => { await d.driver.networkFree(nid) })
     const merged = { ...options, ...allocated }
     const rec: NetworkRecord = {
@@ -83,7 +90,9 @@ export async function createClusterNetwork (
     d.log.info({ network: rec.name, id: nid, subnet: rec.subnet, vni: rec.vni }, 'network created')
     return { Id: nid }
   } catch (err) {
-    for (const u of undo.reverse()) await u().catch((e: unknown) => { d.log.warn({ err: String(e) }, 'rollback step failed') })
+    for (const u of undo.reverse()) {
+      await u().catch((e: unknown) => { d.log.warn({ err: String(e) }, 'rollback step failed') })
+    }
     throw err
   }
 }
