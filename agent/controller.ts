@@ -16,15 +16,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import {
-  decodeEndpointRecord, decodeNetworkRecord, encodeEndpointRecord, encodeNetworkRecord, endpointKey,
-  ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
+  decodeEndpointRecord, decodeNetworkRecord, encodeNetworkRecord, ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE,
+  type NetworkRecord
 } from '../proto/index.js'
 import { type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
 import { macFromIPv4, SystemClock, type Clock, type Logger } from '../core/index.js'
-import {
-  EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK,
-  type OverlayDriver, type TableGlue
-} from '../overlay/index.js'
+import { OVERLAY_GLOBAL_NETWORK, type OverlayDriver, type TableGlue } from '../overlay/index.js'
 import { MacAddress } from '../ipam/index.js'
 import type {
   AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse,
@@ -42,6 +39,7 @@ import type { LocalEndpoint, LocalState } from './local-state.js'
 import { checkNetnsTarget } from './netns-target.js'
 import { NetworkRemovals } from './network-removals.js'
 import { createClusterNetwork, type NetworkCreateDeps } from './network-create.js'
+import { EndpointPlumbing } from './endpoint-plumbing.js'
 import { egressView, parsePublish, type EgressPort } from './egress/index.js'
 import { checkDnsRequest, type DnsPort } from './dns/index.js'
 import { OpLocks } from './op-locks.js'
@@ -82,12 +80,12 @@ const GLOBAL = OVERLAY_GLOBAL_NETWORK
 export class Controller {
   private readonly db: NetworkDB
   private readonly driver: OverlayDriver
-  private readonly glue: TableGlue
+  /** The endpoints' kernel and table steps (endpoint-plumbing.ts). */
+  private readonly plumbing: EndpointPlumbing
   private readonly ipam: IpamPort
   private readonly state: LocalState
   private readonly health: PeerHealth
   private readonly log: Logger
-  private readonly vtep: string
   /** Every network of the cluster, by id. */
   private readonly networks = new Map<string, NetworkRecord>()
   /** Pools, gateways and driver networks this host holds. */
@@ -110,12 +108,11 @@ export class Controller {
   constructor (o: ControllerOptions) {
     this.db = o.db
     this.driver = o.driver
-    this.glue = o.glue
     this.ipam = o.ipam
     this.state = o.state
     this.health = o.health
     this.log = o.logger.child({ component: 'controller' })
-    this.vtep = o.vtep
+    this.plumbing = new EndpointPlumbing({ db: o.db, driver: o.driver, glue: o.glue, vtep: o.vtep })
     this.clock = o.clock ?? new SystemClock()
     this.egress = o.egress
     this.dns = o.dns
@@ -137,7 +134,7 @@ export class Controller {
       graceMs: o.restoreGraceMs ?? 30_000,
       endpoints: () => this.state.endpoints.values(),
       network: nid => this.networks.get(nid),
-      rebuild: async (ep, rec) => { await this.local.ensure(rec); await this.plumb(ep) },
+      rebuild: async (ep, rec) => { await this.local.ensure(rec); await this.plumbing.plumb(ep) },
       detach: async ep => { await this.detachLocal(ep) },
       save: async () => { await this.state.save() },
       syncEgress: async () => { await this.syncEgressQuiet() },
@@ -152,8 +149,8 @@ export class Controller {
       local: this.local,
       ops: this.ops,
       inNetwork: async (rec, fn, after) => await this.inNetwork(rec, fn, after),
-      plumb: async ep => { await this.plumb(ep) },
-      unplumb: async ep => { await this.unplumb(ep) },
+      plumb: async ep => { await this.plumbing.plumb(ep) },
+      unplumb: async ep => { await this.plumbing.unplumb(ep) },
       detachLocal: async ep => { await this.detachLocal(ep) },
       syncEgress: async () => { await this.syncEgressQuiet() },
       publishPending: async () => { await this.db.publishPending() }
@@ -313,15 +310,6 @@ export class Controller {
     throw new ErrNoSuchNetwork(nameOrId)
   }
 
-  private endpointsIn (nid: string): EndpointRecord[] {
-    const out: EndpointRecord[] = []
-    for (const e of this.db.walkTable(ENDPOINT_TABLE, GLOBAL)) {
-      if (!e.key.startsWith(`${nid}/`)) continue
-      try { out.push(decodeEndpointRecord(e.value)) } catch { /* counted where decoded first */ }
-    }
-    return out
-  }
-
   // ---- control API ----------------------------------------------------------------------------
 
   async members (): Promise<MemberView[]> {
@@ -351,7 +339,7 @@ export class Controller {
   async removeNetwork (network: string): Promise<void> {
     await this.serial(async () => {
       const rec = this.resolve(network)
-      if (this.endpointsIn(rec.id).length > 0 || this.state.endpointsOf(rec.id).length > 0) {
+      if (this.plumbing.endpointsIn(rec.id).length > 0 || this.state.endpointsOf(rec.id).length > 0) {
         throw new ActiveEndpointsError(rec.name, rec.id)
       }
       await this.removals.remove(rec)
@@ -410,7 +398,7 @@ export class Controller {
         // Durable before the answer, written while the kernel works (a crash meanwhile: the
         // restart re-plumbs it, as any saved endpoint).
         this.state.endpoints.set(ep.eid, ep)
-        const [plumbed, saved] = await Promise.allSettled([this.plumb(ep), this.state.save()])
+        const [plumbed, saved] = await Promise.allSettled([this.plumbing.plumb(ep), this.state.save()])
         if (plumbed.status === 'rejected') throw plumbed.reason
         if (saved.status === 'rejected') throw saved.reason
         await this.syncEgress()
@@ -418,7 +406,7 @@ export class Controller {
       } catch (err) {
         this.state.endpoints.delete(ep.eid)
         await this.state.save().catch(() => {})
-        await this.unplumb(ep).catch(() => {})
+        await this.plumbing.unplumb(ep).catch(() => {})
         await this.syncEgressQuiet()
         await this.ops.network(rec.id, async () => {
           const ln = this.state.networks.get(rec.id)
@@ -437,49 +425,6 @@ export class Controller {
       EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac,
       ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }), ...(dns === undefined ? {} : { DNS: dns })
     }
-  }
-
-  /** Driver endpoint + join into the container netns + publication. Idempotent (restore). */
-  private async plumb (ep: LocalEndpoint): Promise<void> {
-    await this.driver.createEndpoint(ep.nid, ep.eid, new EndpointInterface({ address: ep.address, mac: ep.mac }), {})
-    const j = new EndpointJoinInfo()
-    const opts: Record<string, string> = ep.handoff === undefined ? {} : { [HANDOFF_OPTION]: ep.handoff }
-    if (ep.ifName !== undefined) opts[IFNAME_OPTION] = ep.ifName
-    if (ep.mtu !== undefined) opts[MTU_OPTION] = String(ep.mtu)
-    await this.driver.join(ep.nid, ep.eid, ep.netns, j, opts, {})
-    await this.glue.publish(ep.nid, j.tableEntries)
-    ep.entries = j.tableEntries.map(t => ({ table: t.tableName, key: t.key }))
-    const key = endpointKey(ep.nid, ep.eid)
-    const value = encodeEndpointRecord({
-      nid: ep.nid, eid: ep.eid, name: ep.name, ip: ep.address, mac: ep.mac,
-      node: this.db.nodeName, nodeId: this.db.nodeId, vtep: this.vtep, aliases: ep.aliases
-    })
-    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) {
-      await this.db.updateEntry(ENDPOINT_TABLE, GLOBAL, key, value)
-    } else {
-      await this.db.createEntry(ENDPOINT_TABLE, GLOBAL, key, value)
-    }
-  }
-
-  private async unplumb (ep: LocalEndpoint): Promise<void> {
-    await this.unpublish(ep)
-    await this.unplumbKernel(ep)
-  }
-
-  private async unpublish (ep: LocalEndpoint): Promise<void> {
-    const key = endpointKey(ep.nid, ep.eid)
-    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) {
-      await this.db.deleteEntry(ENDPOINT_TABLE, GLOBAL, key)
-    }
-    await this.glue.withdraw(
-      ep.nid, ep.entries.map(e => ({ tableName: e.table, key: e.key, value: new Uint8Array(0) }))
-    )
-  }
-
-  /** The driver's leave and delete (never rejects: the driver drops what it cannot remove). */
-  private async unplumbKernel (ep: LocalEndpoint): Promise<void> {
-    await this.driver.leave(ep.nid, ep.eid).catch(() => {})
-    await this.driver.deleteEndpoint(ep.nid, ep.eid).catch(() => {})
   }
 
   async detach (network: string, req: DetachRequest): Promise<void> {
@@ -527,12 +472,12 @@ export class Controller {
 
   private async detachLocal (ep: LocalEndpoint): Promise<void> {
     this.restorer.forget(ep.eid)
-    await this.unpublish(ep)
+    await this.plumbing.unpublish(ep)
     // The durable write goes alongside the kernel's veth removal (tens of ms): a crash between
     // the two leaves an orphan veth, which a restart removes. The address is released after
     // both: no new endpoint gets it (and its MAC) while the old veth is still there.
     this.state.endpoints.delete(ep.eid)
-    const [, saved] = await Promise.allSettled([this.unplumbKernel(ep), this.state.save()])
+    const [, saved] = await Promise.allSettled([this.plumbing.unplumbKernel(ep), this.state.save()])
     const ln = this.state.networks.get(ep.nid)
     // A handed-off endpoint's address belongs to the runtime that requested it.
     if (ln !== undefined && ep.handoff === undefined) {
@@ -616,7 +561,7 @@ export class Controller {
       rec,
       verbose,
       local: this.state.endpointsOf(rec.id),
-      endpoints: this.endpointsIn(rec.id),
+      endpoints: this.plumbing.endpointsIn(rec.id),
       peers: this.db.peers(rec.id).map(id => this.db.member(id)).filter(m => m !== undefined).map(m => ({
         Name: m.name, IP: m.advertiseAddr, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr)
       })),
