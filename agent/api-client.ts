@@ -7,8 +7,10 @@
 import { request, type IncomingMessage } from 'node:http'
 import { createInterface } from 'node:readline'
 import type {
-  AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView,
-  EncryptionStatusView, MemberView, NetworkCreateRequest, RotateKeyResponse, NetworkCreateResponse, NetworkInspect, NetworkSummary, PingResponse
+  AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse,
+  IpamStatusView,
+  EncryptionStatusView, MemberView, NetworkCreateRequest, RotateKeyResponse, NetworkCreateResponse, NetworkInspect,
+  NetworkSummary, PingResponse
 } from './api-types.js'
 
 export const DEFAULT_SOCKET = '/run/ovnet/ovnet.sock'
@@ -57,14 +59,18 @@ export class ApiClient {
   members (): Promise<MemberView[]> { return this.call('GET', '/v1/cluster/members') }
   rotateKey (): Promise<RotateKeyResponse> { return this.call('POST', '/v1/cluster/rotate-key') }
   encryption (): Promise<EncryptionStatusView> { return this.call('GET', '/v1/cluster/encryption') }
-  createNetwork (req: NetworkCreateRequest): Promise<NetworkCreateResponse> { return this.call('POST', '/v1/networks', req) }
+  createNetwork (req: NetworkCreateRequest): Promise<NetworkCreateResponse> {
+    return this.call('POST', '/v1/networks', req)
+  }
   listNetworks (): Promise<NetworkSummary[]> { return this.call('GET', '/v1/networks') }
 
   inspectNetwork (network: string, verbose = false): Promise<NetworkInspect> {
     return this.call('GET', `/v1/networks/${encodeURIComponent(network)}${verbose ? '?verbose=1' : ''}`)
   }
 
-  async removeNetwork (network: string): Promise<void> { await this.call('DELETE', `/v1/networks/${encodeURIComponent(network)}`) }
+  async removeNetwork (network: string): Promise<void> {
+    await this.call('DELETE', `/v1/networks/${encodeURIComponent(network)}`)
+  }
 
   attach (network: string, req: AttachRequest): Promise<AttachResponse> {
     return this.call('POST', `/v1/networks/${encodeURIComponent(network)}/attach`, req)
@@ -79,7 +85,9 @@ export class ApiClient {
   }
 
   ipamStatus (): Promise<IpamStatusView> { return this.call('GET', '/v1/ipam') }
-  ipamReclaim (node: string): Promise<IpamReclaimResponse> { return this.call('POST', '/v1/ipam/reclaim', { Node: node }) }
+  ipamReclaim (node: string): Promise<IpamReclaimResponse> {
+    return this.call('POST', '/v1/ipam/reclaim', { Node: node })
+  }
   diagnostics (): Promise<DiagnosticsView> { return this.call('GET', '/v1/diagnostics') }
 
   /**
@@ -111,7 +119,9 @@ export class ApiClient {
     return (text === '' ? undefined : JSON.parse(text)) as T
   }
 
-  private async open (method: string, path: string, body: unknown, o: { signal?: AbortSignal | undefined, timeout: boolean }): Promise<IncomingMessage> {
+  private async open (
+    method: string, path: string, body: unknown, o: { signal?: AbortSignal | undefined, timeout: boolean }
+  ): Promise<IncomingMessage> {
     const payload = body === undefined ? undefined : JSON.stringify(body)
     return await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request({
@@ -149,7 +159,9 @@ async function errorOf (res: IncomingMessage): Promise<ApiError> {
   const text = await readAll(res)
   try {
     const body = JSON.parse(text) as { error?: unknown, type?: unknown }
-    if (typeof body.error === 'string') return new ApiError(status, typeof body.type === 'string' ? body.type : 'Error', body.error)
+    if (typeof body.error === 'string') {
+      return new ApiError(status, typeof body.type === 'string' ? body.type : 'Error', body.error)
+    }
   } catch {
     // not JSON: fall through to the raw text
   }

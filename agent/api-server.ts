@@ -51,17 +51,43 @@ export function buildRouter (handlers: ControlHandlers, info: PingResponse, stre
   return new Router()
     .json({ method: 'GET', path: '/v1/ping', handle: async () => info })
     .json({ method: 'GET', path: '/v1/cluster/members', handle: async () => await handlers.members() })
-    .json({ method: 'POST', path: '/v1/networks', body: NetworkCreateRequest, status: 201, handle: async ({ body }) => await handlers.createNetwork(body) })
+    .json({
+      method: 'POST',
+      path: '/v1/networks',
+      body: NetworkCreateRequest,
+      status: 201,
+      handle: async ({ body }) => await handlers.createNetwork(body)
+    })
     .json({ method: 'GET', path: '/v1/networks', handle: async () => await handlers.listNetworks() })
-    .json({ method: 'GET', path: '/v1/networks/:network', handle: async ({ params, query }) => await handlers.inspectNetwork(params.network, verbose(query)) })
-    .json({ method: 'DELETE', path: '/v1/networks/:network', handle: async ({ params }) => { await handlers.removeNetwork(params.network) } })
-    .json({ method: 'POST', path: '/v1/networks/:network/attach', body: AttachRequest, handle: async ({ params, body }) => await handlers.attach(params.network, body) })
-    .json({ method: 'POST', path: '/v1/networks/:network/detach', body: DetachRequest, handle: async ({ params, body }) => { await handlers.detach(params.network, body) } })
+    .json({
+      method: 'GET',
+      path: '/v1/networks/:network',
+      handle: async ({ params, query }) => await handlers.inspectNetwork(params.network, verbose(query))
+    })
+    .json({
+      method: 'DELETE',
+      path: '/v1/networks/:network',
+      handle: async ({ params }) => { await handlers.removeNetwork(params.network) }
+    })
+    .json({
+      method: 'POST',
+      path: '/v1/networks/:network/attach',
+      body: AttachRequest,
+      handle: async ({ params, body }) => await handlers.attach(params.network, body)
+    })
+    .json({
+      method: 'POST',
+      path: '/v1/networks/:network/detach',
+      body: DetachRequest,
+      handle: async ({ params, body }) => { await handlers.detach(params.network, body) }
+    })
     .json({
       method: 'GET',
       path: '/v1/networks/:network/attachments',
       handle: async ({ params }) => {
-        if (handlers.attachments === undefined) throw new NotImplementedError('attachments are not available from this agent')
+        if (handlers.attachments === undefined) {
+          throw new NotImplementedError('attachments are not available from this agent')
+        }
         return await handlers.attachments(params.network)
       }
     })
@@ -69,7 +95,9 @@ export function buildRouter (handlers: ControlHandlers, info: PingResponse, stre
       method: 'POST',
       path: '/v1/cluster/rotate-key',
       handle: async () => {
-        if (handlers.rotateKey === undefined) throw new NotImplementedError('key rotation is not available from this agent')
+        if (handlers.rotateKey === undefined) {
+          throw new NotImplementedError('key rotation is not available from this agent')
+        }
         return await handlers.rotateKey()
       }
     })
@@ -77,17 +105,26 @@ export function buildRouter (handlers: ControlHandlers, info: PingResponse, stre
       method: 'GET',
       path: '/v1/cluster/encryption',
       handle: async () => {
-        if (handlers.encryption === undefined) throw new NotImplementedError('encryption is not available from this agent')
+        if (handlers.encryption === undefined) {
+          throw new NotImplementedError('encryption is not available from this agent')
+        }
         return await handlers.encryption()
       }
     })
     .json({ method: 'GET', path: '/v1/ipam', handle: async () => await handlers.ipamStatus() })
-    .json({ method: 'POST', path: '/v1/ipam/reclaim', body: IpamReclaimRequest, handle: async ({ body }) => await handlers.ipamReclaim(body.Node) })
+    .json({
+      method: 'POST',
+      path: '/v1/ipam/reclaim',
+      body: IpamReclaimRequest,
+      handle: async ({ body }) => await handlers.ipamReclaim(body.Node)
+    })
     .json({
       method: 'GET',
       path: '/v1/diagnostics',
       handle: async () => {
-        if (handlers.diagnostics === undefined) throw new NotImplementedError('diagnostics are not available from this agent')
+        if (handlers.diagnostics === undefined) {
+          throw new NotImplementedError('diagnostics are not available from this agent')
+        }
         return await handlers.diagnostics()
       }
     })
@@ -131,7 +168,9 @@ export class ApiServer {
   private onRequest (req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now()
     res.once('finish', () => {
-      this.opts.logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'api request')
+      this.opts.logger.debug({
+        method: req.method, url: req.url, status: res.statusCode, ms: Math.round(performance.now() - started)
+      }, 'api request')
     })
     this.router.dispatch(req, res).catch((err: unknown) => {
       // dispatch() turns errors into replies; reaching here means the reply itself failed.

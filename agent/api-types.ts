@@ -44,7 +44,9 @@ export interface EncryptionStatusView {
   ListenPort: number
   VxlanPort: number
   Ready: boolean
-  Peers: Array<{ Name: string, PublicKey: string, Endpoint: string, LatestHandshake: number, RxBytes: number, TxBytes: number }>
+  Peers: Array<{
+    Name: string, PublicKey: string, Endpoint: string, LatestHandshake: number, RxBytes: number, TxBytes: number
+  }>
 }
 
 export interface NetworkCreateResponse {
@@ -231,8 +233,12 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
 /** A network prefix: IPv4 CIDR, not the whole space, no host bits (Docker: "it should be ..."). */
 const cidr = (field: string) => z.string({ error: `${field} must be a string` })
-  .refine(s => z.cidrv4().safeParse(s).success, { error: iss => `invalid CIDR address: ${String(iss.input)}`, abort: true })
-  .refine(s => !s.endsWith('/0'), { error: iss => `invalid ${field} ${String(iss.input)}: a network cannot span the whole address space`, abort: true })
+  .refine(s => z.cidrv4().safeParse(s).success, {
+    error: iss => `invalid CIDR address: ${String(iss.input)}`, abort: true
+  })
+  .refine(s => !s.endsWith('/0'), {
+    error: iss => `invalid ${field} ${String(iss.input)}: a network cannot span the whole address space`, abort: true
+  })
   .superRefine((s, ctx) => {
     const first = IPv4CidrRange.fromCidr(s).getFirst().toString()
     const canonical = `${first}/${s.split('/')[1]!}`
@@ -242,26 +248,43 @@ const ipv4 = (field: string) => z.string({ error: `${field} must be a string` })
   .refine(s => z.ipv4().safeParse(s).success, { error: iss => `invalid IP address: ${String(iss.input)}` })
 /** A unicast MAC: bit 0 of the first octet marks group (multicast, broadcast) addresses. */
 const mac = z.string({ error: 'MAC must be a string' })
-  .refine(s => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), { error: iss => `address ${String(iss.input)}: invalid MAC address`, abort: true })
-  .refine(s => (parseInt(s.slice(0, 2), 16) & 1) === 0, { error: iss => `address ${String(iss.input)}: not a unicast MAC address` })
+  .refine(s => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), {
+    error: iss => `address ${String(iss.input)}: invalid MAC address`, abort: true
+  })
+  .refine(s => (parseInt(s.slice(0, 2), 16) & 1) === 0, {
+    error: iss => `address ${String(iss.input)}: not a unicast MAC address`
+  })
 const name = (field: string, max = MAX_RECORD_NAME) => z.string({ error: `${field} must be a string` })
   .min(1, { error: `invalid name: ${field} is empty`, abort: true })
   .max(max, { error: `invalid name: ${field} is longer than ${max} characters` })
-  .regex(NAME_RE, { error: iss => `invalid name ${JSON.stringify(String(iss.input))}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed` })
+  .regex(NAME_RE, {
+    error: iss => `invalid name ${JSON.stringify(String(iss.input))}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`
+  })
 const stringMap = (field: string) => z.record(z.string(), z.string(), { error: `${field} must be a map of strings` })
   .superRefine((m, ctx) => {
     const entries = Object.entries(m)
-    if (entries.length > MAX_MAP_ENTRIES) ctx.addIssue({ code: 'custom', message: `${field}: more than ${MAX_MAP_ENTRIES} entries` })
+    if (entries.length > MAX_MAP_ENTRIES) {
+      ctx.addIssue({ code: 'custom', message: `${field}: more than ${MAX_MAP_ENTRIES} entries` })
+    }
     for (const [k, v] of entries) {
       if (k.length === 0 || k.length > MAX_MAP_KEY || CONTROL.test(k) || /\s/.test(k)) {
-        ctx.addIssue({ code: 'custom', message: `${field}: invalid key ${JSON.stringify(k.slice(0, 64))} (1-${MAX_MAP_KEY} characters, no whitespace or control characters)` })
+        ctx.addIssue({
+          code: 'custom',
+          message: `${field}: invalid key ${JSON.stringify(k.slice(0, 64))} ` +
+            `(1-${MAX_MAP_KEY} characters, no whitespace or control characters)`
+        })
       } else if (v.length > MAX_MAP_VALUE || CONTROL.test(v)) {
-        ctx.addIssue({ code: 'custom', message: `${field}: invalid value of ${k} (at most ${MAX_MAP_VALUE} characters, no control characters)` })
+        ctx.addIssue({
+          code: 'custom',
+          message: `${field}: invalid value of ${k} (at most ${MAX_MAP_VALUE} characters, no control characters)`
+        })
       }
     }
   })
 const mapsBytes = (...maps: Array<Record<string, string> | undefined>): number =>
-  maps.reduce((n, m) => n + Object.entries(m ?? {}).reduce((b, [k, v]) => b + Buffer.byteLength(k) + Buffer.byteLength(v), 0), 0)
+  maps.reduce((n, m) => {
+    return n + Object.entries(m ?? {}).reduce((b, [k, v]) => b + Buffer.byteLength(k) + Buffer.byteLength(v), 0)
+  }, 0)
 const netns = z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' })
   .superRefine((s, ctx) => {
     const why = netnsSyntaxError(s)
@@ -278,12 +301,15 @@ export const NetworkCreateRequest = z.strictObject({
   Gateway: ipv4('Gateway').optional(),
   IPRange: cidr('IPRange').optional(),
   VNI: z.number({ error: 'VNI must be a number' }).int({ error: 'VNI must be an integer' })
-    .min(MIN_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` }).max(MAX_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` }).optional(),
+    .min(MIN_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` })
+    .max(MAX_VNI, { error: `VNI must be in ${MIN_VNI}-${MAX_VNI}` }).optional(),
   Options: stringMap('Options').optional(),
   Labels: stringMap('Labels').optional(),
   /** No egress at all (Docker's --internal); part of the replicated definition. */
   Internal: z.boolean({ error: 'Internal must be a boolean' }).optional()
-}).refine(r => mapsBytes(r.Options, r.Labels) <= MAX_MAPS_BYTES, { error: `Options and Labels exceed ${MAX_MAPS_BYTES} bytes together` })
+}).refine(r => mapsBytes(r.Options, r.Labels) <= MAX_MAPS_BYTES, {
+  error: `Options and Labels exceed ${MAX_MAPS_BYTES} bytes together`
+})
 export type NetworkCreateRequest = z.infer<typeof NetworkCreateRequest>
 
 /**
@@ -305,7 +331,8 @@ export const AttachRequest = z.strictObject({
   IP: ipv4('IP').optional(),
   MAC: mac.optional(),
   /** `[HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]`, checked by the controller (agent/egress/ports.ts). */
-  Publish: z.array(z.string({ error: 'Publish entries must be strings' }).max(64), { error: 'Publish must be a list' }).max(64).optional(),
+  Publish: z.array(z.string({ error: 'Publish entries must be strings' }).max(64), { error: 'Publish must be a list' })
+    .max(64).optional(),
   /** Interface name inside the namespace (default eth0). */
   IfName: ifname.optional(),
   /** MTU of the endpoint's interfaces; at most the network's (the VXLAN path's limit). */
@@ -316,11 +343,14 @@ export const AttachRequest = z.strictObject({
   CNINetwork: name('CNINetwork').optional(),
   /** Extra DNS names of the endpoint (docs/dns.md); several endpoints may share one. */
   Aliases: z.array(z.string({ error: 'Aliases entries must be strings' })
-    .refine(s => aliasError(s) === undefined, { error: iss => aliasError(String(iss.input)) ?? 'invalid alias' }), { error: 'Aliases must be a list' })
+    .refine(s => aliasError(s) === undefined, { error: iss => aliasError(String(iss.input)) ?? 'invalid alias' }),
+  { error: 'Aliases must be a list' })
     .max(MAX_ALIASES, { error: `at most ${MAX_ALIASES} aliases` }).optional(),
   /** Write the namespace's resolv.conf to point at the network's resolver. */
   DNS: z.boolean({ error: 'DNS must be a boolean' }).optional()
-}).refine(r => (r.ContainerID === undefined) === (r.CNINetwork === undefined), { error: 'ContainerID and CNINetwork go together' })
+}).refine(r => (r.ContainerID === undefined) === (r.CNINetwork === undefined), {
+  error: 'ContainerID and CNINetwork go together'
+})
 export type AttachRequest = z.infer<typeof AttachRequest>
 
 /**
@@ -328,7 +358,8 @@ export type AttachRequest = z.infer<typeof AttachRequest>
  * attach's Netns as stored (possibly of an older, laxer agent): no path rules.
  */
 export const DetachRequest = z.strictObject({
-  Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' }).max(4096, { error: 'Netns is too long' })
+  Netns: z.string({ error: 'Netns must be a string' }).min(1, { error: 'Netns is empty' })
+    .max(4096, { error: 'Netns is too long' })
     .refine(s => !CONTROL.test(s), { error: 'Netns has control characters' }).optional(),
   ContainerID: containerId.optional(),
   IfName: ifname.optional()
@@ -339,7 +370,9 @@ export type DetachRequest = z.infer<typeof DetachRequest>
 export const IpamReclaimRequest = z.strictObject({
   Node: z.string({ error: 'Node must be a string' }).min(1, { error: 'invalid name: Node is empty' })
     .max(MAX_NAME, { error: `invalid name: Node is longer than ${MAX_NAME} characters` })
-    .refine(s => !CONTROL.test(s) && !/\s/.test(s), { error: 'invalid name: Node has whitespace or control characters' })
+    .refine(s => !CONTROL.test(s) && !/\s/.test(s), {
+      error: 'invalid name: Node has whitespace or control characters'
+    })
 })
 export type IpamReclaimRequest = z.infer<typeof IpamReclaimRequest>
 

@@ -36,11 +36,17 @@ export function membersTable (members: readonly MemberView[]): string {
 }
 
 export function encryptionText (e: EncryptionStatusView): string {
-  const head = `mode ${e.Mode}, device ${e.Interface} (${e.Ready ? 'up' : 'not in use yet'}), port ${e.ListenPort}, encrypted VXLAN port ${e.VxlanPort}\npublic key ${e.PublicKey}\n`
+  const head = `mode ${e.Mode}, device ${e.Interface} (${e.Ready ? 'up' : 'not in use yet'}), ` +
+    `port ${e.ListenPort}, encrypted VXLAN port ${e.VxlanPort}\npublic key ${e.PublicKey}\n`
   if (e.Peers.length === 0) return head
   const now = Date.now() / 1000
   return head + table(['PEER', 'ENDPOINT', 'PUBLIC KEY', 'HANDSHAKE', 'RX', 'TX'], e.Peers.map(p => [
-    p.Name || '?', p.Endpoint, p.PublicKey, p.LatestHandshake === 0 ? 'never' : `${Math.max(0, Math.round(now - p.LatestHandshake))}s ago`, String(p.RxBytes), String(p.TxBytes)
+    p.Name || '?',
+    p.Endpoint,
+    p.PublicKey,
+    p.LatestHandshake === 0 ? 'never' : `${Math.max(0, Math.round(now - p.LatestHandshake))}s ago`,
+    String(p.RxBytes),
+    String(p.TxBytes)
   ]))
 }
 

@@ -9,7 +9,9 @@ import { resolve } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { AgentUnavailableError, ApiClient, DEFAULT_SOCKET } from './api-client.js'
 import type { AttachRequest, NetworkCreateRequest } from './api-types.js'
-import { attachTable, encryptionText, eventLine, ipamTables, membersTable, networksTable, reclaimText } from './cli-format.js'
+import {
+  attachTable, encryptionText, eventLine, ipamTables, membersTable, networksTable, reclaimText
+} from './cli-format.js'
 import type { AgentFlags } from './config.js'
 import { OVNET_VERSION } from './version.js'
 
@@ -62,7 +64,8 @@ function netnsArg (v: string, cwd: string): string {
 }
 
 export function buildProgram (io: CliIO, setExit: (code: number) => void): Command {
-  const socketOption = (): Option => new Option('--socket <path>', 'control socket of the agent').env('OVNET_SOCKET').default(DEFAULT_SOCKET)
+  const socketOption = (): Option => new Option('--socket <path>', 'control socket of the agent')
+    .env('OVNET_SOCKET').default(DEFAULT_SOCKET)
   const client = (o: { socket: string }): ApiClient => new ApiClient(o.socket)
 
   const program = new Command('ovnet')
@@ -70,7 +73,8 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExit codes: 0 ok, 1 operation failed, 2 usage or configuration error, 3 agent not reachable.')
+    .addHelpText('after',
+      '\nExit codes: 0 ok, 1 operation failed, 2 usage or configuration error, 3 agent not reachable.')
 
   // ---- cluster ----
   const cluster = program.command('cluster').description('cluster membership')
@@ -81,7 +85,8 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
       const members = await client(o).members()
       io.stdout(o.json === true ? json(members) : membersTable(members))
     })
-  cluster.command('rotate-key').description('give this host a new WireGuard key pair (encrypted networks); peers follow')
+  cluster.command('rotate-key')
+    .description('give this host a new WireGuard key pair (encrypted networks); peers follow')
     .option('--json', 'print JSON: {PublicKey}')
     .addOption(socketOption())
     .action(async (o: { json?: boolean, socket: string }) => {
@@ -104,11 +109,15 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--gateway <ip>', 'gateway address (default: the first usable address)')
     .option('--ip-range <cidr>', 'allocate container addresses from this sub-range')
     .option('--vni <n>', 'VXLAN id (default: allocated)', integerArg)
-    .option('--opt <key=value>', 'driver option, repeatable; "--opt encrypted": VXLAN between hosts inside WireGuard', keyValue('--opt', true))
+    .option('--opt <key=value>', 'driver option, repeatable; "--opt encrypted": VXLAN between hosts inside WireGuard',
+      keyValue('--opt', true))
     .option('--label <key=value>', 'label, repeatable', keyValue('--label'))
     .option('--internal', 'no egress: containers reach each other only (no NAT, no published ports)')
     .addOption(socketOption())
-    .action(async (name: string, o: { subnet?: string, gateway?: string, ipRange?: string, vni?: number, opt?: Record<string, string>, label?: Record<string, string>, internal?: boolean, socket: string }) => {
+    .action(async (name: string, o: {
+      subnet?: string, gateway?: string, ipRange?: string, vni?: number, opt?: Record<string, string>,
+      label?: Record<string, string>, internal?: boolean, socket: string
+    }) => {
       const req: NetworkCreateRequest = { Name: name }
       if (o.internal === true) req.Internal = true
       if (o.subnet !== undefined) req.Subnet = o.subnet
@@ -151,12 +160,17 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--name <epname>', 'endpoint name (default: derived from the namespace)')
     .option('--ip <ip>', 'IPv4 address (default: allocated)')
     .option('--mac <mac>', 'MAC address (default: 02:42 + the IPv4 bytes)')
-    .option('--publish <[hostip:]hostport:ctrport[/tcp|/udp]>', 'publish a container port at this host\'s address, repeatable', collect)
-    .option('--alias <name>', 'an extra DNS name of the endpoint (several endpoints may share one), repeatable', collect)
+    .option('--publish <[hostip:]hostport:ctrport[/tcp|/udp]>',
+      'publish a container port at this host\'s address, repeatable', collect)
+    .option('--alias <name>',
+      'an extra DNS name of the endpoint (several endpoints may share one), repeatable', collect)
     .option('--dns', 'point the namespace\'s resolv.conf at the network\'s resolver')
     .option('--json', 'print JSON: {EndpointID, IPv4Address, MacAddress, Gateway, DNS}')
     .addOption(socketOption())
-    .action(async (net: string, o: { netns: string, name?: string, ip?: string, mac?: string, publish?: string[], alias?: string[], dns?: boolean, json?: boolean, socket: string }) => {
+    .action(async (net: string, o: {
+      netns: string, name?: string, ip?: string, mac?: string, publish?: string[], alias?: string[], dns?: boolean,
+      json?: boolean, socket: string
+    }) => {
       const req: AttachRequest = { Netns: netnsArg(o.netns, io.cwd) }
       if (o.publish !== undefined) req.Publish = o.publish
       if (o.alias !== undefined) req.Aliases = o.alias
@@ -236,7 +250,9 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
       if (o.json === true) {
         io.stdout(json({ Client: { Version: OVNET_VERSION }, Agent: agent }))
       } else {
-        io.stdout(`Client: ${OVNET_VERSION}\nAgent:  ${agent === null ? 'not running' : `${agent.Version} (${agent.Name})`}\n`)
+        io.stdout(
+          `Client: ${OVNET_VERSION}\nAgent:  ${agent === null ? 'not running' : `${agent.Version} (${agent.Name})`}\n`
+        )
       }
     })
 
@@ -251,14 +267,17 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--join <addr:port,...>', 'seed agents to join, repeatable', collect)
     .option('--cluster-key <file>', 'cluster key file (required; create with `ovnet keygen`)')
     .option('--vxlan-port <n>', 'VXLAN UDP port, the same on every host (default 4789)')
-    .option('--encrypted-vxlan-port <n>', 'VXLAN UDP port of encrypted networks, the same on every host (default: vxlan-port + 1)')
+    .option('--encrypted-vxlan-port <n>',
+      'VXLAN UDP port of encrypted networks, the same on every host (default: vxlan-port + 1)')
     .option('--wg-interface <name>', 'WireGuard device of encrypted networks (default ovwg0)')
     .option('--wg-port <n>', 'WireGuard UDP port, the same on every host (default 51820)')
     .option('--socket-group <group>', 'group (name or id) of the control socket, mode 0660 (default: root\'s)')
     .option('--metrics <[addr:]port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics (bare port: 127.0.0.1)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
-    .option('--docker-plugin [path]', 'serve the Docker remote network/IPAM plugin on this socket (default /run/docker/plugins/ovnet.sock)')
-    .option('--dns-resolv-conf <file>', 'resolv.conf whose nameservers get the names the embedded DNS forwards (default /etc/resolv.conf)')
+    .option('--docker-plugin [path]',
+      'serve the Docker remote network/IPAM plugin on this socket (default /run/docker/plugins/ovnet.sock)')
+    .option('--dns-resolv-conf <file>',
+      'resolv.conf whose nameservers get the names the embedded DNS forwards (default /etc/resolv.conf)')
     .action(async (o: AgentFlags) => {
       const { loadAgentConfig } = await import('./config.js')
       const { AgentInterruptedError, runAgent } = await import('./daemon.js')
@@ -296,7 +315,9 @@ export async function main (argv: readonly string[], io: CliIO = processIO): Pro
 function reportError (err: unknown, io: CliIO): number {
   if (err instanceof CommanderError) {
     // commander has printed its message already; help and --version are not failures.
-    return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version' ? EXIT_OK : EXIT_USAGE
+    return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version'
+      ? EXIT_OK
+      : EXIT_USAGE
   }
   const message = err instanceof Error ? err.message : String(err)
   io.stderr(`${message.split('\n')[0]}\n`)

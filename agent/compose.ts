@@ -47,7 +47,10 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
       metrics
     })
     const ndbStore = new LmdbStore(config.dataDir)
-    const db = new NetworkDBNode({ transport, name: config.name, advertiseAddr: advertise, logger: log, metrics, store: ndbStore, config: config.networkdb })
+    const db = new NetworkDBNode({
+      transport, name: config.name, advertiseAddr: advertise, logger: log, metrics, store: ndbStore,
+      config: config.networkdb
+    })
     await db.start()
     undo.push(async () => { await db.close() })
     if (config.join.length > 0) {
@@ -58,7 +61,9 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     const ipamStore = new LmdbIpamStore(config.dataDir)
     // The node started without seeds founded the cluster: it alone creates the address space
     // (joiners learn it), so a new cluster never splits its space twice.
-    const ipam = new ClusterIpam({ db, store: ipamStore, logger: log, metrics: metrics, config: { bootstrap: config.join.length === 0 } })
+    const ipam = new ClusterIpam({
+      db, store: ipamStore, logger: log, metrics: metrics, config: { bootstrap: config.join.length === 0 }
+    })
     await ipam.start()
     undo.push(async () => { await ipam.close(); await ipamStore.close() })
     const late: { controller?: Controller } = {}
@@ -66,20 +71,28 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     const dataplane = new LinuxDataplane({ logger: log.child({ component: 'dataplane' }) })
     // Encrypted networks (agent/crypto): keys and the peer record now, the device on first use.
     const encryption = new WireguardEncryption({
-      db, dataDir: config.dataDir, vtep: advertise, device: config.wgInterface, listenPort: config.wgPort, vxlanPort: config.encryptedVxlanPort,
+      db, dataDir: config.dataDir, vtep: advertise, device: config.wgInterface, listenPort: config.wgPort,
+      vxlanPort: config.encryptedVxlanPort,
       underlayMtu: async () => await dataplane.underlayMtu(advertise), logger: log, metrics
     })
     await encryption.start()
     undo.push(async () => { await encryption.stop({ keepDataplane: true }) })
-    const driver = new OverlayDriver({ dataplane, nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, encryption, logger: log, metrics, vni })
+    const driver = new OverlayDriver({
+      dataplane, nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, encryption, logger: log,
+      metrics, vni
+    })
     await driver.start()
     undo.push(async () => { await driver.stop({ keepDataplane: true }) })
     const glue = new TableGlue(db, driver, log)
     const state = await LocalState.load(config.dataDir)
     const port = clusterIpamPort(ipam)
     const egress = new LinuxEgress({ nodeName: config.name, logger: log })
-    const dns = new DnsService({ db, state, nodeName: config.name, logger: log, metrics, resolvConf: config.dnsResolvConf })
-    const controller = new Controller({ db, driver, glue, ipam: port, state, health: ctx.health, logger: log, vtep: advertise, egress, dns })
+    const dns = new DnsService({
+      db, state, nodeName: config.name, logger: log, metrics, resolvConf: config.dnsResolvConf
+    })
+    const controller = new Controller({
+      db, driver, glue, ipam: port, state, health: ctx.health, logger: log, vtep: advertise, egress, dns
+    })
     late.controller = controller
     dns.start()
     undo.push(async () => { await dns.stop() })
@@ -87,9 +100,13 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     // Docker's remote plugin: after the controller is up (dockerd may call at once), closed first.
     const plugin = config.dockerPlugin === undefined
       ? undefined
-      : await startDockerPlugin({ socketPath: config.dockerPlugin, dataDir: config.dataDir, controller, ipam: port, logger: log })
+      : await startDockerPlugin({
+        socketPath: config.dockerPlugin, dataDir: config.dataDir, controller, ipam: port, logger: log
+      })
     undo.push(async () => { await plugin?.close() })
-    log.info({ name: config.name, id: db.nodeId, advertise, addrs: transport.addresses(), dockerPlugin: config.dockerPlugin }, 'controller ready')
+    log.info({
+      name: config.name, id: db.nodeId, advertise, addrs: transport.addresses(), dockerPlugin: config.dockerPlugin
+    }, 'controller ready')
     const detachAll = controller.stop.bind(controller)
     const members = controller.members.bind(controller)
     return Object.assign(controller, {
@@ -100,13 +117,17 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
         await plugin?.close().catch((err: unknown) => { log.warn({ err: String(err) }, 'docker plugin close failed') })
         await detachAll()
         await dns.stop().catch((err: unknown) => { log.warn({ err: String(err) }, 'stopping the embedded DNS failed') })
-        await egress.stop().catch((err: unknown) => { log.warn({ err: String(err) }, 'removing the egress rules failed') })
+        await egress.stop().catch((err: unknown) => {
+          log.warn({ err: String(err) }, 'removing the egress rules failed')
+        })
         await ipam.leave().catch((err: unknown) => { log.warn({ err: String(err) }, 'IPAM handover failed') })
         await ipam.close()
         await ipamStore.close()
         await db.leave()
         await driver.stop()
-        await encryption.stop().catch((err: unknown) => { log.warn({ err: String(err) }, 'removing the WireGuard device failed') })
+        await encryption.stop().catch((err: unknown) => {
+          log.warn({ err: String(err) }, 'removing the WireGuard device failed')
+        })
       }
     })
   } catch (err) {

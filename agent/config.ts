@@ -124,7 +124,9 @@ export function parseHostPort (s: string, o: { allowHostname: boolean, allowPort
   if (m === null) return `expected ADDR:PORT, got "${s}"`
   const host = m[1]!
   const port = Number(m[2])
-  if (isIP(host) === 0 && !(o.allowHostname && HOST_NAME.test(host))) return `"${host}" is not an IP address${o.allowHostname ? ' or host name' : ''}`
+  if (isIP(host) === 0 && !(o.allowHostname && HOST_NAME.test(host))) {
+    return `"${host}" is not an IP address${o.allowHostname ? ' or host name' : ''}`
+  }
   if (!Number.isInteger(port) || port > 65535 || (port === 0 && !o.allowPortZero)) return `port ${m[2]} is out of range`
   return { host, port }
 }
@@ -142,7 +144,9 @@ const hostPort = (o: { allowHostname: boolean, allowPortZero: boolean }) => text
 })
 
 /** Flags are strings, YAML gives numbers: accept both, and only whole decimal numbers. */
-const integer = (lo: number, hi: number) => z.union([z.number(), z.string()], { error: `must be an integer in ${lo}-${hi}` })
+const integer = (lo: number, hi: number) => z.union([z.number(), z.string()], {
+  error: `must be an integer in ${lo}-${hi}`
+})
   .transform((v, ctx) => {
     const n = typeof v === 'number' ? v : (/^\d+$/.test(v.trim()) ? Number(v) : NaN)
     if (!Number.isInteger(n) || n < lo || n > hi) {
@@ -168,16 +172,22 @@ const joinList = z.union([z.string(), z.array(z.string())], { error: 'must be a 
 
 function schema (cwd: string) {
   return z.strictObject({
-    name: text('a node name').regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'must be 1-64 characters of letters, digits, ".", "_" or "-"' }),
+    name: text('a node name').regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+      error: 'must be 1-64 characters of letters, digits, ".", "_" or "-"'
+    }),
     dataDir: absPath(cwd),
     socket: absPath(cwd, MAX_SOCKET_PATH_BYTES),
     bind: hostPort({ allowHostname: false, allowPortZero: true }),
-    advertise: text('an IPv4 address').refine(s => isIP(s) === 4, { error: iss => `"${String(iss.input)}" is not an IPv4 address` }).optional(),
+    advertise: text('an IPv4 address').refine(s => isIP(s) === 4, {
+      error: iss => `"${String(iss.input)}" is not an IPv4 address`
+    }).optional(),
     join: joinList.default([]),
     clusterKey: absPath(cwd).optional(),
     vxlanPort: integer(VXLAN_PORT_RANGE[0], VXLAN_PORT_RANGE[1]),
     encryptedVxlanPort: integer(VXLAN_PORT_RANGE[0], VXLAN_PORT_RANGE[1]).optional(),
-    wgInterface: text('an interface name').regex(/^[A-Za-z0-9_.-]{1,15}$/, { error: 'must be 1-15 characters of letters, digits, ".", "_" or "-"' }),
+    wgInterface: text('an interface name').regex(/^[A-Za-z0-9_.-]{1,15}$/, {
+      error: 'must be 1-15 characters of letters, digits, ".", "_" or "-"'
+    }),
     wgPort: integer(1, 65535),
     // a bare port (or ":PORT") binds to localhost only; any other address must be written out
     metrics: z.union([z.number(), z.string()]).transform(metricsDefaultHost)
@@ -185,7 +195,9 @@ function schema (cwd: string) {
     socketGroup: z.union([z.number(), z.string()], { error: 'must be a group name or id' }).optional(),
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
     // `--docker-plugin` alone (or `docker-plugin: true` in the file): Docker's default plugin path.
-    dockerPlugin: z.union([z.literal(true).transform(() => DEFAULT_PLUGIN_SOCKET), absPath(cwd, MAX_SOCKET_PATH_BYTES)], { error: 'must be a socket path or true' }).optional(),
+    dockerPlugin: z.union([
+      z.literal(true).transform(() => DEFAULT_PLUGIN_SOCKET), absPath(cwd, MAX_SOCKET_PATH_BYTES)
+    ], { error: 'must be a socket path or true' }).optional(),
     dnsResolvConf: absPath(cwd),
     networkdb: z.record(z.string(), z.unknown(), { error: 'must be a mapping of NetworkDB settings' }).optional()
   })
@@ -198,10 +210,14 @@ function parseNetworkDB (section: Record<string, unknown> | undefined): NetworkD
   for (const [rawKey, v] of Object.entries(section ?? {})) {
     const key = camel(rawKey) as keyof NetworkDBConfig
     if (!NETWORKDB_KEYS.includes(key)) {
-      throw new ConfigError(`networkdb.${rawKey}`, `networkdb.${rawKey}: unknown setting (known: ${NETWORKDB_KEYS.join(', ')})`)
+      throw new ConfigError(
+        `networkdb.${rawKey}`, `networkdb.${rawKey}: unknown setting (known: ${NETWORKDB_KEYS.join(', ')})`
+      )
     }
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new ConfigError(`networkdb.${rawKey}`, `networkdb.${rawKey}: must be a non-negative number, got ${JSON.stringify(v)}`)
+      throw new ConfigError(
+        `networkdb.${rawKey}`, `networkdb.${rawKey}: must be a non-negative number, got ${JSON.stringify(v)}`
+      )
     }
     overrides[key] = v
   }
@@ -246,7 +262,9 @@ async function readConfigFile (path: string): Promise<Record<string, unknown>> {
   try {
     raw = await readFile(path, 'utf8')
   } catch (err) {
-    throw new ConfigError('config', `config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new ConfigError(
+      'config', `config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
+    )
   }
   let doc: unknown
   try {
@@ -256,7 +274,9 @@ async function readConfigFile (path: string): Promise<Record<string, unknown>> {
     throw new ConfigError('config', `config: ${path}${where}: not valid YAML: ${(err as Error).message.split('\n')[0]}`)
   }
   if (doc === null || doc === undefined) return {}
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError('config', `config: ${path}: must be a mapping of settings`)
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError('config', `config: ${path}: must be a mapping of settings`)
+  }
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(doc)) {
     const key = camel(k)
@@ -305,24 +325,34 @@ export async function loadAgentConfig (flags: AgentFlags, opts: LoadOptions = {}
   }
   const c = parsed.data
   if (c.clusterKey === undefined) {
-    throw new ConfigError('cluster-key', 'cluster-key: required (create a key with `ovnet keygen FILE`, then pass --cluster-key FILE)')
+    throw new ConfigError(
+      'cluster-key', 'cluster-key: required (create a key with `ovnet keygen FILE`, then pass --cluster-key FILE)'
+    )
   }
   try {
     await loadClusterKey(c.clusterKey)
   } catch (err) {
     const detail = err instanceof ClusterKeyError && err.reason === 'missing'
       ? `${c.clusterKey} not found (create one with \`ovnet keygen ${c.clusterKey}\`)`
-      : (err instanceof ClusterKeyError ? err.message : `cannot read ${c.clusterKey}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      : (err instanceof ClusterKeyError
+          ? err.message
+          : `cannot read ${c.clusterKey}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
     throw new ConfigError('cluster-key', `cluster-key: ${detail}`)
   }
   const socketGroup = c.socketGroup === undefined ? undefined : await resolveGroup(c.socketGroup)
-  if (c.metrics !== undefined && c.metrics.port === c.bind.port && c.metrics.port !== 0 && (c.metrics.host === c.bind.host || c.bind.host === '0.0.0.0')) {
-    throw new ConfigError('metrics', `metrics: ${formatHostPort(c.metrics)} collides with bind ${formatHostPort(c.bind)}`)
+  if (c.metrics !== undefined && c.metrics.port === c.bind.port && c.metrics.port !== 0 &&
+      (c.metrics.host === c.bind.host || c.bind.host === '0.0.0.0')) {
+    throw new ConfigError(
+      'metrics', `metrics: ${formatHostPort(c.metrics)} collides with bind ${formatHostPort(c.bind)}`
+    )
   }
   // Default: the port above the plain one (below it at the top of the range).
-  const encryptedVxlanPort = c.encryptedVxlanPort ?? (c.vxlanPort < VXLAN_PORT_RANGE[1] ? c.vxlanPort + 1 : c.vxlanPort - 1)
+  const encryptedVxlanPort = c.encryptedVxlanPort ??
+    (c.vxlanPort < VXLAN_PORT_RANGE[1] ? c.vxlanPort + 1 : c.vxlanPort - 1)
   if (encryptedVxlanPort === c.vxlanPort) {
-    throw new ConfigError('encrypted-vxlan-port', `encrypted-vxlan-port: must differ from vxlan-port ${c.vxlanPort} (the port is what steers traffic into WireGuard)`)
+    throw new ConfigError('encrypted-vxlan-port',
+      `encrypted-vxlan-port: must differ from vxlan-port ${c.vxlanPort} ` +
+      '(the port is what steers traffic into WireGuard)')
   }
   return {
     name: c.name,

@@ -16,25 +16,20 @@
  */
 import { randomBytes } from 'node:crypto'
 import {
-  decodeEndpointRecord, decodeNetworkRecord, encodeEndpointRecord, encodeNetworkRecord, endpointKey,
-  ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE, type EndpointRecord, type NetworkRecord
+  decodeEndpointRecord, decodeNetworkRecord, encodeNetworkRecord, ENDPOINT_TABLE, MAX_RECORD_NAME, NETWORK_TABLE,
+  type NetworkRecord
 } from '../proto/index.js'
 import { type NetworkDB, type TableEvent, type Unsubscribe } from '../networkdb/index.js'
 import { macFromIPv4, SystemClock, type Clock, type Logger } from '../core/index.js'
-import {
-  EndpointInterface, EndpointJoinInfo, HANDOFF_OPTION, IFNAME_OPTION, MTU_OPTION, OVERLAY_GLOBAL_NETWORK, VXLANID_LIST,
-  type OverlayDriver, type TableGlue
-} from '../overlay/index.js'
-import {
-  parsePrefix, prefixesOverlap, ErrPoolOverlap, GlobalDefault, Gateway, MacAddress, NetworkOption,
-  RequestAddressType, type ParsedPrefix
-} from '../ipam/index.js'
+import { OVERLAY_GLOBAL_NETWORK, type OverlayDriver, type TableGlue } from '../overlay/index.js'
+import { MacAddress } from '../ipam/index.js'
 import type {
-  AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse, IpamStatusView, MemberView,
+  AttachmentView, AttachRequest, AttachResponse, ControlEvent, DetachRequest, DiagnosticsView, IpamReclaimResponse,
+  IpamStatusView, MemberView,
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
 } from './api-types.js'
 import {
-  ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork, NetworkNameError
+  ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork
 } from './errors.js'
 import { EventHub } from './events.js'
 import { buildInspect, summary } from './inspect.js'
@@ -43,6 +38,8 @@ import { LocalNetworks } from './local-networks.js'
 import type { LocalEndpoint, LocalState } from './local-state.js'
 import { checkNetnsTarget } from './netns-target.js'
 import { NetworkRemovals } from './network-removals.js'
+import { createClusterNetwork, type NetworkCreateDeps } from './network-create.js'
+import { EndpointPlumbing } from './endpoint-plumbing.js'
 import { egressView, parsePublish, type EgressPort } from './egress/index.js'
 import { checkDnsRequest, type DnsPort } from './dns/index.js'
 import { OpLocks } from './op-locks.js'
@@ -63,7 +60,10 @@ export interface ControllerOptions {
   health: PeerHealth
   logger: Logger
   vtep: string
-  /** How long endpoints of the previous run wait for their network's definition (default 30 s, below the driver's orphan grace). */
+  /**
+   * How long endpoints of the previous run wait for their network's definition (default 30 s, below the driver's
+   * orphan grace).
+   */
   restoreGraceMs?: number
   /** How long a network's removal record is kept (default 24 h; see network-removals.ts). */
   removalRetentionMs?: number
@@ -75,23 +75,17 @@ export interface ControllerOptions {
   dns?: DnsPort
 }
 
-/** Whether a network's subnet overlaps `p`. */
-function overlaps (subnet: string, p: ParsedPrefix): boolean {
-  const q = parsePrefix(subnet)
-  return q !== undefined && prefixesOverlap(q, p)
-}
-
 const GLOBAL = OVERLAY_GLOBAL_NETWORK
 
 export class Controller {
   private readonly db: NetworkDB
   private readonly driver: OverlayDriver
-  private readonly glue: TableGlue
+  /** The endpoints' kernel and table steps (endpoint-plumbing.ts). */
+  private readonly plumbing: EndpointPlumbing
   private readonly ipam: IpamPort
   private readonly state: LocalState
   private readonly health: PeerHealth
   private readonly log: Logger
-  private readonly vtep: string
   /** Every network of the cluster, by id. */
   private readonly networks = new Map<string, NetworkRecord>()
   /** Pools, gateways and driver networks this host holds. */
@@ -114,16 +108,17 @@ export class Controller {
   constructor (o: ControllerOptions) {
     this.db = o.db
     this.driver = o.driver
-    this.glue = o.glue
     this.ipam = o.ipam
     this.state = o.state
     this.health = o.health
     this.log = o.logger.child({ component: 'controller' })
-    this.vtep = o.vtep
+    this.plumbing = new EndpointPlumbing({ db: o.db, driver: o.driver, glue: o.glue, vtep: o.vtep })
     this.clock = o.clock ?? new SystemClock()
     this.egress = o.egress
     this.dns = o.dns
-    this.dns?.setEventSink((action, nid, attrs) => { this.events.emit('dns', action, nid, { network: this.networks.get(nid)?.name ?? '', ...attrs }) })
+    this.dns?.setEventSink((action, nid, attrs) => {
+      this.events.emit('dns', action, nid, { network: this.networks.get(nid)?.name ?? '', ...attrs })
+    })
     this.local = new LocalNetworks({ ipam: o.ipam, driver: o.driver, glue: o.glue, state: o.state, logger: this.log })
     this.removals = new NetworkRemovals({
       db: o.db,
@@ -139,7 +134,7 @@ export class Controller {
       graceMs: o.restoreGraceMs ?? 30_000,
       endpoints: () => this.state.endpoints.values(),
       network: nid => this.networks.get(nid),
-      rebuild: async (ep, rec) => { await this.local.ensure(rec); await this.plumb(ep) },
+      rebuild: async (ep, rec) => { await this.local.ensure(rec); await this.plumbing.plumb(ep) },
       detach: async ep => { await this.detachLocal(ep) },
       save: async () => { await this.state.save() },
       syncEgress: async () => { await this.syncEgressQuiet() },
@@ -154,8 +149,8 @@ export class Controller {
       local: this.local,
       ops: this.ops,
       inNetwork: async (rec, fn, after) => await this.inNetwork(rec, fn, after),
-      plumb: async ep => { await this.plumb(ep) },
-      unplumb: async ep => { await this.unplumb(ep) },
+      plumb: async ep => { await this.plumbing.plumb(ep) },
+      unplumb: async ep => { await this.plumbing.unplumb(ep) },
       detachLocal: async ep => { await this.detachLocal(ep) },
       syncEgress: async () => { await this.syncEgressQuiet() },
       publishPending: async () => { await this.db.publishPending() }
@@ -173,7 +168,9 @@ export class Controller {
    * (once per network and host), so the IPAM's pool requests never overlap.
    */
   private async inNetwork<T> (rec: NetworkRecord, fn: () => Promise<T>, after?: (v: T) => Promise<void>): Promise<T> {
-    if (!this.local.isReady(rec.id)) await this.serial(async () => { if (this.networks.has(rec.id)) await this.local.ensure(rec) })
+    if (!this.local.isReady(rec.id)) {
+      await this.serial(async () => { if (this.networks.has(rec.id)) await this.local.ensure(rec) })
+    }
     return await this.ops.shared(async () => {
       const v = await this.ops.network(rec.id, fn)
       if (after !== undefined) await after(v)
@@ -205,7 +202,9 @@ export class Controller {
     this.restorer.stop()
     await this.serial(async () => {
       for (const ep of [...this.state.endpoints.values()]) {
-        await this.detachLocal(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'detach on stop failed') })
+        await this.detachLocal(ep).catch((err: unknown) => {
+          this.log.warn({ err: String(err), eid: ep.eid }, 'detach on stop failed')
+        })
       }
     })
     for (const u of this.unwatch) u()
@@ -220,7 +219,9 @@ export class Controller {
         const rec = decodeNetworkRecord(ev.value)
         if (this.removals.has(rec.id)) {
           // A re-announcement that raced the network's removal: the removal wins.
-          void this.removals.purge(rec.id).catch((err: unknown) => { this.log.warn({ err: String(err), nid: rec.id }, 'deleting the definition of a removed network failed') })
+          void this.removals.purge(rec.id).catch((err: unknown) => {
+            this.log.warn({ err: String(err), nid: rec.id }, 'deleting the definition of a removed network failed')
+          })
           return
         }
         const isNew = !this.networks.has(rec.id)
@@ -248,7 +249,9 @@ export class Controller {
     const known = this.networks.delete(nid)
     if (known) this.events.emit('network', 'destroy', nid, { name })
     if (known && this.egress !== undefined) void this.serial(async () => { await this.syncEgressQuiet() })
-    if (known || this.state.networks.has(nid) || this.state.endpointsOf(nid).length > 0) void this.serial(async () => { await this.releaseLocalNetwork(nid) })
+    if (known || this.state.networks.has(nid) || this.state.endpointsOf(nid).length > 0) {
+      void this.serial(async () => { await this.releaseLocalNetwork(nid) })
+    }
   }
 
   private onEndpointEvent (ev: TableEvent): void {
@@ -256,8 +259,16 @@ export class Controller {
     if (value === undefined) return
     try {
       const r = decodeEndpointRecord(value)
-      if (ev.kind === 'create') this.events.emit('endpoint', 'attach', r.eid, { network: r.nid, name: r.name, node: r.node, ip: r.ip, ...(r.aliases === undefined ? {} : { aliases: r.aliases.join(',') }) })
-      else if (ev.kind === 'delete') this.events.emit('endpoint', 'detach', r.eid, { network: r.nid, name: r.name, node: r.node, reason: ev.reason ?? 'deleted' })
+      if (ev.kind === 'create') {
+        this.events.emit('endpoint', 'attach', r.eid, {
+          network: r.nid, name: r.name, node: r.node, ip: r.ip,
+          ...(r.aliases === undefined ? {} : { aliases: r.aliases.join(',') })
+        })
+      } else if (ev.kind === 'delete') {
+        this.events.emit('endpoint', 'detach', r.eid, {
+          network: r.nid, name: r.name, node: r.node, reason: ev.reason ?? 'deleted'
+        })
+      }
     } catch (err) {
       this.log.warn({ key: ev.key, err: String(err) }, 'undecodable endpoint record')
     }
@@ -282,7 +293,9 @@ export class Controller {
   }
 
   private refreshPeers (): void {
-    this.health.setPeers(this.db.members().filter(m => m.id !== this.db.nodeId && m.status !== 'left').map(m => m.advertiseAddr))
+    this.health.setPeers(
+      this.db.members().filter(m => m.id !== this.db.nodeId && m.status !== 'left').map(m => m.advertiseAddr)
+    )
   }
 
   // ---- lookups --------------------------------------------------------------------------------
@@ -297,21 +310,15 @@ export class Controller {
     throw new ErrNoSuchNetwork(nameOrId)
   }
 
-  private endpointsIn (nid: string): EndpointRecord[] {
-    const out: EndpointRecord[] = []
-    for (const e of this.db.walkTable(ENDPOINT_TABLE, GLOBAL)) {
-      if (!e.key.startsWith(`${nid}/`)) continue
-      try { out.push(decodeEndpointRecord(e.value)) } catch { /* counted where decoded first */ }
-    }
-    return out
-  }
-
   // ---- control API ----------------------------------------------------------------------------
 
   async members (): Promise<MemberView[]> {
     return this.db.members()
       .sort((a, b) => a.name.localeCompare(b.name))
-      .map(m => ({ Name: m.name, ID: m.id, Address: m.advertiseAddr, Status: m.status, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr) }))
+      .map(m => ({
+        Name: m.name, ID: m.id, Address: m.advertiseAddr, Status: m.status,
+        RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr)
+      }))
   }
 
   async listNetworks (): Promise<NetworkSummary[]> {
@@ -322,58 +329,19 @@ export class Controller {
    * `exclude`: prefixes a dynamic pool must not overlap (Docker's host routes, see the plugin).
    */
   async createNetwork (req: NetworkCreateRequest, opts: { exclude?: string[] } = {}): Promise<NetworkCreateResponse> {
-    return await this.serial(async () => {
-      if ([...this.networks.values()].some(n => n.name === req.Name)) throw new NetworkNameError(req.Name)
-      if (req.Gateway !== undefined && req.Subnet === undefined) throw new BadRequestError('a gateway needs a subnet')
-      if (req.IPRange !== undefined && req.Subnet === undefined) throw new BadRequestError('an ip range needs a subnet')
-      // A network's subnet stays its own even while no host holds its pool (local-networks.ts).
-      const wanted = req.Subnet === undefined ? undefined : parsePrefix(req.Subnet)
-      if (wanted !== undefined && [...this.networks.values()].some(n => overlaps(n.subnet, wanted))) throw new ErrPoolOverlap()
-      const exclude = req.Subnet === undefined ? [...(opts.exclude ?? []), ...[...this.networks.values()].map(n => n.subnet), ...this.removals.subnets()] : opts.exclude
-      const nid = randomBytes(32).toString('hex')
-      const undo: Array<() => Promise<void>> = []
-      try {
-        const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: req.Subnet, subPool: req.IPRange, options: { [NetworkOption]: nid }, v6: false, exclude })
-        undo.push(async () => { await this.ipam.releasePool(pool.poolId) })
-        const gw = await this.ipam.requestAddress(pool.poolId, req.Gateway, { [RequestAddressType]: Gateway })
-        undo.push(async () => { await this.ipam.releaseAddress(pool.poolId, gw.address.split('/')[0]!) })
-        const options: Record<string, string> = { ...req.Options }
-        if (req.VNI !== undefined) options[VXLANID_LIST] = String(req.VNI)
-        const allocated = await this.driver.networkAllocate(nid, options, [{ addressSpace: GlobalDefault, pool: pool.pool, gateway: gw.address }], [])
-        undo.push(async () => { await this.driver.networkFree(nid) })
-        const merged = { ...options, ...allocated }
-        const rec: NetworkRecord = {
-          id: nid,
-          name: req.Name,
-          created: this.clock.now(),
-          subnet: pool.pool,
-          gateway: gw.address.split('/')[0]!,
-          ipRange: req.IPRange ?? '',
-          vni: Number(merged[VXLANID_LIST]?.split(',')[0] ?? 0),
-          internal: req.Internal === true,
-          attachable: true,
-          options: merged,
-          labels: { ...req.Labels }
-        }
-        this.state.networks.set(nid, { nid, poolId: pool.poolId, gateway: rec.gateway })
-        await this.state.save()
-        undo.push(async () => { this.state.networks.delete(nid); await this.state.save() })
-        await this.db.createEntry(NETWORK_TABLE, GLOBAL, nid, encodeNetworkRecord(rec))
-        this.networks.set(nid, rec)
-        await this.db.publishPending()
-        this.log.info({ network: rec.name, id: nid, subnet: rec.subnet, vni: rec.vni }, 'network created')
-        return { Id: nid }
-      } catch (err) {
-        for (const u of undo.reverse()) await u().catch((e: unknown) => { this.log.warn({ err: String(e) }, 'rollback step failed') })
-        throw err
-      }
-    })
+    const deps: NetworkCreateDeps = {
+      db: this.db, driver: this.driver, ipam: this.ipam, state: this.state, clock: this.clock, log: this.log,
+      networks: this.networks, removedSubnets: () => this.removals.subnets()
+    }
+    return await this.serial(async () => await createClusterNetwork(deps, req, opts))
   }
 
   async removeNetwork (network: string): Promise<void> {
     await this.serial(async () => {
       const rec = this.resolve(network)
-      if (this.endpointsIn(rec.id).length > 0 || this.state.endpointsOf(rec.id).length > 0) throw new ActiveEndpointsError(rec.name, rec.id)
+      if (this.plumbing.endpointsIn(rec.id).length > 0 || this.state.endpointsOf(rec.id).length > 0) {
+        throw new ActiveEndpointsError(rec.name, rec.id)
+      }
       await this.removals.remove(rec)
       await this.db.publishPending()
       // every host (this one included, through the watch) releases what it holds
@@ -390,14 +358,20 @@ export class Controller {
     const rec = this.resolve(network)
     const key = `${rec.id}\u0000${req.Netns}`
     const publish = (req.Publish ?? []).map(parsePublish)
-    if (publish.length > 0 && this.egress === undefined) throw new BadRequestError('this agent has no egress: ports cannot be published')
+    if (publish.length > 0 && this.egress === undefined) {
+      throw new BadRequestError('this agent has no egress: ports cannot be published')
+    }
     if (req.DNS === true) checkDnsRequest(this.dns, rec, req.Netns)
     // The address is picked in the network's turn; the kernel work and the publication run
     // alongside other attaches (the driver orders what must be ordered).
     const ep = await this.inNetwork(rec, async () => {
       if (!this.networks.has(rec.id)) throw new ErrNoSuchNetwork(network)
-      if (this.attaching.has(key) || this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) throw new ErrInvalidJoin()
-      if (req.ContainerID !== undefined && this.findCni(req.ContainerID, req.IfName) !== undefined) throw new ErrInvalidJoin()
+      if (this.attaching.has(key) || this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) {
+        throw new ErrInvalidJoin()
+      }
+      if (req.ContainerID !== undefined && this.findCni(req.ContainerID, req.IfName) !== undefined) {
+        throw new ErrInvalidJoin()
+      }
       await this.egress?.check(rec, publish, [...this.state.endpoints.values()].flatMap(e => e.publish ?? []))
       await checkNetnsTarget(req.Netns)
       const poolId = await this.local.ensure(rec)
@@ -407,12 +381,15 @@ export class Controller {
       const mac = (req.MAC ?? macFromIPv4(addr.address.split('/')[0]!)).toLowerCase()
       this.attaching.add(key)
       const ep: LocalEndpoint = {
-        nid: rec.id, eid, name: req.Name ?? `${rec.name.slice(0, MAX_RECORD_NAME - 13)}-${eid.slice(0, 12)}`, netns: req.Netns, address: addr.address, mac,
+        nid: rec.id, eid, name: req.Name ?? `${rec.name.slice(0, MAX_RECORD_NAME - 13)}-${eid.slice(0, 12)}`,
+        netns: req.Netns, address: addr.address, mac,
         entries: [], ...(publish.length > 0 ? { publish } : {})
       }
       if (req.IfName !== undefined && req.IfName !== 'eth0') ep.ifName = req.IfName
       if (req.MTU !== undefined) ep.mtu = req.MTU
-      if (req.ContainerID !== undefined && req.CNINetwork !== undefined) ep.cni = { containerId: req.ContainerID, network: req.CNINetwork }
+      if (req.ContainerID !== undefined && req.CNINetwork !== undefined) {
+        ep.cni = { containerId: req.ContainerID, network: req.CNINetwork }
+      }
       if (req.Aliases !== undefined && req.Aliases.length > 0) ep.aliases = [...new Set(req.Aliases)]
       if (req.DNS === true) ep.dns = true
       return ep
@@ -421,7 +398,7 @@ export class Controller {
         // Durable before the answer, written while the kernel works (a crash meanwhile: the
         // restart re-plumbs it, as any saved endpoint).
         this.state.endpoints.set(ep.eid, ep)
-        const [plumbed, saved] = await Promise.allSettled([this.plumb(ep), this.state.save()])
+        const [plumbed, saved] = await Promise.allSettled([this.plumbing.plumb(ep), this.state.save()])
         if (plumbed.status === 'rejected') throw plumbed.reason
         if (saved.status === 'rejected') throw saved.reason
         await this.syncEgress()
@@ -429,7 +406,7 @@ export class Controller {
       } catch (err) {
         this.state.endpoints.delete(ep.eid)
         await this.state.save().catch(() => {})
-        await this.unplumb(ep).catch(() => {})
+        await this.plumbing.unplumb(ep).catch(() => {})
         await this.syncEgressQuiet()
         await this.ops.network(rec.id, async () => {
           const ln = this.state.networks.get(rec.id)
@@ -444,40 +421,10 @@ export class Controller {
     })
     this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, netns: ep.netns }, 'endpoint attached')
     const dns = this.dns?.resolverFor(rec.id)
-    return { EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac, ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }), ...(dns === undefined ? {} : { DNS: dns }) }
-  }
-
-  /** Driver endpoint + join into the container netns + publication. Idempotent (restore). */
-  private async plumb (ep: LocalEndpoint): Promise<void> {
-    await this.driver.createEndpoint(ep.nid, ep.eid, new EndpointInterface({ address: ep.address, mac: ep.mac }), {})
-    const j = new EndpointJoinInfo()
-    const opts: Record<string, string> = ep.handoff === undefined ? {} : { [HANDOFF_OPTION]: ep.handoff }
-    if (ep.ifName !== undefined) opts[IFNAME_OPTION] = ep.ifName
-    if (ep.mtu !== undefined) opts[MTU_OPTION] = String(ep.mtu)
-    await this.driver.join(ep.nid, ep.eid, ep.netns, j, opts, {})
-    await this.glue.publish(ep.nid, j.tableEntries)
-    ep.entries = j.tableEntries.map(t => ({ table: t.tableName, key: t.key }))
-    const key = endpointKey(ep.nid, ep.eid)
-    const value = encodeEndpointRecord({ nid: ep.nid, eid: ep.eid, name: ep.name, ip: ep.address, mac: ep.mac, node: this.db.nodeName, nodeId: this.db.nodeId, vtep: this.vtep, aliases: ep.aliases })
-    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) await this.db.updateEntry(ENDPOINT_TABLE, GLOBAL, key, value)
-    else await this.db.createEntry(ENDPOINT_TABLE, GLOBAL, key, value)
-  }
-
-  private async unplumb (ep: LocalEndpoint): Promise<void> {
-    await this.unpublish(ep)
-    await this.unplumbKernel(ep)
-  }
-
-  private async unpublish (ep: LocalEndpoint): Promise<void> {
-    const key = endpointKey(ep.nid, ep.eid)
-    if (this.db.getEntry(ENDPOINT_TABLE, GLOBAL, key)?.owner === this.db.nodeId) await this.db.deleteEntry(ENDPOINT_TABLE, GLOBAL, key)
-    await this.glue.withdraw(ep.nid, ep.entries.map(e => ({ tableName: e.table, key: e.key, value: new Uint8Array(0) })))
-  }
-
-  /** The driver's leave and delete (never rejects: the driver drops what it cannot remove). */
-  private async unplumbKernel (ep: LocalEndpoint): Promise<void> {
-    await this.driver.leave(ep.nid, ep.eid).catch(() => {})
-    await this.driver.deleteEndpoint(ep.nid, ep.eid).catch(() => {})
+    return {
+      EndpointID: ep.eid, IPv4Address: ep.address, MacAddress: ep.mac,
+      ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }), ...(dns === undefined ? {} : { DNS: dns })
+    }
   }
 
   async detach (network: string, req: DetachRequest): Promise<void> {
@@ -486,7 +433,11 @@ export class Controller {
       await this.ops.network(rec.id, async () => {
         if (req.ContainerID !== undefined) {
           const ep = this.findCni(req.ContainerID, req.IfName)
-          if (ep?.nid !== rec.id) throw new ErrNoSuchEndpoint(`in network ${rec.name} for container ${req.ContainerID} ${req.IfName ?? 'eth0'}`)
+          if (ep?.nid !== rec.id) {
+            throw new ErrNoSuchEndpoint(
+              `in network ${rec.name} for container ${req.ContainerID} ${req.IfName ?? 'eth0'}`
+            )
+          }
           await this.detachLocal(ep)
           return
         }
@@ -500,7 +451,8 @@ export class Controller {
 
   /** The CNI attachment (container id, interface name) of this host, in any network. */
   private findCni (containerId: string, ifName = 'eth0'): LocalEndpoint | undefined {
-    return [...this.state.endpoints.values()].find(e => e.cni?.containerId === containerId && (e.ifName ?? 'eth0') === ifName)
+    return [...this.state.endpoints.values()]
+      .find(e => e.cni?.containerId === containerId && (e.ifName ?? 'eth0') === ifName)
   }
 
   async attachments (network: string): Promise<AttachmentView[]> {
@@ -520,18 +472,24 @@ export class Controller {
 
   private async detachLocal (ep: LocalEndpoint): Promise<void> {
     this.restorer.forget(ep.eid)
-    await this.unpublish(ep)
+    await this.plumbing.unpublish(ep)
     // The durable write goes alongside the kernel's veth removal (tens of ms): a crash between
     // the two leaves an orphan veth, which a restart removes. The address is released after
     // both: no new endpoint gets it (and its MAC) while the old veth is still there.
     this.state.endpoints.delete(ep.eid)
-    const [, saved] = await Promise.allSettled([this.unplumbKernel(ep), this.state.save()])
+    const [, saved] = await Promise.allSettled([this.plumbing.unplumbKernel(ep), this.state.save()])
     const ln = this.state.networks.get(ep.nid)
     // A handed-off endpoint's address belongs to the runtime that requested it.
-    if (ln !== undefined && ep.handoff === undefined) await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed') })
+    if (ln !== undefined && ep.handoff === undefined) {
+      await this.ipam.releaseAddress(ln.poolId, ep.address.split('/')[0]!).catch((err: unknown) => {
+        this.log.warn({ err: String(err), eid: ep.eid }, 'address release failed')
+      })
+    }
     if (saved.status === 'rejected') throw saved.reason
     await this.syncEgressQuiet()
-    await this.dns?.changed(ep).catch((err: unknown) => { this.log.warn({ err: String(err), eid: ep.eid }, 'resolv.conf update failed') })
+    await this.dns?.changed(ep).catch((err: unknown) => {
+      this.log.warn({ err: String(err), eid: ep.eid }, 'resolv.conf update failed')
+    })
     this.log.info({ nid: ep.nid, eid: ep.eid }, 'endpoint detached')
   }
 
@@ -539,7 +497,9 @@ export class Controller {
 
   /** Networks with endpoints here (those still waiting for their definition left out). */
   private currentEgressView (): ReturnType<typeof egressView> {
-    return egressView(this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.restorer.isPending(e.eid)))
+    return egressView(
+      this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.restorer.isPending(e.eid))
+    )
   }
 
   /**
@@ -562,7 +522,11 @@ export class Controller {
     const byId = this.networks.get(nameOrId)
     if (byId !== undefined) return byId
     const byName = [...this.networks.values()].filter(n => n.name === nameOrId)
-    if (byName.length > 1) throw new BadRequestError(`network name ${nameOrId} is ambiguous: ${byName.map(n => n.id.slice(0, 12)).join(', ')}`)
+    if (byName.length > 1) {
+      throw new BadRequestError(
+        `network name ${nameOrId} is ambiguous: ${byName.map(n => n.id.slice(0, 12)).join(', ')}`
+      )
+    }
     return byName[0]
   }
 
@@ -586,7 +550,9 @@ export class Controller {
   }
 
   async releaseAddress (nid: string, ip: string): Promise<void> { await this.handoff.releaseAddress(nid, ip) }
-  async attachHandoff (nid: string, req: HandoffRequest): Promise<{ gateway: string }> { return await this.handoff.attach(nid, req) }
+  async attachHandoff (nid: string, req: HandoffRequest): Promise<{ gateway: string }> {
+    return await this.handoff.attach(nid, req)
+  }
   async detachHandoff (eid: string): Promise<void> { await this.handoff.detach(eid) }
 
   async inspectNetwork (network: string, verbose: boolean): Promise<NetworkInspect> {
@@ -595,8 +561,10 @@ export class Controller {
       rec,
       verbose,
       local: this.state.endpointsOf(rec.id),
-      endpoints: this.endpointsIn(rec.id),
-      peers: this.db.peers(rec.id).map(id => this.db.member(id)).filter(m => m !== undefined).map(m => ({ Name: m.name, IP: m.advertiseAddr, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr) })),
+      endpoints: this.plumbing.endpointsIn(rec.id),
+      peers: this.db.peers(rec.id).map(id => this.db.member(id)).filter(m => m !== undefined).map(m => ({
+        Name: m.name, IP: m.advertiseAddr, RTT: m.id === this.db.nodeId ? 0 : this.health.rtt(m.advertiseAddr)
+      })),
       driver: this.driver.status(),
       ipam: verbose ? this.ipam.statusView(() => rec.name) : undefined,
       self: this.db.nodeId,

@@ -127,7 +127,9 @@ class Lifecycle {
       }
     })()
     let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<'timeout'>(resolve => { timer = setTimeout(() => { resolve('timeout') }, this.timeoutMs) })
+    const timedOut = new Promise<'timeout'>(resolve => {
+      timer = setTimeout(() => { resolve('timeout') }, this.timeoutMs)
+    })
     const outcome = await Promise.race([all.then(() => 'ok' as const), timedOut])
     clearTimeout(timer)
     if (outcome === 'timeout') {
@@ -152,7 +154,10 @@ async function ensureDataDir (dir: string): Promise<void> {
  * everything already started taken down again, if any step fails.
  */
 export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {}): Promise<AgentHandle> {
-  const logger = createLogger({ level: config.logLevel, node: config.name, ...(opts.logDestination === undefined ? {} : { destination: opts.logDestination }) })
+  const logger = createLogger({
+    level: config.logLevel, node: config.name,
+    ...(opts.logDestination === undefined ? {} : { destination: opts.logDestination })
+  })
   const life = new Lifecycle(logger, opts.shutdownTimeoutMs ?? 30_000)
   logger.info({
     version: OVNET_VERSION,

@@ -57,13 +57,17 @@ export class NetworkNameError extends ControllerError {
 /** ActiveEndpointsError: a network is deleted while endpoints remain in it (anywhere in the cluster). */
 export class ActiveEndpointsError extends ControllerError {
   override readonly kind = 'forbidden'
-  constructor (readonly network: string, readonly id: string) { super(`network ${network} id ${id} has active endpoints`) }
+  constructor (readonly network: string, readonly id: string) {
+    super(`network ${network} id ${id} has active endpoints`)
+  }
 }
 
 /** ActiveContainerError: an endpoint is deleted while a container is still joined to it. */
 export class ActiveContainerError extends ControllerError {
   override readonly kind = 'forbidden'
-  constructor (readonly endpoint: string, readonly id: string) { super(`endpoint with name ${endpoint} id ${id} has active containers`) }
+  constructor (readonly endpoint: string, readonly id: string) {
+    super(`endpoint with name ${endpoint} id ${id} has active containers`)
+  }
 }
 
 /** ErrInvalidJoin: the endpoint already has a container joined. */

@@ -11,7 +11,9 @@ export class EventHub {
 
   emit (type: EventType, action: string, id: string, attributes: Record<string, string>): void {
     if (this.listeners.size === 0) return
-    const ev: ControlEvent = { Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, Time: new Date().toISOString() }
+    const ev: ControlEvent = {
+      Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, Time: new Date().toISOString()
+    }
     for (const l of [...this.listeners]) {
       try { l(ev) } catch { /* a broken stream is the server's to close */ }
     }

@@ -34,7 +34,9 @@ export interface HandoffRequest { eid: string, name: string, address: string, ma
 export class HandoffEndpoints {
   constructor (private readonly h: HandoffHost) {}
 
-  /** An address of the network for an endpoint the runtime will create (the network's pool is held here from now on). */
+  /**
+   * An address of the network for an endpoint the runtime will create (the network's pool is held here from now on).
+   */
   async requestAddress (nid: string, ip: string | undefined, options: Record<string, string>): Promise<string> {
     const rec = this.h.networks.get(nid)
     if (rec === undefined) throw new ErrNoSuchNetwork(nid)
@@ -69,7 +71,8 @@ export class HandoffEndpoints {
       if (this.h.state.endpoints.has(req.eid)) throw new ErrInvalidJoin()
       await this.h.local.ensure(rec)
       const ep: LocalEndpoint = {
-        nid, eid: req.eid, name: req.name, netns: '', address: req.address, mac: req.mac.toLowerCase(), entries: [], handoff: req.handoff
+        nid, eid: req.eid, name: req.name, netns: '', address: req.address, mac: req.mac.toLowerCase(),
+        entries: [], handoff: req.handoff
       }
       try {
         await this.h.plumb(ep)
@@ -80,7 +83,9 @@ export class HandoffEndpoints {
         throw err
       }
       await this.h.syncEgress()
-      this.h.logger.info({ network: rec.name, eid: ep.eid, ip: ep.address, handoff: ep.handoff }, 'endpoint joined (handed off)')
+      this.h.logger.info(
+        { network: rec.name, eid: ep.eid, ip: ep.address, handoff: ep.handoff }, 'endpoint joined (handed off)'
+      )
       return { gateway: rec.gateway }
     }, async () => { await this.h.publishPending() })
   }

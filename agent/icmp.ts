@@ -88,7 +88,10 @@ export function decodeIcmp (b: Buffer): IcmpMessage | undefined {
   const type = b[ihl]!
   if (type === ICMP_ECHO_REPLY) {
     if (internetChecksum(b, ihl) !== 0) return undefined // corrupt: a sum over a valid message is 0
-    return { kind: 'reply', identifier: b.readUInt16BE(ihl + 4), sequence: b.readUInt16BE(ihl + 6), payload: b.subarray(ihl + ICMP_HEADER) }
+    return {
+      kind: 'reply', identifier: b.readUInt16BE(ihl + 4), sequence: b.readUInt16BE(ihl + 6),
+      payload: b.subarray(ihl + ICMP_HEADER)
+    }
   }
   if (type === ICMP_DEST_UNREACHABLE || type === ICMP_TIME_EXCEEDED) {
     // The error quotes the offending datagram's IP header and its first 8 bytes: our echo header.
@@ -277,7 +280,9 @@ export class PeerHealthMonitor implements PeerHealth {
     this.clock = opts.clock ?? new SystemClock()
     this.logger = opts.logger ?? silentLogger
     const m = opts.metrics ?? noopMetrics
-    this.rttGauge = m.gauge('ovnet_peer_rtt_milliseconds', 'ICMP echo round trip to a peer\'s underlay address', ['peer'])
+    this.rttGauge = m.gauge(
+      'ovnet_peer_rtt_milliseconds', 'ICMP echo round trip to a peer\'s underlay address', ['peer']
+    )
     this.reachableGauge = m.gauge('ovnet_peer_reachable', '1 when the peer answers ICMP echo, 0 when not', ['peer'])
   }
 

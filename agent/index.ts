@@ -3,7 +3,10 @@ export * from './api-types.js'
 export * from './errors.js'
 export { ApiServer, type ApiServerOptions } from './api-server.js'
 export { ApiClient, ApiError, AgentUnavailableError, DEFAULT_SOCKET } from './api-client.js'
-export { loadAgentConfig, ConfigError, formatHostPort, parseHostPort, AGENT_DEFAULTS, type AgentConfig, type AgentFlags, type HostPort, type LogLevel } from './config.js'
+export {
+  loadAgentConfig, ConfigError, formatHostPort, parseHostPort, AGENT_DEFAULTS, type AgentConfig, type AgentFlags,
+  type HostPort, type LogLevel
+} from './config.js'
 export {
   runAgent, createController, AgentInterruptedError,
   type AgentContext, type AgentController, type AgentHandle, type ControllerFactory, type RunAgentOptions

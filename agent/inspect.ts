@@ -1,12 +1,17 @@
 /** `ovnet network inspect` / `network ls` views, shaped like Docker's. */
 import type { EndpointRecord, NetworkRecord } from '../proto/index.js'
 import type { OverlayStatus } from '../overlay/index.js'
-import type { ContainerView, EndpointView, IpamStatusView, NetworkInspect, NetworkSummary, PeerView } from './api-types.js'
+import type {
+  ContainerView, EndpointView, IpamStatusView, NetworkInspect, NetworkSummary, PeerView
+} from './api-types.js'
 import type { LocalEndpoint } from './local-state.js'
 import { formatMapping } from './egress/index.js'
 
 export function summary (rec: NetworkRecord): NetworkSummary {
-  return { Name: rec.name, Id: rec.id, Created: new Date(rec.created).toISOString(), Driver: 'overlay', Scope: 'global', Subnets: [rec.subnet] }
+  return {
+    Name: rec.name, Id: rec.id, Created: new Date(rec.created).toISOString(), Driver: 'overlay', Scope: 'global',
+    Subnets: [rec.subnet]
+  }
 }
 
 export interface InspectInput {
@@ -26,7 +31,9 @@ export function buildInspect (i: InspectInput): NetworkInspect {
   const { rec } = i
   const containers: Record<string, ContainerView> = {}
   for (const ep of i.local) {
-    containers[ep.eid] = { Name: ep.name, EndpointID: ep.eid, MacAddress: ep.mac, IPv4Address: ep.address, IPv6Address: '' }
+    containers[ep.eid] = {
+      Name: ep.name, EndpointID: ep.eid, MacAddress: ep.mac, IPv4Address: ep.address, IPv6Address: ''
+    }
     if (ep.publish !== undefined && ep.publish.length > 0) containers[ep.eid]!.Ports = ep.publish.map(formatMapping)
     if (ep.aliases !== undefined && ep.aliases.length > 0) containers[ep.eid]!.Aliases = [...ep.aliases]
   }
@@ -40,7 +47,11 @@ export function buildInspect (i: InspectInput): NetworkInspect {
     IPAM: {
       Driver: 'ovnet',
       Options: {},
-      Config: [{ Subnet: rec.subnet, ...(rec.ipRange === '' ? {} : { IPRange: rec.ipRange }), ...(rec.gateway === '' ? {} : { Gateway: rec.gateway }) }]
+      Config: [{
+        Subnet: rec.subnet,
+        ...(rec.ipRange === '' ? {} : { IPRange: rec.ipRange }),
+        ...(rec.gateway === '' ? {} : { Gateway: rec.gateway })
+      }]
     },
     Internal: rec.internal,
     Attachable: rec.attachable,
@@ -66,10 +77,14 @@ export function buildInspect (i: InspectInput): NetworkInspect {
       Programmed: e.nodeId === i.self ? localIds.has(e.eid) : programmed.has(e.eid),
       ...(e.aliases === undefined || e.aliases.length === 0 ? {} : { Aliases: [...e.aliases] })
     }))
-    .sort((a, b) => a.Node.localeCompare(b.Node) || a.EndpointIP.localeCompare(b.EndpointIP, undefined, { numeric: true }))
+    .sort((a, b) => {
+      return a.Node.localeCompare(b.Node) || a.EndpointIP.localeCompare(b.EndpointIP, undefined, { numeric: true })
+    })
   const subnets: NonNullable<NetworkInspect['Status']>['IPAM']['Subnets'] = {}
   for (const p of i.ipam?.Pools ?? []) {
-    if (p.Subnet === rec.subnet) subnets[p.Subnet] = { IPsInUse: p.IPsInUse, DynamicIPsAvailable: p.DynamicIPsAvailable }
+    if (p.Subnet === rec.subnet) {
+      subnets[p.Subnet] = { IPsInUse: p.IPsInUse, DynamicIPsAvailable: p.DynamicIPsAvailable }
+    }
   }
   out.Status = { IPAM: { Subnets: subnets } }
   return out

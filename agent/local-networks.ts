@@ -82,7 +82,10 @@ export class LocalNetworks {
     if (!this.driverNets.has(rec.id)) {
       const prefix = rec.subnet.split('/')[1]
       const gateway = rec.gateway === '' ? undefined : `${rec.gateway}/${prefix}`
-      await this.driver.createNetwork(rec.id, { ...rec.options, [VXLANID_LIST]: String(rec.vni) }, this.glue.networkInfo(rec.id), [{ addressSpace: GlobalDefault, pool: rec.subnet, gateway }], [])
+      await this.driver.createNetwork(
+        rec.id, { ...rec.options, [VXLANID_LIST]: String(rec.vni) }, this.glue.networkInfo(rec.id),
+        [{ addressSpace: GlobalDefault, pool: rec.subnet, gateway }], []
+      )
       this.driverNets.add(rec.id)
     }
     return ln.poolId
@@ -92,7 +95,10 @@ export class LocalNetworks {
   private async hold (rec: NetworkRecord): Promise<LocalNetwork> {
     const options: Record<string, string> = { [NetworkOption]: rec.id }
     if (rec.gateway !== '') options[GatewayOption] = rec.gateway
-    const pool = await this.ipam.requestPool({ addressSpace: GlobalDefault, pool: rec.subnet, subPool: rec.ipRange === '' ? undefined : rec.ipRange, options, v6: false })
+    const pool = await this.ipam.requestPool({
+      addressSpace: GlobalDefault, pool: rec.subnet, subPool: rec.ipRange === '' ? undefined : rec.ipRange,
+      options, v6: false
+    })
     if (rec.gateway === '') return { nid: rec.id, poolId: pool.poolId, gateway: '' }
     try {
       await this.ipam.requestAddress(pool.poolId, rec.gateway, { [RequestAddressType]: Gateway })
@@ -110,13 +116,23 @@ export class LocalNetworks {
 
   /** Drop the driver network, the gateway and the pool reference (the network is gone). */
   async release (nid: string): Promise<void> {
-    if (this.driverNets.delete(nid)) await this.driver.deleteNetwork(nid).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'driver deleteNetwork failed') })
+    if (this.driverNets.delete(nid)) {
+      await this.driver.deleteNetwork(nid).catch((err: unknown) => {
+        this.log.warn({ err: String(err), nid }, 'driver deleteNetwork failed')
+      })
+    }
     await this.driver.networkFree(nid).catch(() => {})
     const ln = this.state.networks.get(nid)
     if (ln === undefined) return
     if (this.ipam.holdsPool(ln.poolId)) {
-      if (ln.gateway !== '') await this.ipam.releaseAddress(ln.poolId, ln.gateway).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'gateway release failed') })
-      await this.ipam.releasePool(ln.poolId).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'pool release failed') })
+      if (ln.gateway !== '') {
+        await this.ipam.releaseAddress(ln.poolId, ln.gateway).catch((err: unknown) => {
+          this.log.warn({ err: String(err), nid }, 'gateway release failed')
+        })
+      }
+      await this.ipam.releasePool(ln.poolId).catch((err: unknown) => {
+        this.log.warn({ err: String(err), nid }, 'pool release failed')
+      })
     }
     this.state.networks.delete(nid)
     await this.state.save()

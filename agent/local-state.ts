@@ -100,7 +100,9 @@ export class LocalState {
 
   /** Persist the current maps; writes are serialized, each one complete before the next. */
   async save (): Promise<void> {
-    const snapshot: StateFile = { version: 1, networks: [...this.networks.values()], endpoints: [...this.endpoints.values()] }
+    const snapshot: StateFile = {
+      version: 1, networks: [...this.networks.values()], endpoints: [...this.endpoints.values()]
+    }
     const text = JSON.stringify(snapshot, null, 1)
     await this.file.write(text)
   }

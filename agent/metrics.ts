@@ -44,7 +44,9 @@ export class PromMetrics implements Metrics {
 
   histogram (name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = []): Histogram {
     const existing = this.registry.getSingleMetric(name)
-    const h = existing ?? new PromHistogram({ name, help, buckets: [...buckets], labelNames: [...labelNames], registers: [this.registry] })
+    const h = existing ?? new PromHistogram({
+      name, help, buckets: [...buckets], labelNames: [...labelNames], registers: [this.registry]
+    })
     if (!(h instanceof PromHistogram)) throw new TypeError(`metric ${name} is already registered as another type`)
     return {
       observe: (labels: Labels, value: number) => { h.observe(labels, value) }

@@ -69,7 +69,9 @@ export async function checkNetnsTarget (netns: string, opts: NetnsGuardOptions =
   for (const f of opts.forbidden ?? DEFAULT_FORBIDDEN) {
     const s = await stat(f).catch(() => undefined)
     if (s !== undefined && s.dev === target.dev && s.ino === target.ino) {
-      throw new BadRequestError(`namespace ${netns} is the host's own network namespace (${f}); refusing to attach a container to it`)
+      throw new BadRequestError(
+        `namespace ${netns} is the host's own network namespace (${f}); refusing to attach a container to it`
+      )
     }
   }
 }

@@ -126,7 +126,9 @@ export class NetworkRemovals {
   }
 
   private purgeLater (nid: string): void {
-    this.purge(nid).catch((err: unknown) => { this.log.warn({ err: String(err), nid }, 'deleting the definition of a removed network failed') })
+    this.purge(nid).catch((err: unknown) => {
+      this.log.warn({ err: String(err), nid }, 'deleting the definition of a removed network failed')
+    })
   }
 
   private arm (): void {
@@ -142,7 +144,9 @@ export class NetworkRemovals {
     for (const [nid, r] of this.known) {
       const e = this.db.getEntry(REMOVAL_TABLE, GLOBAL, nid)
       if (e?.owner === this.db.nodeId && now - r.removedAt >= this.retentionMs) {
-        this.db.deleteEntry(REMOVAL_TABLE, GLOBAL, nid).catch((err: unknown) => { this.log.debug({ err: String(err), nid }, 'reaping a removal record failed') })
+        this.db.deleteEntry(REMOVAL_TABLE, GLOBAL, nid).catch((err: unknown) => {
+          this.log.debug({ err: String(err), nid }, 'reaping a removal record failed')
+        })
         continue
       }
       this.purgeLater(nid)

@@ -13,7 +13,9 @@ export function packageRoot (moduleUrl: string): string {
   let dir = dirname(fileURLToPath(moduleUrl))
   for (;;) {
     const file = join(dir, 'package.json')
-    if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === PACKAGE_NAME) return dir
+    if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === PACKAGE_NAME) {
+      return dir
+    }
     const up = dirname(dir)
     if (up === dir) throw new Error(`no package.json of ${PACKAGE_NAME} above ${fileURLToPath(moduleUrl)}`)
     dir = up
@@ -22,5 +24,7 @@ export function packageRoot (moduleUrl: string): string {
 
 /** ovnet's package.json, parsed. */
 export function packageJson (moduleUrl: string): { name: string, version: string } {
-  return JSON.parse(readFileSync(join(packageRoot(moduleUrl), 'package.json'), 'utf8')) as { name: string, version: string }
+  return JSON.parse(
+    readFileSync(join(packageRoot(moduleUrl), 'package.json'), 'utf8')
+  ) as { name: string, version: string }
 }

@@ -58,7 +58,9 @@ export class EndpointRestore {
   async start (): Promise<void> {
     // All pending first: a definition arriving meanwhile schedules its endpoints (resume).
     for (const ep of this.h.endpoints()) this.pending.set(ep.eid, ep)
-    for (const ep of [...this.pending.values()]) if (this.h.network(ep.nid) !== undefined) await this.restoreEndpoint(ep)
+    for (const ep of [...this.pending.values()]) {
+      if (this.h.network(ep.nid) !== undefined) await this.restoreEndpoint(ep)
+    }
     await this.h.save()
     // Adopts what a killed run left: the rules are rewritten to exactly this view.
     await this.h.syncEgress()
@@ -66,7 +68,9 @@ export class EndpointRestore {
       await this.h.complete()
       return
     }
-    this.h.logger.info({ endpoints: this.pending.size }, 'waiting for the definitions of networks to restore endpoints of')
+    this.h.logger.info(
+      { endpoints: this.pending.size }, 'waiting for the definitions of networks to restore endpoints of'
+    )
     this.timer = this.h.clock.setTimeout(() => {
       void this.h.serial(async () => { await this.finish() })
     }, this.h.graceMs)

@@ -46,7 +46,9 @@ interface CompiledRoute {
   body: z.ZodType | undefined
   status: number
   handle: ((ctx: RouteContext<Record<string, string>, unknown>) => Promise<unknown>) | undefined
-  stream: ((ctx: RouteContext<Record<string, string>, undefined>, req: IncomingMessage, res: ServerResponse) => void) | undefined
+  stream: ((
+    ctx: RouteContext<Record<string, string>, undefined>, req: IncomingMessage, res: ServerResponse
+  ) => void) | undefined
 }
 
 export class Router {
@@ -108,7 +110,9 @@ export class Router {
       return
     }
     if (pathMatched) {
-      sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed on ${url.pathname}`, type: 'MethodNotAllowed' } satisfies ApiErrorBody)
+      sendJson(res, 405, {
+        error: `method ${req.method ?? ''} not allowed on ${url.pathname}`, type: 'MethodNotAllowed'
+      } satisfies ApiErrorBody)
     } else {
       sendJson(res, 404, { error: `no such API endpoint: ${url.pathname}`, type: 'NotFound' } satisfies ApiErrorBody)
     }

@@ -87,9 +87,13 @@ export class WgDevice {
 
   /** Create the device (or adopt a live one), set key, port and MTU, bring it up. */
   async ensure (keyFile: string, port: number, mtu: number): Promise<void> {
-    if (this.mode === 'none') throw new Error('no WireGuard on this host (no kernel module, no wireguard-go with /dev/net/tun)')
+    if (this.mode === 'none') {
+      throw new Error('no WireGuard on this host (no kernel module, no wireguard-go with /dev/net/tun)')
+    }
     // A device left by a killed agent is adopted only if `wg` can talk to it (its process lives).
-    if (await this.exists() && !(await this.usable())) await run('ip', ['link', 'del', 'dev', this.name]).catch(() => {})
+    if (await this.exists() && !(await this.usable())) {
+      await run('ip', ['link', 'del', 'dev', this.name]).catch(() => {})
+    }
     if (!(await this.exists())) {
       if (this.mode === 'kernel') await run('ip', ['link', 'add', this.name, 'type', 'wireguard'])
       else await this.startUserspace()
@@ -103,7 +107,9 @@ export class WgDevice {
   }
 
   private async startUserspace (): Promise<void> {
-    const child = spawn(WIREGUARD_GO, ['-f', this.name], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'error' } })
+    const child = spawn(WIREGUARD_GO, ['-f', this.name], {
+      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'error' }
+    })
     this.child = child
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000) })
@@ -118,7 +124,9 @@ export class WgDevice {
     // Ready once its control socket answers.
     const until = Date.now() + 10_000
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wireguard-go ${this.name} exited: ${stderr.trim()}`)
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`wireguard-go ${this.name} exited: ${stderr.trim()}`)
+      }
       if (await this.usable()) return
       if (Date.now() > until) {
         child.kill('SIGKILL')
@@ -152,7 +160,8 @@ export class WgDevice {
     }
     for (const p of want) {
       const cur = have.find(h => h.publicKey === p.publicKey)
-      if (cur !== undefined && cur.endpoint === p.endpoint && cur.allowedIps.length === 1 && cur.allowedIps[0] === p.allowedIp) continue
+      if (cur !== undefined && cur.endpoint === p.endpoint && cur.allowedIps.length === 1 &&
+          cur.allowedIps[0] === p.allowedIp) continue
       // `wg set … allowed-ips` replaces the peer's list, and an address given to this peer leaves
       // any other (a rotated key's old peer) in the same command.
       args.push('peer', p.publicKey, 'endpoint', p.endpoint, 'allowed-ips', p.allowedIp)

@@ -103,10 +103,12 @@ export class WireguardEncryption implements EncryptionPort {
     this.clock = o.clock ?? new SystemClock()
     this.resyncMs = o.resyncMs ?? 10_000
     this.m = {
-      mode: o.metrics.gauge('ovnet_wireguard_mode', 'How this host runs WireGuard (1 for the mode in use: kernel, userspace or none)', ['mode']),
+      mode: o.metrics.gauge('ovnet_wireguard_mode',
+        'How this host runs WireGuard (1 for the mode in use: kernel, userspace or none)', ['mode']),
       peers: o.metrics.gauge('ovnet_wireguard_peers', 'Peers configured on the WireGuard device'),
       rotations: o.metrics.counter('ovnet_wireguard_key_rotations_total', 'WireGuard key rotations of this host'),
-      ignored: o.metrics.counter('ovnet_wireguard_ignored_records_total', 'Peer records ignored at a device sync (not their owner\'s key, undecodable, no such member)'),
+      ignored: o.metrics.counter('ovnet_wireguard_ignored_records_total',
+        'Peer records ignored at a device sync (not their owner\'s key, undecodable, no such member)'),
       syncErrors: o.metrics.counter('ovnet_wireguard_sync_errors_total', 'Failed syncs of the WireGuard device')
     }
   }
@@ -124,13 +126,21 @@ export class WireguardEncryption implements EncryptionPort {
     this.unwatch.push(this.db.watchCluster(ev => { if (ev.type === 'node') this.requestSync() }))
     this.log.info({ mode: this.mode, publicKey: this.pair.publicKey, device: this.o.device }, 'wireguard ready')
     // A previous run's device (agent killed): bring it back to our config at once.
-    if (this.device !== undefined && await this.device.exists()) await this.ensure().catch((err: unknown) => { this.log.warn({ err: String(err) }, 'cannot adopt the WireGuard device') })
+    if (this.device !== undefined && await this.device.exists()) {
+      await this.ensure().catch((err: unknown) => {
+        this.log.warn({ err: String(err) }, 'cannot adopt the WireGuard device')
+      })
+    }
     this.arm()
   }
 
   check (): void {
     if (this.pair === undefined) throw new Error('encryption is not started')
-    if (this.mode === 'none') throw new Error('encrypted networks need WireGuard: no kernel module and no wireguard-go (with /dev/net/tun) on this host')
+    if (this.mode === 'none') {
+      throw new Error(
+        'encrypted networks need WireGuard: no kernel module and no wireguard-go (with /dev/net/tun) on this host'
+      )
+    }
   }
 
   async ensure (): Promise<void> {
@@ -154,8 +164,11 @@ export class WireguardEncryption implements EncryptionPort {
     const me = this.db.nodeId
     const value = encodeWireguardPeer(rec)
     const cur = this.db.getEntry(WIREGUARD_PEER_TABLE, OVERLAY_GLOBAL_NETWORK, me)
-    if (cur !== undefined && cur.owner === me) await this.db.updateEntry(WIREGUARD_PEER_TABLE, OVERLAY_GLOBAL_NETWORK, me, value)
-    else await this.db.createEntry(WIREGUARD_PEER_TABLE, OVERLAY_GLOBAL_NETWORK, me, value)
+    if (cur !== undefined && cur.owner === me) {
+      await this.db.updateEntry(WIREGUARD_PEER_TABLE, OVERLAY_GLOBAL_NETWORK, me, value)
+    } else {
+      await this.db.createEntry(WIREGUARD_PEER_TABLE, OVERLAY_GLOBAL_NETWORK, me, value)
+    }
   }
 
   /** The peers the device should have: live members with a valid record of their own. */
@@ -174,7 +187,13 @@ export class WireguardEncryption implements EncryptionPort {
         continue
       }
       if (rec.mode === 'none') continue
-      out.push({ name: member.name, publicKey: rec.publicKey, endpoint: `${member.advertiseAddr}:${rec.port}`, allowedIp: `${member.advertiseAddr}/32`, ltime: e.ltime })
+      out.push({
+        name: member.name,
+        publicKey: rec.publicKey,
+        endpoint: `${member.advertiseAddr}:${rec.port}`,
+        allowedIp: `${member.advertiseAddr}/32`,
+        ltime: e.ltime
+      })
     }
     // One peer per address and per key: the newest record wins (a restarted host's new id).
     out.sort((a, b) => b.ltime - a.ltime)
@@ -198,7 +217,9 @@ export class WireguardEncryption implements EncryptionPort {
         const want = this.desiredPeers(true)
         const changed = await this.device!.syncPeers(want)
         this.m.peers.set({}, want.length)
-        if (changed.added + changed.removed > 0) this.log.info({ ...changed, peers: want.map(p => p.name) }, 'wireguard peers updated')
+        if (changed.added + changed.removed > 0) {
+          this.log.info({ ...changed, peers: want.map(p => p.name) }, 'wireguard peers updated')
+        }
       } catch (err) {
         this.m.syncErrors.inc()
         this.log.warn({ err: String(err) }, 'wireguard peer sync failed; retrying')
@@ -211,7 +232,11 @@ export class WireguardEncryption implements EncryptionPort {
     if (this.resyncMs <= 0 || this.stopped) return
     this.timer = this.clock.setTimeout(() => {
       // The device too: someone may have deleted it or its process died.
-      if (this.ready) void this.device!.exists().then(async ok => { if (!ok) { this.ready = false; await this.ensure() } }).catch(() => {})
+      if (this.ready) {
+        void this.device!.exists().then(async ok => {
+          if (!ok) { this.ready = false; await this.ensure() }
+        }).catch(() => {})
+      }
       this.requestSync()
       this.arm()
     }, this.resyncMs)
@@ -249,7 +274,8 @@ export class WireguardEncryption implements EncryptionPort {
       VxlanPort: this.dstPort,
       Ready: this.ready,
       Peers: (live?.peers ?? []).map(p => ({
-        Name: names.get(p.publicKey) ?? '', PublicKey: p.publicKey, Endpoint: p.endpoint ?? '', LatestHandshake: p.latestHandshake, RxBytes: p.rx, TxBytes: p.tx
+        Name: names.get(p.publicKey) ?? '', PublicKey: p.publicKey, Endpoint: p.endpoint ?? '',
+        LatestHandshake: p.latestHandshake, RxBytes: p.rx, TxBytes: p.tx
       }))
     }
   }

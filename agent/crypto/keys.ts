@@ -28,7 +28,9 @@ export class KeyFileError extends Error {
 /** The public key of a base64 private key. */
 export function publicKeyOf (privateKey: string): string {
   const raw = Buffer.from(privateKey, 'base64')
-  if (raw.length !== 32 || !validWireguardKey(privateKey)) throw new KeyFileError('a WireGuard private key is 32 bytes in base64')
+  if (raw.length !== 32 || !validWireguardKey(privateKey)) {
+    throw new KeyFileError('a WireGuard private key is 32 bytes in base64')
+  }
   const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' })
   const spki = createPublicKey(key).export({ format: 'der', type: 'spki' })
   return spki.subarray(SPKI_PREFIX.length).toString('base64')

@@ -35,7 +35,8 @@ function ruleArgs (s: SteeringSpec): string[][] {
 }
 
 async function ruleLines (): Promise<string[]> {
-  return (await run('ip', ['rule', 'show'])).split('\n').filter(l => l.startsWith(`${STEER_PREF}:`) || l.startsWith(`${STEER_PREF + 1}:`))
+  return (await run('ip', ['rule', 'show'])).split('\n')
+    .filter(l => l.startsWith(`${STEER_PREF}:`) || l.startsWith(`${STEER_PREF + 1}:`))
 }
 
 async function iptables (args: string[], input?: string): Promise<string> {
@@ -64,7 +65,10 @@ export async function installSteering (s: SteeringSpec): Promise<string | undefi
   const jumped = await iptables(['-t', 'raw', '-C', 'PREROUTING', '-j', GUARD_CHAIN]).then(() => true, () => false)
   if (!jumped) await iptables(['-t', 'raw', '-I', 'PREROUTING', '1', '-j', GUARD_CHAIN])
   const all = (await readFile('/proc/sys/net/ipv4/conf/all/rp_filter', 'utf8').catch(() => '0')).trim()
-  return all === '0' ? undefined : `net.ipv4.conf.all.rp_filter=${all} drops decrypted VXLAN on ${s.device}: set it to 0 (per-device values stay in force)`
+  return all === '0'
+    ? undefined
+    : `net.ipv4.conf.all.rp_filter=${all} drops decrypted VXLAN on ${s.device}: ` +
+      'set it to 0 (per-device values stay in force)'
 }
 
 async function removeRules (): Promise<void> {
@@ -80,7 +84,9 @@ async function removeRules (): Promise<void> {
 export async function removeSteering (): Promise<void> {
   await removeRules()
   await run('ip', ['route', 'flush', 'table', String(STEER_TABLE)]).catch(() => {})
-  while (await iptables(['-t', 'raw', '-D', 'PREROUTING', '-j', GUARD_CHAIN]).then(() => true, () => false)) { /* every copy */ }
+  while (await iptables(['-t', 'raw', '-D', 'PREROUTING', '-j', GUARD_CHAIN]).then(() => true, () => false)) {
+    /* every copy */
+  }
   await iptables(['-t', 'raw', '-F', GUARD_CHAIN]).catch(() => {})
   await iptables(['-t', 'raw', '-X', GUARD_CHAIN]).catch(() => {})
 }

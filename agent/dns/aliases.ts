@@ -14,7 +14,9 @@ export function aliasError (alias: string): string | undefined {
   if (alias.length === 0) return bad('empty')
   if (alias.length > MAX_ALIAS_LENGTH) return bad(`longer than ${MAX_ALIAS_LENGTH} characters`)
   const name = alias.endsWith('.') ? alias.slice(0, -1) : alias
-  if (name.split('.').some(l => !LABEL.test(l))) return bad('labels are 1-63 letters, digits, "-" or "_", not starting or ending with "-"')
+  if (name.split('.').some(l => !LABEL.test(l))) {
+    return bad('labels are 1-63 letters, digits, "-" or "_", not starting or ending with "-"')
+  }
   if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return bad('an IPv4 address is no name')
   return undefined
 }

@@ -17,9 +17,13 @@ const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 
 export function dnsMetrics (m: Metrics): DnsMetrics {
   const queries = m.counter('ovnet_dns_queries_total', 'DNS queries received from containers', ['transport'])
-  const answers = m.counter('ovnet_dns_answers_total', 'DNS answers sent, by response code and source', ['rcode', 'source'])
+  const answers = m.counter(
+    'ovnet_dns_answers_total', 'DNS answers sent, by response code and source', ['rcode', 'source']
+  )
   const dropped = m.counter('ovnet_dns_dropped_total', 'DNS packets dropped without an answer', ['reason'])
-  const forwards = m.counter('ovnet_dns_forwards_total', 'queries forwarded to the host\'s resolvers, by outcome', ['result', 'transport'])
+  const forwards = m.counter(
+    'ovnet_dns_forwards_total', 'queries forwarded to the host\'s resolvers, by outcome', ['result', 'transport']
+  )
   const listeners = m.gauge('ovnet_dns_listeners', 'network sandboxes with a listening resolver on this host')
   const latency = m.histogram?.('ovnet_dns_answer_seconds', 'time from a query to its answer', BUCKETS, ['source'])
   return {

@@ -40,7 +40,9 @@ try {
 } catch (e) { fail(e) }
 `
 
-export async function bindInNetns (netnsPath: string, address: string, port: number, timeoutMs = 10_000): Promise<NetnsSockets> {
+export async function bindInNetns (
+  netnsPath: string, address: string, port: number, timeoutMs = 10_000
+): Promise<NetnsSockets> {
   const child = spawn('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', CHILD, address, String(port)], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc']
   })
@@ -49,7 +51,9 @@ export async function bindInNetns (netnsPath: string, address: string, port: num
   return await new Promise<NetnsSockets>((resolve, reject) => {
     let udp: UdpSocket | undefined
     let done = false
-    const timer = setTimeout(() => { finish(new Error(`binding ${address}:${port} in ${netnsPath} timed out`)) }, timeoutMs)
+    const timer = setTimeout(() => {
+      finish(new Error(`binding ${address}:${port} in ${netnsPath} timed out`))
+    }, timeoutMs)
     const finish = (err: Error | undefined, ok?: NetnsSockets): void => {
       if (done) return
       done = true
@@ -70,6 +74,8 @@ export async function bindInNetns (netnsPath: string, address: string, port: num
     child.on('error', err => { finish(new Error(`nsenter: ${err.message}`)) })
     // 'close' comes after the IPC channel and stdio closed, so after every message: no pair by
     // now means the child failed.
-    child.on('close', code => { finish(new Error(`binding ${address}:${port} in ${netnsPath} failed (exit ${String(code)}): ${stderr.trim()}`)) })
+    child.on('close', code => {
+      finish(new Error(`binding ${address}:${port} in ${netnsPath} failed (exit ${String(code)}): ${stderr.trim()}`))
+    })
   })
 }

@@ -28,7 +28,11 @@ export class HostResolvers {
   private checkedAt = -Infinity
   private pending: Promise<void> | undefined
 
-  constructor (private readonly path: string, private readonly checkMs = 1000, private readonly now: () => number = () => performance.now()) {}
+  constructor (
+    private readonly path: string,
+    private readonly checkMs = 1000,
+    private readonly now: () => number = () => performance.now()
+  ) {}
 
   async get (): Promise<Upstream[]> {
     if (this.now() - this.checkedAt >= this.checkMs) {

@@ -85,7 +85,11 @@ export class Resolver {
     }
     try {
       const { answer, source } = await this.answer(q, msg, asker, transport)
-      if (answer !== undefined) this.o.metrics?.answer(RCODE_NAME[answer[3]! & 0xf] ?? String(answer[3]! & 0xf), source, (performance.now() - t0) / 1000)
+      if (answer !== undefined) {
+        this.o.metrics?.answer(
+          RCODE_NAME[answer[3]! & 0xf] ?? String(answer[3]! & 0xf), source, (performance.now() - t0) / 1000
+        )
+      }
       return answer
     } catch {
       // dns-packet can decode what it cannot encode back (a record it parsed leniently).
@@ -94,7 +98,9 @@ export class Resolver {
     }
   }
 
-  private async answer (q: dns.DecodedPacket, raw: Buffer, asker: Asker, transport: Transport): Promise<{ answer: Buffer | undefined, source: 'local' | 'forward' }> {
+  private async answer (
+    q: dns.DecodedPacket, raw: Buffer, asker: Asker, transport: Transport
+  ): Promise<{ answer: Buffer | undefined, source: 'local' | 'forward' }> {
     const local = (a: Buffer): { answer: Buffer, source: 'local' } => ({ answer: a, source: 'local' })
     const limit = transport === 'tcp' ? 65535 : udpLimit(q)
     const opcode = ((q.flags ?? 0) >> 11) & 0xf
@@ -106,7 +112,9 @@ export class Resolver {
     // the answer echoes the question, and it must decode at the asker.
     if (!plainName(question.name)) return local(this.reply({ ...q, questions: [] }, 'FORMERR', [], limit))
     const name = question.name.toLowerCase().replace(/\.$/, '')
-    const mine = (question.class === 'IN' || question.class === undefined) ? this.local(question, name, asker) : undefined
+    const mine = (question.class === 'IN' || question.class === undefined)
+      ? this.local(question, name, asker)
+      : undefined
     if (mine !== undefined) return local(this.reply(q, mine.rcode, mine.answers, limit, true))
     if (!asker.forward) return local(this.reply(q, 'REFUSED', [], limit))
     const up = this.o.forwarder === undefined ? undefined : await this.o.forwarder.forward(raw, transport === 'tcp')
@@ -119,7 +127,9 @@ export class Resolver {
   }
 
   /** The cluster's answer to one question, or undefined when the name is not the cluster's. */
-  private local (question: dns.Question, name: string, asker: Asker): { rcode: Rcode, answers: dns.Answer[] } | undefined {
+  private local (
+    question: dns.Question, name: string, asker: Asker
+  ): { rcode: Rcode, answers: dns.Answer[] } | undefined {
     if (question.type === 'PTR') {
       const ip = arpaToIp(name)
       if (ip === undefined) return undefined
@@ -135,11 +145,19 @@ export class Resolver {
     return { rcode: 'NOERROR', answers: r.ips.map(ip => ({ type: 'A', name: question.name, ttl: this.ttl, data: ip })) }
   }
 
-  private reply (q: dns.DecodedPacket, rcode: Rcode, answers: dns.Answer[], limit: number, authoritative = false): Buffer {
+  private reply (
+    q: dns.DecodedPacket, rcode: Rcode, answers: dns.Answer[], limit: number, authoritative = false
+  ): Buffer {
     const rd = (q.flags ?? 0) & dns.RECURSION_DESIRED
     const flags = rd | dns.RECURSION_AVAILABLE | (authoritative ? dns.AUTHORITATIVE_ANSWER : 0) | RCODE[rcode]
-    const additionals: dns.Answer[] = hasOpt(q) ? [{ type: 'OPT', name: '.', udpPayloadSize: OUR_EDNS, extendedRcode: 0, ednsVersion: 0, flags: 0 } as unknown as dns.Answer] : []
-    const packet: dns.Packet = { type: 'response', id: q.id ?? 0, flags, questions: q.questions ?? [], answers, additionals }
+    const additionals: dns.Answer[] = hasOpt(q)
+      ? [{
+          type: 'OPT', name: '.', udpPayloadSize: OUR_EDNS, extendedRcode: 0, ednsVersion: 0, flags: 0
+        } as unknown as dns.Answer]
+      : []
+    const packet: dns.Packet = {
+      type: 'response', id: q.id ?? 0, flags, questions: q.questions ?? [], answers, additionals
+    }
     const out = dns.encode(packet)
     if (out.length <= limit) return out
     return dns.encode({ ...packet, flags: flags | dns.TRUNCATED_RESPONSE, answers: [] })
@@ -153,8 +171,15 @@ export class Resolver {
     } catch {
       return this.reply(q, 'SERVFAIL', [], limit)
     }
-    const additionals: dns.Answer[] = hasOpt(q) ? [{ type: 'OPT', name: '.', udpPayloadSize: OUR_EDNS, extendedRcode: 0, ednsVersion: 0, flags: 0 } as unknown as dns.Answer] : []
-    return dns.encode({ type: 'response', id: q.id ?? 0, flags: flags | dns.TRUNCATED_RESPONSE, questions: q.questions ?? [], answers: [], additionals })
+    const additionals: dns.Answer[] = hasOpt(q)
+      ? [{
+          type: 'OPT', name: '.', udpPayloadSize: OUR_EDNS, extendedRcode: 0, ednsVersion: 0, flags: 0
+        } as unknown as dns.Answer]
+      : []
+    return dns.encode({
+      type: 'response', id: q.id ?? 0, flags: flags | dns.TRUNCATED_RESPONSE, questions: q.questions ?? [], answers: [],
+      additionals
+    })
   }
 }
 

@@ -31,7 +31,9 @@ export function serveUdp (sock: UdpSocket, o: ServeOptions): Serving {
     const asker = o.identify(rinfo.address)
     if (asker === undefined) { o.metrics?.dropped('unknown-source'); return }
     void o.resolver.handle(msg, asker, 'udp').then(answer => {
-      if (answer !== undefined) sock.send(answer, rinfo.port, rinfo.address, () => { /* a lost answer is the client's to retry */ })
+      if (answer !== undefined) {
+        sock.send(answer, rinfo.port, rinfo.address, () => { /* a lost answer is the client's to retry */ })
+      }
     })
   }
   sock.on('message', onMessage)

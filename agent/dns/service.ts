@@ -127,7 +127,9 @@ export class DnsService implements DnsPort {
 
   view (nid: string): { Resolver: string, Listening: boolean } | undefined {
     const gw = this.gateways.get(nid)
-    return gw === undefined ? undefined : { Resolver: `${gw}:${this.o.port ?? DNS_PORT}`, Listening: this.listeners.has(nid) }
+    return gw === undefined
+      ? undefined
+      : { Resolver: `${gw}:${this.o.port ?? DNS_PORT}`, Listening: this.listeners.has(nid) }
   }
 
   async changed (ep: LocalEndpoint): Promise<void> {
@@ -203,7 +205,9 @@ export class DnsService implements DnsPort {
     this.running = (async () => {
       do {
         this.again = false
-        await this.reconcileOnce().catch((err: unknown) => { this.log.warn({ err: String(err) }, 'dns listener reconcile failed') })
+        await this.reconcileOnce().catch((err: unknown) => {
+          this.log.warn({ err: String(err) }, 'dns listener reconcile failed')
+        })
       } while (this.again && !this.stopped)
     })().finally(() => { this.running = undefined })
   }
@@ -222,7 +226,9 @@ export class DnsService implements DnsPort {
       try {
         const s = await (this.o.bind ?? bindInNetns)(path, address, this.o.port ?? DNS_PORT)
         if (this.stopped || !this.own.has(nid)) { s.udp.close(); s.tcp.close(); continue }
-        const serve = { resolver: this.resolver, identify: (src: string) => this.identify(nid, src), metrics: this.metrics }
+        const serve = {
+          resolver: this.resolver, identify: (src: string) => this.identify(nid, src), metrics: this.metrics
+        }
         this.listeners.set(nid, { nid, address, ino: s.ino, udp: serveUdp(s.udp, serve), tcp: serveTcp(s.tcp, serve) })
         this.metrics.listeners(this.listeners.size)
         this.log.info({ nid, address }, 'dns resolver listening in the network sandbox')

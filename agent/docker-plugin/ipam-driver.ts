@@ -79,7 +79,8 @@ export class DockerIpamDriver {
     const name = orUndefined(req.Options?.[NETWORK_OPTION])
     if (name === undefined) {
       const p = await this.ipam.requestPool({
-        addressSpace: req.AddressSpace, pool: orUndefined(req.Pool), subPool: orUndefined(req.SubPool), options: { ...req.Options }, v6: req.V6 ?? false
+        addressSpace: req.AddressSpace, pool: orUndefined(req.Pool), subPool: orUndefined(req.SubPool),
+        options: { ...req.Options }, v6: req.V6 ?? false
       })
       return { PoolID: p.poolId, Pool: p.pool, Data: p.meta }
     }
@@ -91,14 +92,17 @@ export class DockerIpamDriver {
     let rec = this.byName(name)
     let created = false
     // Pending dynamic answers for this name: Docker found them overlapping its routes.
-    const declined = subnet === undefined ? [...this.state.pools.values()].filter(h => h.name === name && !h.bound && !h.superseded) : []
+    const declined = subnet === undefined
+      ? [...this.state.pools.values()].filter(h => h.name === name && !h.bound && !h.superseded)
+      : []
     if (rec !== undefined && declined.length > 0) {
       const ours = declined.find(h => h.created && h.nid === rec!.id)
       if (ours === undefined) throw new PoolOverlapsHostError(name, rec.subnet)
       await this.c.removeNetwork(rec.id)
       for (const h of declined) h.superseded = true
       await this.state.save()
-      this.log.info({ network: name, pool: rec.subnet }, 'docker plugin: pool overlaps a host route; re-creating the cluster network elsewhere')
+      this.log.info({ network: name, pool: rec.subnet },
+        'docker plugin: pool overlaps a host route; re-creating the cluster network elsewhere')
       rec = undefined
     }
     if (rec === undefined) {
@@ -106,7 +110,9 @@ export class DockerIpamDriver {
         // `--ipam-opt encrypted`: Docker hands the driver's `-o` options to the IPAM only after it
         // has the pool, so the cluster network's encryption is asked for here.
         const encrypted = req.Options?.[ENCRYPTED_OPTION] !== undefined ? { Options: { [ENCRYPTED_OPTION]: '' } } : {}
-        await this.c.createNetwork({ Name: name, Subnet: subnet, IPRange: ipRange, ...encrypted }, { exclude: declined.map(h => h.pool) })
+        await this.c.createNetwork(
+          { Name: name, Subnet: subnet, IPRange: ipRange, ...encrypted }, { exclude: declined.map(h => h.pool) }
+        )
         created = true
       } catch (err) {
         // Another host (or a concurrent request here) is creating the same network: its
@@ -117,9 +123,21 @@ export class DockerIpamDriver {
       rec = this.byName(name)
       if (rec === undefined) throw new ErrNoSuchNetwork(name)
     }
-    if (subnet !== undefined && subnet !== rec.subnet) throw new BadRequestError(`cluster network ${name} has subnet ${rec.subnet}, not ${subnet}`)
-    if (ipRange !== undefined && ipRange !== rec.ipRange) throw new BadRequestError(`cluster network ${name} has ip range ${rec.ipRange || '(none)'}, not ${ipRange}`)
-    const hold: PoolHold = { poolId: `${HOLD_PREFIX}${rec.id}:${randomBytes(4).toString('hex')}`, nid: rec.id, name, pool: rec.subnet, created, bound: false, superseded: false }
+    if (subnet !== undefined && subnet !== rec.subnet) {
+      throw new BadRequestError(`cluster network ${name} has subnet ${rec.subnet}, not ${subnet}`)
+    }
+    if (ipRange !== undefined && ipRange !== rec.ipRange) {
+      throw new BadRequestError(`cluster network ${name} has ip range ${rec.ipRange || '(none)'}, not ${ipRange}`)
+    }
+    const hold: PoolHold = {
+      poolId: `${HOLD_PREFIX}${rec.id}:${randomBytes(4).toString('hex')}`,
+      nid: rec.id,
+      name,
+      pool: rec.subnet,
+      created,
+      bound: false,
+      superseded: false
+    }
     this.state.pools.set(hold.poolId, hold)
     await this.state.save()
     return { PoolID: hold.poolId, Pool: rec.subnet, Data: {} }
@@ -133,7 +151,9 @@ export class DockerIpamDriver {
     // Docker gave up creating its network on a cluster network made just for it: undo that.
     // A network Docker did create on stays: other hosts may use it (`ovnet network rm`).
     if (hold.created && !hold.bound && !hold.superseded) {
-      await this.c.removeNetwork(hold.nid).catch((err: unknown) => { this.log.warn({ err: String(err), network: hold.name }, 'docker plugin: cannot roll back the cluster network') })
+      await this.c.removeNetwork(hold.nid).catch((err: unknown) => {
+        this.log.warn({ err: String(err), network: hold.name }, 'docker plugin: cannot roll back the cluster network')
+      })
     }
   }
 
@@ -148,7 +168,9 @@ export class DockerIpamDriver {
     if (options[RequestAddressType] === Gateway) {
       // The network's gateway is allocated once, by the host that created it.
       if (rec.gateway === '') throw new BadRequestError(`cluster network ${rec.name} has no gateway`)
-      if (ip !== undefined && ip !== rec.gateway) throw new BadRequestError(`cluster network ${rec.name} has gateway ${rec.gateway}, not ${ip}`)
+      if (ip !== undefined && ip !== rec.gateway) {
+        throw new BadRequestError(`cluster network ${rec.name} has gateway ${rec.gateway}, not ${ip}`)
+      }
       return { Address: `${rec.gateway}/${rec.subnet.split('/')[1]}`, Data: {} }
     }
     return { Address: await this.c.requestAddress(rec.id, ip, options), Data: {} }

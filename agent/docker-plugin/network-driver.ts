@@ -21,7 +21,8 @@ import {
 import type { DockerIpamDriver } from './ipam-driver.js'
 import {
   GENERIC_OPTIONS, MAC_OPTION, NETWORK_OPTION,
-  type CreateEndpointRequest, type CreateEndpointResponse, type CreateNetworkRequest, type JoinRequest, type JoinResponse,
+  type CreateEndpointRequest, type CreateEndpointResponse, type CreateNetworkRequest, type JoinRequest,
+  type JoinResponse,
   type NetworkCapabilitiesResponse
 } from './protocol.js'
 import type { PluginController } from './ports.js'
@@ -69,23 +70,34 @@ export class DockerNetworkDriver {
     if (v4.length !== 1) throw new BadRequestError(`an ovnet network has exactly one IPv4 subnet, got ${v4.length}`)
     const pool = v4[0]!.Pool
     const generic = req.Options?.[GENERIC_OPTIONS]
-    const named = typeof generic === 'object' && generic !== null ? (generic as Record<string, unknown>)[NETWORK_OPTION] : undefined
-    if (named !== undefined && (typeof named !== 'string' || named === '')) throw new BadRequestError(`option ${NETWORK_OPTION} must be a network name`)
+    const named = typeof generic === 'object' && generic !== null
+      ? (generic as Record<string, unknown>)[NETWORK_OPTION]
+      : undefined
+    if (named !== undefined && (typeof named !== 'string' || named === '')) {
+      throw new BadRequestError(`option ${NETWORK_OPTION} must be a network name`)
+    }
     const rec = named !== undefined ? this.byName(named) : this.bySubnet(pool)
     if (rec === undefined) {
       const what = named ?? `with subnet ${pool}`
-      throw new ErrNoSuchNetwork(`${what}: create the Docker network with --ipam-driver ovnet --ipam-opt ${NETWORK_OPTION}=NAME -o ${NETWORK_OPTION}=NAME`)
+      throw new ErrNoSuchNetwork(
+        `${what}: create the Docker network with --ipam-driver ovnet ` +
+        `--ipam-opt ${NETWORK_OPTION}=NAME -o ${NETWORK_OPTION}=NAME`
+      )
     }
     // `-o encrypted` on a cluster network that is not: refuse rather than carry it in clear.
     const wantsEncryption = typeof generic === 'object' && generic !== null && ENCRYPTED_OPTION in generic
     if (wantsEncryption && rec.options[ENCRYPTED_OPTION] === undefined) {
-      throw new BadRequestError(`cluster network ${rec.name} is not encrypted: create it encrypted (--ipam-opt ${ENCRYPTED_OPTION}, or \`ovnet network create ${rec.name} --opt ${ENCRYPTED_OPTION}\`)`)
+      throw new BadRequestError(`cluster network ${rec.name} is not encrypted: create it encrypted ` +
+        `(--ipam-opt ${ENCRYPTED_OPTION}, or \`ovnet network create ${rec.name} --opt ${ENCRYPTED_OPTION}\`)`)
     }
     // Only addresses of the cluster IPAM are unique across hosts: the pool must be one this
     // plugin handed out (Docker's default IPAM would give every host the same .2).
     const ours = [...this.state.pools.values()].some(h => h.nid === rec.id && !h.superseded)
     if (rec.subnet !== pool || !ours) {
-      throw new BadRequestError(`cluster network ${rec.name} (${rec.subnet}) needs its addresses from the ovnet IPAM, got the pool ${pool} from elsewhere: use --ipam-driver ovnet --ipam-opt ${NETWORK_OPTION}=${rec.name}`)
+      throw new BadRequestError(
+        `cluster network ${rec.name} (${rec.subnet}) needs its addresses from the ovnet IPAM, ` +
+        `got the pool ${pool} from elsewhere: use --ipam-driver ovnet --ipam-opt ${NETWORK_OPTION}=${rec.name}`
+      )
     }
     this.ipam.bind(rec.id)
     this.state.networks.set(req.NetworkID, { id: req.NetworkID, nid: rec.id, name: rec.name })
@@ -116,7 +128,9 @@ export class DockerNetworkDriver {
     }
     if ((req.Interface?.AddressIPv6 ?? '') !== '') throw new BadRequestError('ovnet networks are IPv4 only')
     const given = (req.Interface?.MacAddress ?? '').toLowerCase()
-    if (given !== '' && !MAC_RE.test(given)) throw new BadRequestError(`invalid MAC address ${req.Interface?.MacAddress}`)
+    if (given !== '' && !MAC_RE.test(given)) {
+      throw new BadRequestError(`invalid MAC address ${req.Interface?.MacAddress}`)
+    }
     const mac = given === '' ? macFromIPv4(address.split('/')[0]!) : given
     this.state.endpoints.set(req.EndpointID, { eid: req.EndpointID, network: req.NetworkID, nid: rec.id, address, mac })
     await this.state.save()
@@ -127,7 +141,9 @@ export class DockerNetworkDriver {
   async endpointOperInfo (network: string, eid: string): Promise<{ Value: Record<string, unknown> }> {
     const ep = this.endpoint(network, eid)
     const n = this.network(network)
-    return { Value: { [MAC_OPTION]: ep.mac, [NETWORK_OPTION]: n.name, 'ovnet.joined': this.c.localEndpoint(eid) !== undefined } }
+    return {
+      Value: { [MAC_OPTION]: ep.mac, [NETWORK_OPTION]: n.name, 'ovnet.joined': this.c.localEndpoint(eid) !== undefined }
+    }
   }
 
   async deleteEndpoint (network: string, eid: string): Promise<void> {
@@ -142,8 +158,13 @@ export class DockerNetworkDriver {
     const ep = this.endpoint(req.NetworkID, req.EndpointID)
     if (this.c.localEndpoint(ep.eid) !== undefined) throw new ErrInvalidJoin()
     const srcName = handoffName(ep.eid)
-    const { gateway } = await this.c.attachHandoff(ep.nid, { eid: ep.eid, name: `docker-${ep.eid.slice(0, 12)}`, address: ep.address, mac: ep.mac, handoff: srcName })
-    return { InterfaceName: { SrcName: srcName, DstPrefix: 'eth' }, Gateway: gateway, StaticRoutes: [], DisableGatewayService: false }
+    const { gateway } = await this.c.attachHandoff(ep.nid, {
+      eid: ep.eid, name: `docker-${ep.eid.slice(0, 12)}`, address: ep.address, mac: ep.mac, handoff: srcName
+    })
+    return {
+      InterfaceName: { SrcName: srcName, DstPrefix: 'eth' }, Gateway: gateway, StaticRoutes: [],
+      DisableGatewayService: false
+    }
   }
 
   async leave (network: string, eid: string): Promise<void> {

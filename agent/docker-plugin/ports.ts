@@ -16,9 +16,13 @@ export interface PluginController {
   /** An address of the cluster network (CIDR), held until released. */
   requestAddress(nid: string, ip: string | undefined, options: Record<string, string>): Promise<string>
   releaseAddress(nid: string, ip: string): Promise<void>
-  attachHandoff(nid: string, req: { eid: string, name: string, address: string, mac: string, handoff: string }): Promise<{ gateway: string }>
+  attachHandoff(
+    nid: string, req: { eid: string, name: string, address: string, mac: string, handoff: string }
+  ): Promise<{ gateway: string }>
   detachHandoff(eid: string): Promise<void>
   localEndpoint(eid: string): LocalEndpoint | undefined
 }
 
-export type PluginIpam = Pick<Ipam, 'getDefaultAddressSpaces' | 'capabilities' | 'requestPool' | 'releasePool' | 'requestAddress' | 'releaseAddress'>
+export type PluginIpam = Pick<
+  Ipam, 'getDefaultAddressSpaces' | 'capabilities' | 'requestPool' | 'releasePool' | 'requestAddress' | 'releaseAddress'
+>

@@ -17,7 +17,8 @@ import type { DockerIpamDriver } from './ipam-driver.js'
 import type { DockerNetworkDriver } from './network-driver.js'
 import {
   AllocateNetworkRequest, CreateEndpointRequest, CreateNetworkRequest, DiscoveryRequest, EndpointRequest, JoinRequest,
-  NetworkRequest, PLUGIN_CONTENT_TYPE, ReleaseAddressRequest, ReleasePoolRequest, RequestAddressRequest, RequestPoolRequest,
+  NetworkRequest, PLUGIN_CONTENT_TYPE, ReleaseAddressRequest, ReleasePoolRequest, RequestAddressRequest,
+  RequestPoolRequest,
   type ErrResponse
 } from './protocol.js'
 
@@ -44,24 +45,44 @@ export function pluginRoutes (ipam: DockerIpamDriver, net: DockerNetworkDriver):
     ['/IpamDriver.GetCapabilities', bare(async () => ipam.capabilities())],
     ['/IpamDriver.GetDefaultAddressSpaces', bare(async () => await ipam.addressSpaces())],
     ['/IpamDriver.RequestPool', route(RequestPoolRequest, async b => await ipam.requestPool(b))],
-    ['/IpamDriver.ReleasePool', route(ReleasePoolRequest, async b => { await ipam.releasePool(b.PoolID); return empty })],
+    ['/IpamDriver.ReleasePool', route(ReleasePoolRequest, async b => {
+      await ipam.releasePool(b.PoolID); return empty
+    })],
     ['/IpamDriver.RequestAddress', route(RequestAddressRequest, async b => await ipam.requestAddress(b))],
-    ['/IpamDriver.ReleaseAddress', route(ReleaseAddressRequest, async b => { await ipam.releaseAddress(b.PoolID, b.Address); return empty })],
+    ['/IpamDriver.ReleaseAddress', route(ReleaseAddressRequest, async b => {
+      await ipam.releaseAddress(b.PoolID, b.Address); return empty
+    })],
 
     ['/NetworkDriver.GetCapabilities', bare(async () => net.capabilities())],
-    ['/NetworkDriver.CreateNetwork', route(CreateNetworkRequest, async b => { await net.createNetwork(b); return empty })],
-    ['/NetworkDriver.DeleteNetwork', route(NetworkRequest, async b => { await net.deleteNetwork(b.NetworkID); return empty })],
+    ['/NetworkDriver.CreateNetwork', route(CreateNetworkRequest, async b => {
+      await net.createNetwork(b); return empty
+    })],
+    ['/NetworkDriver.DeleteNetwork', route(NetworkRequest, async b => {
+      await net.deleteNetwork(b.NetworkID); return empty
+    })],
     ['/NetworkDriver.CreateEndpoint', route(CreateEndpointRequest, async b => await net.createEndpoint(b))],
-    ['/NetworkDriver.EndpointOperInfo', route(EndpointRequest, async b => await net.endpointOperInfo(b.NetworkID, b.EndpointID))],
-    ['/NetworkDriver.DeleteEndpoint', route(EndpointRequest, async b => { await net.deleteEndpoint(b.NetworkID, b.EndpointID); return empty })],
+    ['/NetworkDriver.EndpointOperInfo',
+      route(EndpointRequest, async b => await net.endpointOperInfo(b.NetworkID, b.EndpointID))],
+    ['/NetworkDriver.DeleteEndpoint', route(EndpointRequest, async b => {
+      await net.deleteEndpoint(b.NetworkID, b.EndpointID); return empty
+    })],
     ['/NetworkDriver.Join', route(JoinRequest, async b => await net.join(b))],
-    ['/NetworkDriver.Leave', route(EndpointRequest, async b => { await net.leave(b.NetworkID, b.EndpointID); return empty })],
+    ['/NetworkDriver.Leave', route(EndpointRequest, async b => {
+      await net.leave(b.NetworkID, b.EndpointID); return empty
+    })],
     ['/NetworkDriver.DiscoverNew', route(DiscoveryRequest, async () => empty)],
     ['/NetworkDriver.DiscoverDelete', route(DiscoveryRequest, async () => empty)],
-    ['/NetworkDriver.ProgramExternalConnectivity', route(EndpointRequest, async b => { await net.externalConnectivity(b.NetworkID, b.EndpointID); return empty })],
-    ['/NetworkDriver.RevokeExternalConnectivity', route(EndpointRequest, async b => { await net.externalConnectivity(b.NetworkID, b.EndpointID); return empty })],
-    ['/NetworkDriver.AllocateNetwork', route(AllocateNetworkRequest, async b => await net.allocateNetwork(b.NetworkID))],
-    ['/NetworkDriver.FreeNetwork', route(NetworkRequest, async b => { await net.freeNetwork(b.NetworkID); return empty })]
+    ['/NetworkDriver.ProgramExternalConnectivity', route(EndpointRequest, async b => {
+      await net.externalConnectivity(b.NetworkID, b.EndpointID); return empty
+    })],
+    ['/NetworkDriver.RevokeExternalConnectivity', route(EndpointRequest, async b => {
+      await net.externalConnectivity(b.NetworkID, b.EndpointID); return empty
+    })],
+    ['/NetworkDriver.AllocateNetwork',
+      route(AllocateNetworkRequest, async b => await net.allocateNetwork(b.NetworkID))],
+    ['/NetworkDriver.FreeNetwork', route(NetworkRequest, async b => {
+      await net.freeNetwork(b.NetworkID); return empty
+    })]
   ])
 }
 

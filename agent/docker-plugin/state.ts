@@ -21,7 +21,10 @@ export interface PoolHold {
   pool: string
   /** This request created the cluster network (a retry may re-create it elsewhere). */
   created: boolean
-  /** Docker has created a network on it (CreateNetwork); before that, a second dynamic request means the pool overlapped its routes. */
+  /**
+   * Docker has created a network on it (CreateNetwork); before that, a second dynamic request means the pool
+   * overlapped its routes.
+   */
   bound: boolean
   /** Replaced by a later pool after an overlap: its release changes nothing more. */
   superseded: boolean
@@ -80,7 +83,12 @@ export class PluginState {
 
   /** Persist the current maps; writes are serialized, each one complete before the next. */
   async save (): Promise<void> {
-    const snapshot: StateFile = { version: 1, pools: [...this.pools.values()], networks: [...this.networks.values()], endpoints: [...this.endpoints.values()] }
+    const snapshot: StateFile = {
+      version: 1,
+      pools: [...this.pools.values()],
+      networks: [...this.networks.values()],
+      endpoints: [...this.endpoints.values()]
+    }
     const text = JSON.stringify(snapshot, null, 1)
     await this.file.write(text)
   }

@@ -40,7 +40,9 @@ export interface EgressView {
 /** What the controller calls (absent in the in-memory tests: no kernel, no egress). */
 export interface EgressPort {
   /** Refuse bad publications before anything is plumbed: nothing changes on an error. */
-  check(net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]): Promise<void>
+  check(
+    net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]
+  ): Promise<void>
   /** Bring the host to the view (idempotent). */
   apply(view: EgressView): Promise<void>
   /** Graceful stop: remove every rule and uplink of ours. */
@@ -73,7 +75,9 @@ export class LinuxEgress implements EgressPort {
     const every = o.reconcileIntervalMs ?? 30_000
     if (every > 0) {
       this.timer = setInterval(() => {
-        void this.repair().catch((err: unknown) => { this.log.warn({ err: String(err) }, 'periodic egress reconcile failed') })
+        void this.repair().catch((err: unknown) => {
+          this.log.warn({ err: String(err) }, 'periodic egress reconcile failed')
+        })
       }, every)
       this.timer.unref()
     }
@@ -85,7 +89,9 @@ export class LinuxEgress implements EgressPort {
     return run
   }
 
-  async check (net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]): Promise<void> {
+  async check (
+    net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]
+  ): Promise<void> {
     checkPublish(net, wanted, published)
     for (const m of wanted) await probeHostPort(m)
   }
@@ -160,14 +166,20 @@ function desired (view: EgressView): Desired {
     ? undefined
     : {
         overlaySubnets: view.overlaySubnets,
-        networks: out.map(n => ({ subnet: n.subnet, ports: n.endpoints.flatMap(e => e.publish.map(p => ({ ...p, ctrIp: e.ip }))) }))
+        networks: out.map(n => ({
+          subnet: n.subnet, ports: n.endpoints.flatMap(e => e.publish.map(p => ({ ...p, ctrIp: e.ip })))
+        }))
       }
   return { out, spec, key: JSON.stringify({ uplinks: out.map(n => [n.nid, n.subnet]), spec }) }
 }
 
 /** The checks of a publication that need no kernel: internal network, clashes. */
-export function checkPublish (net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]): void {
+export function checkPublish (
+  net: { name: string, internal: boolean }, wanted: readonly PortMapping[], published: readonly PortMapping[]
+): void {
   if (wanted.length === 0) return
-  if (net.internal) throw new BadRequestError(`network ${net.name} is internal (no egress): ports cannot be published from it`)
+  if (net.internal) {
+    throw new BadRequestError(`network ${net.name} is internal (no egress): ports cannot be published from it`)
+  }
   checkClashes(wanted, published)
 }

@@ -47,7 +47,9 @@ export const JUMPS: readonly Jump[] = [
   { table: 'nat', chain: 'POSTROUTING', rule: `-j ${CHAIN_POST}` }
 ]
 
-const OWN: Readonly<Record<'filter' | 'nat', readonly string[]>> = { filter: [CHAIN_FWD], nat: [CHAIN_POST, CHAIN_DNAT] }
+const OWN: Readonly<Record<'filter' | 'nat', readonly string[]>> = {
+  filter: [CHAIN_FWD], nat: [CHAIN_POST, CHAIN_DNAT]
+}
 
 const up = `${UPLINK_PREFIX}+`
 
@@ -79,8 +81,10 @@ export function chainRules (spec: FirewallSpec): Record<'filter' | 'nat', string
   const nets = [...spec.networks].sort((a, b) => a.subnet.localeCompare(b.subnet))
   const nat = [
     ...nets.map(n => `-A ${CHAIN_POST} -s ${n.subnet} ! -o ${up} -j MASQUERADE`),
-    ...nets.flatMap(n => n.ports).sort((a, b) => a.proto.localeCompare(b.proto) || a.hostPort - b.hostPort || a.hostIp.localeCompare(b.hostIp))
-      .map(p => `-A ${CHAIN_DNAT}${p.hostIp === ANY_IP ? '' : ` -d ${p.hostIp}/32`} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${p.ctrIp}:${p.ctrPort}`)
+    ...nets.flatMap(n => n.ports)
+      .sort((a, b) => a.proto.localeCompare(b.proto) || a.hostPort - b.hostPort || a.hostIp.localeCompare(b.hostIp))
+      .map(p => `-A ${CHAIN_DNAT}${p.hostIp === ANY_IP ? '' : ` -d ${p.hostIp}/32`} -p ${p.proto} -m ${p.proto} ` +
+        `--dport ${p.hostPort} -j DNAT --to-destination ${p.ctrIp}:${p.ctrPort}`)
   ]
   return { filter, nat }
 }
@@ -131,7 +135,10 @@ export function restoreBatch (saved: SavedState, spec: FirewallSpec | undefined)
     const body: string[] = []
     const declared = OWN[table].filter(c => saved.declared.has(c))
     if (rules !== undefined) {
-      const same = OWN[table].every(c => saved.declared.has(c) && sameRules(saved.chains.get(c) ?? [], rules[table].filter(r => r.startsWith(`-A ${c} `))))
+      const same = OWN[table].every(c => {
+        return saved.declared.has(c) &&
+          sameRules(saved.chains.get(c) ?? [], rules[table].filter(r => r.startsWith(`-A ${c} `)))
+      })
       if (!same) body.push(...OWN[table].map(c => `:${c} - [0:0]`), ...rules[table])
     }
     for (const j of JUMPS.filter(x => x.table === table)) {
@@ -173,7 +180,9 @@ async function runIptables (cmd: string, args: readonly string[], input?: string
   try {
     return await run(cmd, args, input)
   } catch (err) {
-    if (err instanceof SpawnError) throw new IptablesMissingError(`${err.message} (egress needs iptables: bash scripts/setup-host.sh)`)
+    if (err instanceof SpawnError) {
+      throw new IptablesMissingError(`${err.message} (egress needs iptables: bash scripts/setup-host.sh)`)
+    }
     throw err
   }
 }

@@ -37,12 +37,18 @@ export function parsePublish (spec: string): PortMapping {
   const slash = spec.lastIndexOf('/')
   const body = slash < 0 ? spec : spec.slice(0, slash)
   const proto = slash < 0 ? 'tcp' : spec.slice(slash + 1)
-  if (proto !== 'tcp' && proto !== 'udp') throw new BadRequestError(`invalid protocol "${proto}" in --publish ${spec} (tcp or udp)`)
+  if (proto !== 'tcp' && proto !== 'udp') {
+    throw new BadRequestError(`invalid protocol "${proto}" in --publish ${spec} (tcp or udp)`)
+  }
   const parts = body.split(':')
-  if (parts.length < 2 || parts.length > 3) throw new BadRequestError(`invalid --publish ${spec}: want [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]`)
+  if (parts.length < 2 || parts.length > 3) {
+    throw new BadRequestError(`invalid --publish ${spec}: want [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]`)
+  }
   const hostIp = parts.length === 3 ? parts[0]! : ANY_IP
   if (!isIpv4(hostIp)) throw new BadRequestError(`invalid host IP "${hostIp}" in --publish ${spec}`)
-  return { hostIp, hostPort: port(parts[parts.length - 2]!, spec), ctrPort: port(parts[parts.length - 1]!, spec), proto }
+  return {
+    hostIp, hostPort: port(parts[parts.length - 2]!, spec), ctrPort: port(parts[parts.length - 1]!, spec), proto
+  }
 }
 
 function isIpv4 (s: string): boolean {
@@ -56,7 +62,8 @@ export function formatMapping (m: PortMapping): string {
 
 /** Two mappings compete for the same host port (same protocol, same or a wildcard address). */
 export function clash (a: PortMapping, b: PortMapping): boolean {
-  return a.proto === b.proto && a.hostPort === b.hostPort && (a.hostIp === b.hostIp || a.hostIp === ANY_IP || b.hostIp === ANY_IP)
+  return a.proto === b.proto && a.hostPort === b.hostPort &&
+    (a.hostIp === b.hostIp || a.hostIp === ANY_IP || b.hostIp === ANY_IP)
 }
 
 /** Refuse mappings that clash with each other or with `published` (what this host has already). */
@@ -64,7 +71,11 @@ export function checkClashes (wanted: readonly PortMapping[], published: readonl
   for (let i = 0; i < wanted.length; i++) {
     const w = wanted[i]!
     const other = [...wanted.slice(0, i), ...published].find(p => clash(w, p))
-    if (other !== undefined) throw new PortTakenError(`port ${w.hostIp}:${w.hostPort}/${w.proto} is already published (${formatMapping(other)})`)
+    if (other !== undefined) {
+      throw new PortTakenError(
+        `port ${w.hostIp}:${w.hostPort}/${w.proto} is already published (${formatMapping(other)})`
+      )
+    }
   }
 }
 
@@ -74,8 +85,12 @@ export function checkClashes (wanted: readonly PortMapping[], published: readonl
  */
 export async function probeHostPort (m: PortMapping): Promise<void> {
   const fail = (err: NodeJS.ErrnoException): never => {
-    if (err.code === 'EADDRINUSE') throw new PortTakenError(`port ${m.hostIp}:${m.hostPort}/${m.proto} is taken on this host: ${err.code}`)
-    if (err.code === 'EADDRNOTAVAIL') throw new BadRequestError(`host IP ${m.hostIp} in --publish is not an address of this host`)
+    if (err.code === 'EADDRINUSE') {
+      throw new PortTakenError(`port ${m.hostIp}:${m.hostPort}/${m.proto} is taken on this host: ${err.code}`)
+    }
+    if (err.code === 'EADDRNOTAVAIL') {
+      throw new BadRequestError(`host IP ${m.hostIp} in --publish is not an address of this host`)
+    }
     throw new BadRequestError(`cannot publish ${m.hostIp}:${m.hostPort}/${m.proto}: ${err.message}`)
   }
   if (m.proto === 'tcp') {

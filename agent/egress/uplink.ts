@@ -30,7 +30,8 @@ export function uplinkName (nid: string): string {
 interface LinkJson { ifname: string, operstate?: string, addr_info?: Array<{ local?: string }> }
 interface RouteJson { dst?: string, gateway?: string, dev?: string }
 
-const ipArgs = (ns: string | undefined, args: readonly string[]): string[] => (ns === undefined ? [...args] : ['-n', ns, ...args])
+const ipArgs = (ns: string | undefined, args: readonly string[]): string[] =>
+  (ns === undefined ? [...args] : ['-n', ns, ...args])
 const batch = async (ns: string | undefined, lines: readonly string[]): Promise<void> => {
   if (lines.length > 0) await run('ip', ipArgs(ns, ['-batch', '-']), lines.join('\n') + '\n')
 }
@@ -42,7 +43,9 @@ const json = async <T>(ns: string | undefined, args: readonly string[]): Promise
 /** The host side's uplinks that exist now, by device name. */
 export async function hostUplinks (): Promise<Map<string, LinkJson>> {
   const links = await json<LinkJson>(undefined, ['addr', 'show'])
-  return new Map(links.filter(l => l.ifname.startsWith(UPLINK_PREFIX) && /^ovu[0-9a-f]{12}$/.test(l.ifname)).map(l => [l.ifname, l]))
+  return new Map(links
+    .filter(l => l.ifname.startsWith(UPLINK_PREFIX) && /^ovu[0-9a-f]{12}$/.test(l.ifname))
+    .map(l => [l.ifname, l]))
 }
 
 /**
@@ -69,7 +72,9 @@ export async function ensureUplink (u: UplinkSpec, found: LinkJson | undefined, 
   }
   const created = existing === undefined
   const host: string[] = []
-  if (existing === undefined || existing.addr_info?.some(a => a.local === HOST_SIDE_IP) !== true) host.push(`addr replace ${HOST_SIDE_IP}/32 dev ${dev}`)
+  if (existing === undefined || existing.addr_info?.some(a => a.local === HOST_SIDE_IP) !== true) {
+    host.push(`addr replace ${HOST_SIDE_IP}/32 dev ${dev}`)
+  }
   if (existing === undefined || existing.operstate === 'DOWN') host.push(`link set ${dev} up`)
   if (created || !routes.some(r => r.dst === u.subnet && r.dev === dev && r.gateway === SANDBOX_SIDE_IP)) {
     host.push(`route replace ${u.subnet} via ${SANDBOX_SIDE_IP} dev ${dev} onlink`)
