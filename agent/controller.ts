@@ -29,7 +29,7 @@ import type {
   NetworkCreateRequest, NetworkCreateResponse, NetworkInspect, NetworkSummary
 } from './api-types.js'
 import {
-  ActiveEndpointsError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork
+  ActiveEndpointsError, AmbiguousNetworkError, BadRequestError, ErrInvalidJoin, ErrNoSuchEndpoint, ErrNoSuchNetwork
 } from './errors.js'
 import { EventHub } from './events.js'
 import { buildInspect, summary } from './inspect.js'
@@ -305,8 +305,10 @@ export class Controller {
     if (byId !== undefined) return byId
     const byName = [...this.networks.values()].filter(n => n.name === nameOrId)
     if (byName.length === 1) return byName[0]!
-    const byPrefix = [...this.networks.values()].filter(n => n.id.startsWith(nameOrId))
-    if (nameOrId.length >= 3 && byPrefix.length === 1) return byPrefix[0]!
+    if (byName.length > 1) throw new AmbiguousNetworkError(nameOrId, byName.length, 'name')
+    const byPrefix = nameOrId.length >= 3 ? [...this.networks.values()].filter(n => n.id.startsWith(nameOrId)) : []
+    if (byPrefix.length === 1) return byPrefix[0]!
+    if (byPrefix.length > 1) throw new AmbiguousNetworkError(nameOrId, byPrefix.length, 'ID prefix')
     throw new ErrNoSuchNetwork(nameOrId)
   }
 

@@ -48,6 +48,18 @@ export class ErrNoSuchEndpoint extends ControllerError {
   constructor (readonly endpoint: string) { super(`endpoint ${endpoint} not found`) }
 }
 
+/**
+ * A name (or id prefix) that matches several networks, as Docker's "network x is ambiguous (2 matches
+ * found based on name)": two hosts that created one name at the same moment, or on both sides of a
+ * partition, leave two networks of that name; their ids still tell them apart.
+ */
+export class AmbiguousNetworkError extends ControllerError {
+  override readonly kind = 'badRequest'
+  constructor (readonly network: string, readonly matches: number, by: 'name' | 'ID prefix') {
+    super(`network ${network} is ambiguous (${matches} matches found based on ${by}): use the network's id`)
+  }
+}
+
 /** NetworkNameError: a network with the same name already exists. */
 export class NetworkNameError extends ControllerError {
   override readonly kind = 'forbidden'

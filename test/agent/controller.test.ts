@@ -4,6 +4,7 @@
  * the lab reproductions of the same bugs are in test/chaos/regressions.test.ts.
  */
 import assert from 'node:assert/strict'
+import { AmbiguousNetworkError } from '../../agent/errors.js'
 import { REMOVAL_TABLE } from '../../agent/network-removals.js'
 import { ErrPoolOverlap } from '../../ipam/index.js'
 import { OVERLAY_GLOBAL_NETWORK as GLOBAL, VniInUseError } from '../../overlay/index.js'
@@ -32,6 +33,22 @@ describe('controller on an in-memory cluster', function () {
   async function bumpClock (k: ControllerStack, i: number, writes: number): Promise<void> {
     for (let w = 0; w < writes; w++) await k.host(i).db.createEntry('test_scratch', GLOBAL, `bump-${i}-${w}`, new Uint8Array([1]))
   }
+
+  it('a name created on two hosts at the same moment is ambiguous: a clear error, ids still work', async () => {
+    s = await controllerStack(2)
+    const k = s
+    // Both creates start before either definition has travelled: each host's name check passes.
+    const [a, b] = await k.run(async () => await Promise.all([
+      k.host(0).controller.createNetwork({ Name: 'x', Subnet: '10.61.0.0/24' }),
+      k.host(1).controller.createNetwork({ Name: 'x', Subnet: '10.62.0.0/24' })
+    ]))
+    for (let t = 0; t < 30_000 && (await names(k, 0)) !== 'x,x'; t += 100) await k.c.advance(100)
+    assert.equal(await names(k, 0), 'x,x')
+    await assert.rejects(k.host(0).controller.inspectNetwork('x', false), (err: unknown) =>
+      err instanceof AmbiguousNetworkError && err.kind === 'badRequest' && /ambiguous \(2 matches found based on name\)/.test(err.message))
+    assert.equal((await k.host(0).controller.inspectNetwork(a.Id, false)).Id, a.Id)
+    assert.equal((await k.host(0).controller.inspectNetwork(b.Id, false)).Id, b.Id)
+  })
 
   for (const later of ['re-announcement', 'removal'] as const) {
     it(`remove-during-cut: a network removed on one side of a partition stays removed after the heal (the ${later} is the later write)`, async () => {
