@@ -23,7 +23,13 @@ describe('chaos regressions: restarts, partitions (root)', function () {
   before(function () {
     if (process.getuid?.() !== 0) this.skip()
   })
-  afterEach(async () => { await t?.teardown(); t = undefined })
+  afterEach(async function () {
+    // A failure prints what each agent logged last (a rare failure is seen once, in CI's output).
+    if (this.currentTest?.state === 'failed' && t !== undefined) {
+      for (const h of t.hosts) console.log(`--- ${h.label}'s log, last lines:\n${await t.logTail(h.index, 40)}`)
+    }
+    await t?.teardown(); t = undefined
+  })
 
   async function lab (): Promise<LabTarget> {
     t = new LabTarget({ hosts: 3, prefix: `rg${randomBytes(3).toString('hex')}` })
