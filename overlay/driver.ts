@@ -13,6 +13,7 @@
  *   to one network run side by side and different networks never wait for each other.
  * - Restart: sandboxes of a previous run (found by name prefix) are adopted when their network's
  *   first endpoint joins again, and removed if nothing claims them (restoreComplete / grace).
+ *   Creating, adopting and removing sandboxes: sandbox-lifecycle.ts.
  */
 import { decodePeerRecord, encodePeerRecord, normalizeMac, PEER_TABLE, type PeerRecord } from '../proto/index.js'
 import {
@@ -21,10 +22,7 @@ import {
   type Metrics
 } from '../core/index.js'
 import type { ClusterEvent, NetworkDB, Unsubscribe } from '../networkdb/index.js'
-import {
-  DEFAULT_VXLAN_PORT, endpointKey, sandboxName, sandboxPrefix, VXLAN_OVERHEAD,
-  type Dataplane, type SandboxSpec, type SandboxState
-} from './dataplane.js'
+import { DEFAULT_VXLAN_PORT, endpointKey, sandboxName, type Dataplane } from './dataplane.js'
 import {
   ActiveEndpointsError, DRIVER_MTU, EndpointExistsError, InvalidJoinError, InvalidParameterError, NoEndpointError,
   NoNetworkError, NotImplementedError, ObjectType,
@@ -37,7 +35,8 @@ import { encryptedOption, type EncryptionPort } from './encryption.js'
 import { PeerDB } from './peerdb.js'
 import { Coalescer, ReturnDetector } from './peer-return.js'
 import { KernelScheduler, type ReconcileTrigger } from './kernel-scheduler.js'
-import { SandboxProgrammer, type ReconcileReport } from './reconciler.js'
+import type { ReconcileReport } from './reconciler.js'
+import { SandboxLifecycle } from './sandbox-lifecycle.js'
 import { networkStatus, newNet, type Endpoint, type Net } from './network-state.js'
 import type { OverlayStatus } from './status.js'
 import { parseVxlanIdList, VniAllocator, VXLANID_LIST, type VniAllocatorOptions } from './vni.js'
@@ -93,16 +92,12 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   private readonly db: NetworkDB | undefined
   private readonly clock: Clock
   private readonly log: Logger
-  private readonly mtu: number | undefined
-  private readonly encryption: EncryptionPort | undefined
   private readonly reconcileIntervalMs: number
   private readonly sched: KernelScheduler
-  private readonly orphanGraceMs: number
+  private readonly sandboxes: SandboxLifecycle
   private readonly nets = new Map<string, Net>()
   private readonly peers = new Map<string, PeerDB>()
-  private readonly discovered = new Map<string, SandboxState>()
   private reconcileTimer: TimerHandle | undefined
-  private orphanTimer: TimerHandle | undefined
   private readonly returns: Coalescer
   private unwatchCluster: Unsubscribe | undefined
   private readonly m: {
@@ -126,10 +121,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     this.db = opts.db
     this.clock = opts.clock ?? new SystemClock()
     this.log = (opts.logger ?? silentLogger).child({ component: 'overlay' })
-    this.mtu = opts.mtu
-    this.encryption = opts.encryption
     this.reconcileIntervalMs = opts.reconcileIntervalMs ?? 30_000
-    this.orphanGraceMs = opts.orphanGraceMs ?? 60_000
     this.returns = new Coalescer(this.clock, opts.returnReconcileDelayMs ?? 500, async nid => {
       const n = this.nets.get(nid)
       if (n !== undefined) await this.reconcileAll([n], 'peer-return')
@@ -152,10 +144,13 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     }
     this.sched = new KernelScheduler({ clock: this.clock, logger: this.log, metrics: this.m,
       batchDelayMs: opts.batchDelayMs ?? 0, retryMs: opts.retryMs ?? 500 })
+    this.sandboxes = new SandboxLifecycle({
+      dp: this.dp, nodeName: this.nodeName, vtep: this.vtep, dstPort: port, mtu: opts.mtu, encryption: opts.encryption,
+      clock: this.clock, logger: this.log, errors: this.m.errors, sched: this.sched, nets: this.nets,
+      peerDb: nid => this.peerDb(nid), cancelTimers: n => { this.cancelTimers(n) },
+      orphanGraceMs: opts.orphanGraceMs ?? 60_000
+    })
   }
-
-  /** Owner tag of this node's sandboxes; the network id follows. */
-  private get ownerPrefix (): string { return `ovnet:${this.nodeName}:` }
 
   type (): string { return OVERLAY_DRIVER_TYPE }
   isBuiltIn (): boolean { return true }
@@ -166,32 +161,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
   /** Find a previous run's sandboxes (adopted on rejoin) and start the periodic reconciler. */
   async start (): Promise<void> {
     await this.allocator?.start()
-    const prefix = sandboxPrefix(this.nodeName)
-    // A stale or foreign sandbox never stops the driver (nor the agent): log it, remove what is
-    // broken, adopt the rest; a network that needs a removed one gets it made anew.
-    const found = await this.dp.listSandboxes(prefix).catch((err: unknown) => {
-      this.log.error({ err: String(err) }, 'cannot list sandboxes of a previous run; starting without them')
-      return []
-    })
-    for (const s of found) {
-      // The name prefix alone is ambiguous ("ovnet-node-" also starts "ovnet-node-2-..."): trust
-      // the owner tag, or for an untagged sandbox a name with nothing but an id after the prefix.
-      const mine = s.owner !== undefined
-        ? s.owner.startsWith(`${this.ownerPrefix}`)
-        : !s.name.slice(prefix.length).includes('-')
-      if (!mine) continue
-      if (s.unusable !== undefined) {
-        this.log.warn({ sandbox: s.name, detail: s.unusable },
-          'a previous run left a sandbox name that is no network namespace: removing it')
-        await this.guard('removeSandbox', () => this.dp.removeSandbox(s.name))
-        continue
-      }
-      this.discovered.set(s.name, s)
-    }
-    if (this.discovered.size > 0) {
-      this.log.info({ sandboxes: [...this.discovered.keys()] }, 'found sandboxes of a previous run')
-      this.orphanTimer = this.clock.setTimeout(() => { void this.restoreComplete() }, this.orphanGraceMs)
-    }
+    await this.sandboxes.discover()
     this.armReconcile()
     if (this.db !== undefined && this.unwatchCluster === undefined) {
       const detector = new ReturnDetector(this.db.nodeId)
@@ -212,24 +182,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
    * The agent has re-created every network and endpoint it had: remove previous-run sandboxes
    * nothing claimed and endpoint veths nobody joined again.
    */
-  async restoreComplete (): Promise<void> {
-    this.clock.clearTimeout(this.orphanTimer)
-    this.orphanTimer = undefined
-    for (const name of [...this.discovered.keys()]) {
-      this.discovered.delete(name)
-      await this.guard('removeSandbox', () => this.dp.removeSandbox(name))
-    }
-    for (const n of this.nets.values()) {
-      if (n.staleKeys.length === 0) continue
-      await n.lock.runShared(async () => {
-        const joined = new Set([...n.endpoints.values()].filter(e => e.state !== 'created')
-          .map(e => endpointKey(e.eid)))
-        for (const key of n.staleKeys) if (!joined.has(key) && n.spec !== undefined) await this.guard('removeEndpoint',
-          () => this.dp.removeEndpoint(n.sandbox, key))
-        n.staleKeys = []
-      })
-    }
-  }
+  async restoreComplete (): Promise<void> { await this.sandboxes.restoreComplete() }
 
   /**
    * Stop timers; unless `keepDataplane` (a simulated crash, or handing over to a new process),
@@ -237,8 +190,8 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
    */
   async stop (opts: { keepDataplane?: boolean } = {}): Promise<void> {
     this.clock.clearTimeout(this.reconcileTimer)
-    this.clock.clearTimeout(this.orphanTimer)
-    this.reconcileTimer = this.orphanTimer = undefined
+    this.reconcileTimer = undefined
+    this.sandboxes.cancelGrace()
     this.unwatchCluster?.()
     this.unwatchCluster = undefined
     this.returns.cancelAll()
@@ -246,14 +199,10 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     for (const n of this.nets.values()) {
       this.cancelTimers(n)
       await n.lock.runExclusive(async () => {
-        if (opts.keepDataplane !== true && n.spec !== undefined) await this.removeSandboxLocked(n)
+        if (opts.keepDataplane !== true && n.spec !== undefined) await this.sandboxes.removeLocked(n)
       })
     }
-    if (opts.keepDataplane !== true) {
-      for (const name of [...this.discovered.keys()]) await this.guard('removeSandbox',
-        () => this.dp.removeSandbox(name))
-      this.discovered.clear()
-    }
+    if (opts.keepDataplane !== true) await this.sandboxes.removeUnclaimed()
   }
 
   // ---- NetworkAllocator ----------------------------------------------------------------------
@@ -262,7 +211,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     nid: string, options: Record<string, string>, ipV4Data: IPAMData[], ipV6Data: IPAMData[]
   ): Promise<Record<string, string>> {
     checkIpam(ipV4Data, ipV6Data)
-    if (encryptedOption(options)) this.canEncrypt()
+    if (encryptedOption(options)) this.sandboxes.canEncrypt()
     const listed = optionValue(options, VXLANID_LIST)
     const requested = listed === undefined ? undefined : parseVxlanIdList(listed)
     if (requested !== undefined && requested.length > 1) {
@@ -309,7 +258,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     const joined = [...n.endpoints.values()].filter(e => e.state !== 'created').length
     if (joined > 0) throw new ActiveEndpointsError(nid, joined)
     this.cancelTimers(n)
-    await n.lock.runExclusive(async () => { if (n.spec !== undefined) await this.removeSandboxLocked(n) })
+    await n.lock.runExclusive(async () => { if (n.spec !== undefined) await this.sandboxes.removeLocked(n) })
     this.nets.delete(nid)
     this.peers.delete(nid)
   }
@@ -381,7 +330,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       // except by a removal that had started already: then build it again.
       let added = false
       while (!added) {
-        if (n.spec === undefined) await n.lock.runExclusive(() => this.ensureSandboxLocked(n))
+        if (n.spec === undefined) await n.lock.runExclusive(() => this.sandboxes.ensureLocked(n))
         try {
           added = await n.lock.runShared(async () => {
             const spec = n.spec
@@ -399,7 +348,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
         } catch (e) {
           this.m.errors.inc({ op: 'addEndpoint' })
           if (!others()) await n.lock.runExclusive(async () => {
-            if (!others() && n.spec !== undefined) await this.removeSandboxLocked(n)
+            if (!others() && n.spec !== undefined) await this.sandboxes.removeLocked(n)
           })
           throw e
         }
@@ -432,7 +381,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     this.peerDb(nid).removeLocal(eid)
     const unused = (): boolean => ![...n.endpoints.values()].some(x => x.state !== 'created')
     if (unused()) await n.lock.runExclusive(async () => {
-      if (unused() && n.spec !== undefined) await this.removeSandboxLocked(n)
+      if (unused() && n.spec !== undefined) await this.sandboxes.removeLocked(n)
     })
     this.schedule(n)
   }
@@ -483,58 +432,6 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
 
   private schedule (n: Net): void { this.sched.schedule(n) }
 
-  private async ensureSandboxLocked (n: Net): Promise<void> {
-    if (n.spec !== undefined) return
-    // Encrypted: the tunnel first (its steering must exist before any VXLAN frame leaves).
-    const crypt = n.encrypted ? this.canEncrypt() : undefined
-    await crypt?.ensure()
-    const overhead = VXLAN_OVERHEAD + (crypt?.overhead ?? 0)
-    const underlay = this.mtu ?? n.mtuOption ?? (await this.dp.underlayMtu(this.vtep) ?? 1500) - overhead
-    const spec: SandboxSpec = {
-      name: n.sandbox, vni: n.vni, vtep: this.vtep, dstPort: crypt?.dstPort ?? this.dstPort, mtu: underlay,
-      gateway: n.gateway, owner: `${this.ownerPrefix}${n.nid.replace(/[^A-Za-z0-9._:/-]/g, '_')}`.slice(0, 200)
-    }
-    const found = this.discovered.get(n.sandbox)
-    try {
-      await this.dp.ensureSandbox(spec)
-    } catch (e) {
-      this.m.errors.inc({ op: 'ensureSandbox' })
-      // Leave nothing half-built behind; the next join starts afresh.
-      await this.guard('removeSandbox', () => this.dp.removeSandbox(n.sandbox))
-      throw e
-    }
-    this.discovered.delete(n.sandbox)
-    n.origin = found === undefined ? 'created'
-      : (found.vni === spec.vni && found.vtep === spec.vtep && found.dstPort === spec.dstPort ? 'adopted' : 'rebuilt')
-    n.staleKeys = found?.endpoints ?? []
-    n.spec = spec
-    n.programmer = new SandboxProgrammer(this.dp, n.sandbox, this.peerDb(n.nid))
-    // Replays announcements received before the sandbox existed, and repairs an adopted one.
-    try {
-      await this.sched.reconcile(n, n.programmer, 'sandbox')
-    } catch (e) {
-      this.sched.failed(n, e, 'reconcile')
-    }
-  }
-
-  /** The encryption port, or a clear error when this host cannot encrypt. */
-  private canEncrypt (): EncryptionPort {
-    if (this.encryption === undefined) {
-      throw new InvalidParameterError('encrypted networks are not available on this host')
-    }
-    this.encryption.check()
-    return this.encryption
-  }
-
-  private async removeSandboxLocked (n: Net): Promise<void> {
-    this.cancelTimers(n)
-    n.programmer = undefined
-    n.spec = undefined
-    n.origin = undefined
-    n.needsReconcile = false
-    await this.guard('removeSandbox', () => this.dp.removeSandbox(n.sandbox))
-  }
-
   private cancelTimers (n: Net): void {
     this.sched.cancel(n)
     this.returns.cancel(n.nid)
@@ -578,15 +475,6 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     for (const n of this.nets.values()) await this.sched.flushNow(n)
   }
 
-  private async guard (op: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn()
-    } catch (e) {
-      this.m.errors.inc({ op })
-      this.log.error({ op, err: (e as Error).message }, 'dataplane operation failed')
-    }
-  }
-
   // ---- lookups and status --------------------------------------------------------------------
 
   private net (nid: string): Net {
@@ -617,7 +505,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       dstPort: this.dstPort,
       networks,
       pendingNetworks,
-      unclaimedSandboxes: [...this.discovered.keys()],
+      unclaimedSandboxes: this.sandboxes.unclaimed(),
       vniConflicts: this.allocator?.conflicts() ?? []
     }
   }
