@@ -4,15 +4,15 @@
  * Gossip: one cluster topic (node and network-membership events) and one topic per network
  * (table events, only nodes in the network subscribe). Repair: push-pull of the cluster state and
  * digest-first bulk sync per network (anti-entropy.ts). Failure detection: failure-detector.ts.
- * Joining and re-dialling: reconnect.ts. Ownership: only an entry's owner writes it, and a gossiped
- * entry must come from its owner; own writes and remote merges: entries.ts.
+ * Joining and re-dialling: reconnect.ts. Joining and leaving networks, network events: networks.ts.
+ * Ownership: only an entry's owner writes it, and a gossiped entry must come from its owner; own
+ * writes and remote merges: entries.ts.
  */
 import {
-  decodeGossip, decodeRequest, encodeGossip, encodeRequest, encodeResponse, decodeResponse, MAX_NAME, WireError,
-  type ClusterState, type GossipMessage, type WireNetworkEvent, type WireNodeEvent
+  decodeGossip, decodeRequest, encodeGossip, encodeRequest, encodeResponse, decodeResponse, WireError,
+  type ClusterState, type GossipMessage, type WireNodeEvent
 } from '../proto/index.js'
 import { answerSync, syncWith, type SyncDeps } from './anti-entropy.js'
-import { joinSync } from './join-sync.js'
 import {
   SystemClock, silentLogger, noopMetrics, type Clock, type Logger, type Metrics
 } from '../core/index.js'
@@ -32,16 +32,14 @@ import type {
   ClusterEvent, Diagnostics, EntryView, NetworkDB, NetworkDBStats, NodeInfo, TableEvent, Unsubscribe, WriteOptions
 } from './types.js'
 import { digestOf } from './hash.js'
-import { authenticate, checkName, CLUSTER_TOPIC, networkTopic } from './validate.js'
+import { authenticate, CLUSTER_TOPIC, networkTopic } from './validate.js'
 import { Periodic } from './periodic.js'
 import { Reconnector } from './reconnect.js'
 import { MemberEvents } from './member-events.js'
-import { MAX_LTIME_AHEAD, screenNetworkEvent, screenNodeEvent, tooFarAhead } from './trust.js'
+import { screenNetworkEvent, screenNodeEvent } from './trust.js'
+import { JOIN_ANNOUNCE_MAX_DELAY_MS, Networks } from './networks.js'
 
-export { CLUSTER_TOPIC, networkTopic }
-
-/** Longest wait of a network join's announcement for the join's bulk sync (see joinNetwork). */
-export const JOIN_ANNOUNCE_MAX_DELAY_MS = 500
+export { CLUSTER_TOPIC, networkTopic, JOIN_ANNOUNCE_MAX_DELAY_MS }
 
 export interface NetworkDBOptions {
   transport: Transport
@@ -71,7 +69,8 @@ export class NetworkDBNode implements NetworkDB {
   private readonly netNodes = new NetworkMembership()
   private readonly joined = new Set<string>()
   private readonly entries: Entries
-  private networkClock = 0
+  /** Our joins and leaves of networks, network events, the network clock. */
+  private readonly nets: Networks
   private running = false
   private fd: FailureDetector | undefined
   private readonly timers: Periodic
@@ -111,6 +110,27 @@ export class NetworkDBNode implements NetworkDB {
       leaving: () => this.membership?.self.status === 'left',
       hint: (nid, e) => { this.hints.add(nid, e) },
       reject: (reason, detail) => { this.reject(reason, detail) }
+    })
+    this.nets = new Networks({
+      clock: this.clock,
+      cfg: this.cfg,
+      random: this.random,
+      transport: this.transport,
+      store: this.store,
+      tables: this.tables,
+      entries: this.entries,
+      netNodes: this.netNodes,
+      joined: this.joined,
+      self: () => this.nodeId,
+      mem: () => this.mem,
+      peers: nid => this.peers(nid),
+      pushPull: async (peer) => { await this.pushPull(peer) },
+      sync: async (peer, nid, onAnswer, own) => await this.sync(peer, nid, onAnswer, own),
+      flushGossip: () => { void this.gossipQueue.flush() },
+      broadcast: msg => { this.broadcast(msg) },
+      reject: (reason, detail) => { this.reject(reason, detail) },
+      persistMeta: async () => { await this.persistMeta() },
+      emitCluster: ev => { this.emitCluster(ev) }
     })
     this.hints = new Hints({
       clock: this.clock,
@@ -167,7 +187,7 @@ export class NetworkDBNode implements NetworkDB {
     // A restart must out-rank everything said about the previous run: new incarnation.
     const inc = Math.max((state.meta?.incarnation ?? 0) + 1, now)
     this.entries.loadClock(state.meta?.tableClock ?? 0, state.entries)
-    this.networkClock = Math.max(state.meta?.networkClock ?? 0, ...state.networks.map(n => n.ltime))
+    this.nets.loadClock(Math.max(state.meta?.networkClock ?? 0, ...state.networks.map(n => n.ltime)))
     await this.transport.start({
       onMessage: (topic, from, data) => { this.onGossip(topic, from, data) },
       onRequest: async (from, data) => await this.onRequest(from, data),
@@ -179,7 +199,7 @@ export class NetworkDBNode implements NetworkDB {
     this.running = true
     await this.persistMeta()
     this.transport.subscribe(CLUSTER_TOPIC)
-    for (const n of state.networks) this.enterNetwork(n.nid, n.ltime)
+    for (const n of state.networks) this.nets.enter(n.nid, n.ltime)
     this.entries.restore(state.entries)
     this.fd = new FailureDetector({
       transport: this.transport,
@@ -245,65 +265,20 @@ export class NetworkDBNode implements NetworkDB {
   private async persistMeta (): Promise<void> {
     if (this.membership === undefined) return
     await this.store.putMeta({ incarnation: this.membership.self.inc, tableClock: this.entries.clock,
-      networkClock: this.networkClock })
+      networkClock: this.nets.clock })
   }
 
   // ---- networks -------------------------------------------------------------------------------
 
   async joinNetwork (nid: string): Promise<void> {
     this.requireRunning()
-    checkName('network id', nid, MAX_NAME)
-    if (this.joined.has(nid)) return
-    const ltime = ++this.networkClock
-    this.enterNetwork(nid, ltime)
-    // Our picture of who is in the network may lag (a network event gossiped while our
-    // connection was new is lost until the next push-pull): with nobody known, ask one member.
-    if (this.peers(nid).length <= 1) {
-      const any = shuffle(this.mem.others('alive'), this.random)[0]
-      if (any !== undefined) await this.pushPull(any.id).catch(() => {})
-    }
-    this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: true })
-    // Bulk sync (joinSync): the joiner holds the table when this resolves. Gossip reaches us
-    // already (the subscription went out first, on the same connections; anti-entropy repairs
-    // what slips through). The announcement waits for the table, as Docker's gossip queue delays
-    // it, at most JOIN_ANNOUNCE_MAX_DELAY_MS: it wakes every member at once (a signature check
-    // each), which on a busy host made the joiner wait for its table twice as long.
-    let announced = false
-    const announce = (): void => {
-      if (announced) return
-      announced = true
-      this.clock.clearTimeout(timer)
-      // a leave (or a leave and a new join) since has announced newer news of us
-      if (this.netNodes.get(nid, this.nodeId)?.ltime !== ltime) return
-      this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: true } })
-    }
-    const timer = this.clock.setTimeout(announce, JOIN_ANNOUNCE_MAX_DELAY_MS)
-    await Promise.all([this.store.putNetwork({ nid, ltime }), this.joinSync(nid).then(announce)])
-  }
-
-  private enterNetwork (nid: string, ltime: number): void {
-    this.joined.add(nid)
-    this.tables.addNetwork(nid)
-    this.entries.entered(nid)
-    this.netNodes.set(nid, this.nodeId, ltime, true)
-    this.transport.subscribe(networkTopic(nid))
+    await this.nets.join(nid)
   }
 
   async leaveNetwork (nid: string): Promise<void> {
     this.requireRunning()
     if (!this.joined.has(nid)) throw new NotInNetworkError(nid)
-    this.entries.deleteOwn(nid)
-    void this.gossipQueue.flush()
-    const ltime = ++this.networkClock
-    this.netNodes.set(nid, this.nodeId, ltime, false)
-    this.broadcast({ t: 'net', b: { node: this.nodeId, nid, ltime, join: false } })
-    this.joined.delete(nid)
-    this.entries.left(nid)
-    this.transport.unsubscribe(networkTopic(nid))
-    this.tables.dropNetwork(nid)
-    await this.store.deleteNetwork(nid)
-    await this.persistMeta()
-    this.emitCluster({ type: 'network', nid, node: this.nodeId, joined: false })
+    await this.nets.leave(nid)
   }
 
   peers (nid: string): string[] {
@@ -402,7 +377,7 @@ export class NetworkDBNode implements NetworkDB {
     }
     switch (msg.t) {
       case 'node': this.memberEvents.onNodeEvent(msg.b); return
-      case 'net': this.onNetworkEvent(msg.b); return
+      case 'net': this.nets.onEvent(msg.b); return
       case 'tables': this.entries.mergeRemote(msg.b.nid, from, msg.b.entries)
     }
   }
@@ -418,12 +393,11 @@ export class NetworkDBNode implements NetworkDB {
       mergeRemote: (nid, from, e) => { this.entries.mergeRemote(nid, from, e) },
       self: this.nodeId,
       joinedAt: (nid) => this.joined.has(nid) ? this.netNodes.get(nid, this.nodeId)?.ltime : undefined,
-      noteJoin: (node, nid, ltime) => { this.onNetworkEvent({ node, nid, ltime, join: true }) },
+      noteJoin: (node, nid, ltime) => { this.nets.onEvent({ node, nid, ltime, join: true }) },
       isMember: (node, nid) => this.netNodes.get(nid, node)?.join === true,
       refuse: (reason, detail) => { this.reject(reason, detail) }
     }
   }
-
 
   private async onRequest (from: string, data: Uint8Array): Promise<Iterable<Uint8Array>> {
     if (!this.running) throw new NotStartedError()
@@ -493,27 +467,17 @@ export class NetworkDBNode implements NetworkDB {
     }
   }
 
-  /** A joiner's bulk sync (join-sync.ts): alive members first, in random order. */
-  private async joinSync (nid: string): Promise<void> {
-    const others = this.peers(nid).filter(p => p !== this.nodeId)
-    const alive = shuffle(others.filter(p => this.mem.get(p)?.status === 'alive'), this.random)
-    const order = [...alive, ...others.filter(p => !alive.includes(p))]
-    const sync = async (peer: string, onAnswer: () => void): Promise<boolean> =>
-      await this.sync(peer, nid, onAnswer, true)
-    await joinSync({ clock: this.clock, sync }, order)
-  }
-
   // ---- cluster state --------------------------------------------------------------------------
 
   private clusterState (): ClusterState {
     return { nodes: this.mem.all().map(m => this.mem.event(m)), networks: this.netNodes.events(),
-      ltime: this.networkClock }
+      ltime: this.nets.clock }
   }
 
   /** A push-pull's state from `from`: what it says of other nodes is screened (trust.ts). */
   private applyClusterState (s: ClusterState, from: string): void {
     for (const n of s.nodes) this.memberEvents.onNodeEvent(screenNodeEvent(n, from, this.mem.get(n.node)))
-    for (const n of s.networks) if (screenNetworkEvent(n, from)) this.onNetworkEvent(n)
+    for (const n of s.networks) if (screenNetworkEvent(n, from)) this.nets.onEvent(n)
   }
 
   private async pushPull (peer: string, timeoutMs = this.cfg.requestTimeoutMs): Promise<void> {
@@ -537,30 +501,6 @@ export class NetworkDBNode implements NetworkDB {
       const peer = shuffle(this.peers(nid).filter(p => p !== this.nodeId), this.random)[0]
       if (peer !== undefined) void this.sync(peer, nid)
     }
-  }
-
-  private onNetworkEvent (ev: WireNetworkEvent): void {
-    if (tooFarAhead(ev.ltime, this.networkClock, this.clock.now(), MAX_LTIME_AHEAD)) {
-      this.reject('clock-jump', { node: ev.node, ltime: ev.ltime })
-      return
-    }
-    if (ev.ltime > this.networkClock) this.networkClock = ev.ltime
-    if (ev.node === this.nodeId) {
-      // Someone holds a newer claim about us than we know (we lost state): restate the truth.
-      const cur = this.netNodes.get(ev.nid, this.nodeId)
-      const truth = this.joined.has(ev.nid)
-      if (cur === undefined ? ev.join : ev.ltime >= cur.ltime && ev.join !== truth) {
-        const ltime = ++this.networkClock
-        this.netNodes.set(ev.nid, this.nodeId, ltime, truth)
-        this.broadcast({ t: 'net', b: { node: this.nodeId, nid: ev.nid, ltime, join: truth } })
-      }
-      return
-    }
-    const r = this.netNodes.apply(ev)
-    if (r !== 'joined' && r !== 'left') return
-    if (r === 'left' && this.joined.has(ev.nid)) this.tables.tombstoneOwner(ev.node, ev.nid,
-      this.clock.now() + this.cfg.tombstoneTtlMs, 'network-left')
-    this.emitCluster({ type: 'network', nid: ev.nid, node: ev.node, joined: r === 'joined' })
   }
 
   private onPeerConnected (peer: string): void {
@@ -610,7 +550,7 @@ export class NetworkDBNode implements NetworkDB {
       members: this.members(),
       networks,
       digest: digestOf(networks.map(n => `${n.nid}=${n.digest}`).join('\n')),
-      clocks: { network: this.networkClock, table: this.entries.clock }
+      clocks: { network: this.nets.clock, table: this.entries.clock }
     }
   }
 
