@@ -27,7 +27,8 @@ import { parseArgs } from 'node:util'
 import { ApiClient } from '../agent/index.js'
 import { LabAgents } from '../deploy/lab/index.js'
 import { createContainer, createLab, destroyLab, type Lab } from '../deploy/lab/index.js'
-import { cpuSeconds, EventWatcher, fmt, ovnetOk, rng, rssMiB, summary, type Summary } from './cluster/probes.js'
+import { seededRandom } from '../core/index.js'
+import { cpuSeconds, EventWatcher, fmt, ovnetOk, rssMiB, summary, type Summary } from './cluster/probes.js'
 
 const { values: o } = parseArgs({
   options: {
@@ -141,7 +142,7 @@ async function propagation (lab: Lab, agents: LabAgents, rate: number, count: nu
   try {
     // Containers first (their namespaces are not part of an attach), then a warm-up attach that
     // every stream must show: the streams are open.
-    const pick = rng(seed)
+    const pick = seededRandom(seed)
     const plan = Array.from({ length: count }, () => Math.floor(pick() * n))
     const nss = await Promise.all(plan.map(async (h, i) => await createContainer(lab.prefix, lab.hosts[h]!.name, `p${i}`)))
     // A stream shows only what happens after its CLI process connected: warm up until one
