@@ -55,8 +55,13 @@ describe('chaos regressions: restarts, partitions (root)', function () {
     await lt.startAgent(0)
     const ip = a.IPv4Address.split('/')[0]
     // (h2 has no endpoint in x, so it programs no peer of it: `Programmed` stays false there)
-    const back = async (): Promise<boolean> => (await lt.api(1).inspectNetwork('x', true)).Endpoints?.some(e => e.EndpointIP === ip) === true
-    await until('h1\'s endpoint is back in h2\'s view', back)
+    // Right after the kill h2 still shows the OLD endpoint (h1 is only suspect): wait for h2 to
+    // see all three members alive again (h1's rejoin), then for the endpoint. A failing lookup is
+    // not a pass and not a failure while h1 rejoins (seen twice: h2 answered "network x not found"
+    // in that window; an open finding, see the closing note of session 5).
+    const back = async (): Promise<boolean> => await alive(lt, 1) === 3 &&
+      (await lt.api(1).inspectNetwork('x', true)).Endpoints?.some(e => e.EndpointIP === ip) === true
+    await until('h1 rejoined and its endpoint is back in h2\'s view', async () => await back().catch(() => false))
     const ins = await lt.api(1).inspectNetwork('x', true)
     assert.deepEqual(ins.Endpoints?.map(e => e.EndpointIP), [ip], 'h1\'s endpoint is back in the cluster')
     assert.equal(Object.keys((await lt.api(0).inspectNetwork('x')).Containers).length, 1)
