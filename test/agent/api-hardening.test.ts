@@ -17,10 +17,9 @@ import { ConfigError, loadAgentConfig, resolveGroup } from '../../agent/config.j
 import { PluginServer } from '../../agent/docker-plugin/server.js'
 import { MAX_BODY_BYTES } from '../../agent/unix-http.js'
 import { memoryLogger } from '../../core/index.js'
-import { generateClusterKey } from '../../networkdb/index.js'
 import { MemoryDataplane } from '../../overlay/index.js'
 import { FixtureController } from './fixtures/fixture-controller.js'
-import { tempDir } from './helpers.js'
+import { keyedTempDir, tempDir } from './helpers.js'
 import { controllerStack, type ControllerStack } from './memory-stack.js'
 
 interface Reply { status: number, body: string, headers: Record<string, string | string[] | undefined> }
@@ -252,9 +251,7 @@ describe('agent configuration: socket group, metrics address', () => {
   let cleanup: () => Promise<void>
   let key: string
   before(async () => {
-    ({ dir, cleanup } = await tempDir())
-    key = join(dir, 'cluster.key')
-    await generateClusterKey(key)
+    ({ dir, cleanup, key } = await keyedTempDir())
   })
   after(async () => { await cleanup() })
 

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { ApiServer } from '../../agent/api-server.js'
 import { memoryLogger } from '../../core/index.js'
 import { FixtureController } from './fixtures/fixture-controller.js'
-import { OVNET_BIN, run, tempDir, type RunResult } from './helpers.js'
+import { OVNET_BIN, packagesOf, run, tempDir, type RunResult } from './helpers.js'
 
 const HOOKS = `
 import { appendFileSync } from 'node:fs'
@@ -25,11 +25,6 @@ const TRACER = 'data:text/javascript,' + encodeURIComponent(REGISTER)
 
 /** Packages a client command must not load. */
 const HEAVY = ['libp2p', '@libp2p/', '@chainsafe/', 'lmdb', 'pino', 'prom-client', 'msgpackr', 'yaml', 'zod', 'tsx']
-
-const packagesOf = (urls: string[]): Set<string> => new Set(urls.flatMap(u => {
-  const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)
-  return m === null ? [] : [m[1]!]
-}))
 
 describe('ovnet CLI start-up: modules a command loads', function () {
   this.timeout(60_000)

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError, loadAgentConfig, parseHostPort, type AgentFlags } from '../../agent/config.js'
-import { defaultConfig, generateClusterKey } from '../../networkdb/index.js'
-import { tempDir } from './helpers.js'
+import { defaultConfig } from '../../networkdb/index.js'
+import { keyedTempDir } from './helpers.js'
 
 describe('agent configuration', function () {
   let dir: string
@@ -11,9 +11,7 @@ describe('agent configuration', function () {
   let key: string
 
   before(async () => {
-    ({ dir, cleanup } = await tempDir())
-    key = join(dir, 'cluster.key')
-    await generateClusterKey(key)
+    ({ dir, cleanup, key } = await keyedTempDir())
   })
   after(async () => { await cleanup() })
 

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { pollUntil } from '../../core/index.js'
+import { generateClusterKey } from '../../networkdb/index.js'
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url))
 export const OVNET_BIN = join(REPO, 'bin', 'ovnet.js')
@@ -14,6 +15,20 @@ export async function tempDir (prefix = 'ovnet-agent-'): Promise<{ dir: string, 
   const dir = await mkdtemp(join(tmpdir(), prefix))
   return { dir, cleanup: async () => { await rm(dir, { recursive: true, force: true }) } }
 }
+
+/** A temporary directory holding a fresh cluster key (`key`), for agent configuration tests. */
+export async function keyedTempDir (): Promise<{ dir: string, key: string, cleanup: () => Promise<void> }> {
+  const t = await tempDir()
+  const key = join(t.dir, 'cluster.key')
+  await generateClusterKey(key)
+  return { ...t, key }
+}
+
+/** The npm packages (scoped names whole) that a list of loaded module URLs comes from. */
+export const packagesOf = (urls: string[]): Set<string> => new Set(urls.flatMap(u => {
+  const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)
+  return m === null ? [] : [m[1]!]
+}))
 
 export interface RunResult { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
 

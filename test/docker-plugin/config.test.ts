@@ -4,8 +4,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError, loadAgentConfig } from '../../agent/config.js'
 import { DEFAULT_PLUGIN_SOCKET } from '../../agent/docker-plugin/index.js'
-import { generateClusterKey } from '../../networkdb/index.js'
-import { tempDir } from '../agent/helpers.js'
+import { keyedTempDir } from '../agent/helpers.js'
 
 describe('docker plugin: agent configuration', () => {
   let dir: string
@@ -13,9 +12,7 @@ describe('docker plugin: agent configuration', () => {
   let key: string
 
   before(async () => {
-    ({ dir, cleanup } = await tempDir())
-    key = join(dir, 'cluster.key')
-    await generateClusterKey(key)
+    ({ dir, cleanup, key } = await keyedTempDir())
   })
   after(async () => { await cleanup() })
 

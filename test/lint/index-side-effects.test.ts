@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { REPO, run, tempDir } from '../agent/helpers.js'
+import { packagesOf, REPO, run, tempDir } from '../agent/helpers.js'
 
 const HOOKS = `
 import { appendFileSync } from 'node:fs'
@@ -21,11 +21,6 @@ const TRACER = 'data:text/javascript,' + encodeURIComponent(REGISTER)
 
 const PATCHES = ['xsalsa20-fix.js', 'yamux-window-fix.js', 'libp2p-guard.js']
 const STACK = ['libp2p', '@chainsafe/libp2p-yamux', '@chainsafe/libp2p-noise', '@libp2p/tcp', '@libp2p/gossipsub', 'lmdb']
-
-const packagesOf = (urls: string[]): Set<string> => new Set(urls.flatMap(u => {
-  const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)
-  return m === null ? [] : [m[1]!]
-}))
 
 describe('layer indexes: importing one has no side effects', function () {
   this.timeout(60_000)
