@@ -106,7 +106,7 @@ export class LinuxDataplane implements Dataplane {
   private readonly log: Logger
 
   constructor (opts: LinuxDataplaneOptions = {}) {
-    this.ipr = new Iproute(opts)
+    this.ipr = new Iproute({ persistent: true, ...opts })
     this.log = opts.logger ?? silentLogger
     this.host = opts.hostNetns === undefined ? undefined : netns(opts.hostNetns)
   }
@@ -122,6 +122,9 @@ export class LinuxDataplane implements Dataplane {
     if (!Number.isInteger(spec.dstPort) || spec.dstPort < 1 || spec.dstPort > 65535) invalid('UDP port', spec.dstPort)
     if (spec.owner !== undefined && !OWNER_RE.test(spec.owner)) invalid('owner tag', spec.owner)
 
+    // A name made anew since (deleted by hand, a crash): its old processes hold the dead namespace,
+    // and with it a vxlan device keeping the VNI busy.
+    await this.ipr.dropStaleSessions(name)
     const found = await this.openSandbox(name)
     // Whatever else is in there (a previous run's half-made vxlan device, something put in by
     // hand, a "br0" that is no bridge) could hold the VNI, the gateway address or bridge traffic.
@@ -226,6 +229,8 @@ export class LinuxDataplane implements Dataplane {
 
   async removeSandbox (name: string): Promise<void> {
     sandboxNs(name)
+    // Processes inside the namespace would keep it (and its vxlan device, holding the VNI) alive.
+    this.ipr.endSessions(name)
     let links: LinkJson[]
     try {
       links = await this.readLinks(name)
@@ -244,6 +249,7 @@ export class LinuxDataplane implements Dataplane {
       .sort((a, b) => order(a.ifname) - order(b.ifname))
       .map(l => `link del ${l.ifname}`)
     requireOk(await this.ipr.batch('ip', name, lines), lines, 'sandbox teardown', name, isDelete)
+    this.ipr.endSessions(name)
     const r = await this.ipr.run(this.ipr.argv('ip', undefined, ['netns', 'del', name]))
     if (r.code !== 0 && !isAbsentError(r.stderr)) throw commandError(`netns del ${name}`, undefined, r.stderr)
   }
@@ -370,7 +376,7 @@ export class LinuxDataplane implements Dataplane {
     // Neighbours before FDB (as Docker orders adds); the two tables are independent anyway.
     await this.applyNeigh(sb, neigh)
     if (fdb.length > 0) {
-      const r = await this.ipr.batch('bridge', sb, fdb)
+      const r = await this.ipr.batch('bridge', sb, fdb, { hot: true })
       if (r.aborted) throw this.noSandboxOr(sb, commandError('fdb batch', sb, r.stderr))
       requireOk(r, fdb, 'fdb batch', sb, isDelete)
     }
@@ -383,14 +389,14 @@ export class LinuxDataplane implements Dataplane {
    */
   private async applyNeigh (sb: string, lines: string[]): Promise<void> {
     if (lines.length === 0) return
-    const r = await this.ipr.batch('ip', sb, lines)
+    const r = await this.ipr.batch('ip', sb, lines, { hot: true })
     if (!r.aborted && r.failures.length === 0) return
     if (/Cannot open network namespace/.test(r.stderr)) {
       throw this.noSandboxOr(sb, commandError('neigh batch', sb, r.stderr))
     }
     const present = new Set((await this.readNeigh(sb)).map(n => n.ip))
     const kept = lines.filter(l => !l.startsWith('neigh del ') || present.has(l.split(' ')[2] ?? ''))
-    const again = await this.ipr.batch('ip', sb, kept)
+    const again = await this.ipr.batch('ip', sb, kept, { hot: true })
     requireOk(again, kept, 'neigh batch', sb)
   }
 
@@ -427,6 +433,11 @@ export class LinuxDataplane implements Dataplane {
     return rows
       .filter(r => r.dst !== undefined && !isMulticast(r.dst))
       .map(r => ({ ip: r.dst as string, mac: r.lladdr, permanent: (r.state ?? []).includes('PERMANENT') }))
+  }
+
+  /** End the long-lived iproute2 processes (agent stop). */
+  close (): void {
+    this.ipr.endAllSessions()
   }
 
   // ---- discovery ---------------------------------------------------------------------------------

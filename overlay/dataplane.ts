@@ -120,6 +120,8 @@ export interface Dataplane {
   listSandboxes(prefix: string): Promise<SandboxState[]>
   /** MTU of the underlay interface holding `addr`, undefined if no interface holds it. */
   underlayMtu(addr: string): Promise<number | undefined>
+  /** Release what the adapter holds between calls (long-lived processes); the kernel state stays. */
+  close?(): void
 }
 
 /** `not-netns`: the name exists under /run/netns but is no network namespace (stale or foreign file). */

@@ -203,6 +203,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       })
     }
     if (opts.keepDataplane !== true) await this.sandboxes.removeUnclaimed()
+    this.dp.close?.()
   }
 
   // ---- NetworkAllocator ----------------------------------------------------------------------

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { DataplaneError } from './dataplane.js'
+import { BatchSession } from './iproute-session.js'
 
 export type Tool = 'ip' | 'bridge'
 
@@ -18,6 +19,14 @@ export interface IprouteOptions {
   nsenter?: string
   /** Kill a command that runs longer than this (a wedged netlink socket must not hang the agent). */
   timeoutMs?: number
+  /**
+   * `hot` batches in a named namespace go to a long-lived process per namespace and tool
+   * (iproute-session.ts) instead of a new process each. Off by default; stand-in tools that read
+   * their whole stdin before answering need it off.
+   */
+  persistent?: boolean
+  /** A persistent process idle this long ends (default 60 s). */
+  sessionIdleMs?: number
 }
 
 /** Messages the kernel/iproute2 give when the object to delete is already gone. */
@@ -40,10 +49,15 @@ export interface BatchResult extends RunResult {
 export class Iproute {
   private readonly bin: Record<Tool | 'nsenter', string>
   private readonly timeoutMs: number
+  private readonly persistent: boolean
+  private readonly idleMs: number
+  private readonly sessions = new Map<string, BatchSession>()
 
   constructor (opts: IprouteOptions = {}) {
     this.bin = { ip: opts.ip ?? 'ip', bridge: opts.bridge ?? 'bridge', nsenter: opts.nsenter ?? 'nsenter' }
     this.timeoutMs = opts.timeoutMs ?? 30_000
+    this.persistent = opts.persistent ?? false
+    this.idleMs = opts.sessionIdleMs ?? 60_000
   }
 
   /** argv of `tool args...` run inside `netns` (undefined = the caller's namespace). */
@@ -106,16 +120,59 @@ export class Iproute {
   /**
    * Run a batch (`-force` so one failed line does not stop the rest). The caller decides which
    * failures matter; every line is one netlink request, all in this one process. `stopAtFailure`:
-   * no -force, for lines that must not run once an earlier one failed.
+   * no -force, for lines that must not run once an earlier one failed. `hot`: a batch of the hot
+   * path, run by the namespace's long-lived process when `persistent` (lines naming only devices
+   * that live as long as the namespace: a missing device makes the process start anew).
    */
   async batch (
-    tool: Tool, netns: string | undefined, lines: readonly string[], o: { stopAtFailure?: boolean } = {}
+    tool: Tool, netns: string | undefined, lines: readonly string[],
+    o: { stopAtFailure?: boolean, hot?: boolean } = {}
   ): Promise<BatchResult> {
     if (lines.length === 0) return { code: 0, stdout: '', stderr: '', failures: [], aborted: false }
+    if (o.hot === true && this.persistent && o.stopAtFailure !== true && netns !== undefined && !netns.includes('/')) {
+      return await this.session(tool, netns).run(lines)
+    }
     const flags = o.stopAtFailure === true ? ['-batch', '-'] : ['-force', '-batch', '-']
     const r = await this.run(this.argv(tool, netns, flags), lines.join('\n') + '\n')
     const failures = parseBatchErrors(r.stderr)
     return { ...r, failures, aborted: r.code !== 0 && failures.length === 0 }
+  }
+
+  /** The long-lived process' pid for `tool` in `netns`, if one runs (tests, diagnostics). */
+  sessionPid (tool: Tool, netns: string): number | undefined {
+    return this.sessions.get(`${tool} ${netns}`)?.pid
+  }
+
+  private session (tool: Tool, netns: string): BatchSession {
+    const key = `${tool} ${netns}`
+    let s = this.sessions.get(key)
+    if (s === undefined) {
+      s = new BatchSession({
+        argv: this.argv(tool, netns, ['-force', '-batch', '-']), tool, netns, timeoutMs: this.timeoutMs,
+        idleMs: this.idleMs
+      })
+      this.sessions.set(key, s)
+    }
+    return s
+  }
+
+  /** End the persistent processes in `netns` (before it is deleted: a process in it keeps it alive). */
+  endSessions (netns: string): void {
+    for (const tool of ['ip', 'bridge'] as const) {
+      this.sessions.get(`${tool} ${netns}`)?.close()
+      this.sessions.delete(`${tool} ${netns}`)
+    }
+  }
+
+  /** End the persistent processes in `netns` if the name now holds another namespace. */
+  async dropStaleSessions (netns: string): Promise<void> {
+    for (const t of ['ip', 'bridge'] as const) await this.sessions.get(`${t} ${netns}`)?.dropIfStale()
+  }
+
+  /** End every persistent process. */
+  endAllSessions (): void {
+    for (const s of [...this.sessions.values()]) s.close()
+    this.sessions.clear()
   }
 }
 

@@ -31,7 +31,7 @@ describe('dataplane: hostile values are refused before any batch line is written
   let dp: LinuxDataplane
   before(() => {
     t = captureTools()
-    dp = new LinuxDataplane({ ip: t.tool('ip'), bridge: t.tool('bridge'), nsenter: t.tool('nsenter') })
+    dp = new LinuxDataplane({ ip: t.tool('ip'), bridge: t.tool('bridge'), nsenter: t.tool('nsenter'), persistent: false })
   })
   after(() => { t.remove() })
   beforeEach(() => { t.clear() })
