@@ -28,7 +28,7 @@ import { ApiClient } from '../agent/index.js'
 import { LabAgents } from '../deploy/lab/index.js'
 import { createContainer, createLab, destroyLab, type Lab } from '../deploy/lab/index.js'
 import { seededRandom } from '../core/index.js'
-import { cpuSeconds, EventWatcher, fmt, ovnetOk, rssMiB, summary, type Summary } from './cluster/probes.js'
+import { cpuSeconds, EventWatcher, fmt, ovnetOk, rssMiB, summary, treeCpuSeconds, type Summary } from './cluster/probes.js'
 
 const { values: o } = parseArgs({
   options: {
@@ -156,6 +156,8 @@ async function propagation (lab: Lab, agents: LabAgents, rate: number, count: nu
     }
 
     const clients = agents.agents.map(a => new ApiClient(a.socket))
+    const pids = agents.agents.map(a => a.child.pid!)
+    const cpu0 = await Promise.all(pids.map(treeCpuSeconds))
     const t0 = performance.now()
     const failures: string[] = []
     const done = (await Promise.all(plan.map(async (h, i) => {
@@ -172,6 +174,11 @@ async function propagation (lab: Lab, agents: LabAgents, rate: number, count: nu
       }
     }))).filter(d => d !== undefined)
     const offered = (performance.now() - t0) / 1000
+    // Everything the agents (and the tools they ran) spent until the last stream named the last
+    // endpoint, per attach: the cluster's cost of one attach, whatever the machine's load.
+    await Promise.all(done.map(async d => await Promise.all(watchers.map(async x => await x.waitFor(d.eid, 30_000)))))
+    const cpu1 = await Promise.all(pids.map(treeCpuSeconds))
+    const cpuPerAttach = (cpu1.reduce((a, b) => a + b, 0) - cpu0.reduce((a, b) => a + b, 0)) / Math.max(1, done.length)
     // The entry's moment: when the attaching host's own stream names it (its NetworkDB has the
     // entry; the answer comes later, after publishPending). Every stream is the same CLI path, so
     // the difference to the last other host is the propagation through the cluster.
@@ -194,6 +201,7 @@ async function propagation (lab: Lab, agents: LabAgents, rate: number, count: nu
     row(`entry -> all ${n - 1} other agents' event streams, p50`, fmt(s.p50))
     row(`entry -> all ${n - 1} other agents' event streams, p99`, `${fmt(s.p99)} (n=${s.n})`, '<= 100 ms', s.p99 <= 100 && missing === 0 && failures.length === 0)
     say(`  from the attach request: ${dist(summary(fromRequest))}`)
+    row('agents\' CPU per attach, whole cluster (incl. the tools they ran)', `${(cpuPerAttach * 1000).toFixed(1)} ms`)
   } finally {
     for (const x of watchers) x.stop()
   }

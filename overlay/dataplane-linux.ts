@@ -124,7 +124,7 @@ export class LinuxDataplane implements Dataplane {
 
     // A name made anew since (deleted by hand, a crash): its old processes hold the dead namespace,
     // and with it a vxlan device keeping the VNI busy.
-    await this.ipr.dropStaleSessions(name)
+    this.ipr.dropStaleSessions(name)
     const found = await this.openSandbox(name)
     // Whatever else is in there (a previous run's half-made vxlan device, something put in by
     // hand, a "br0" that is no bridge) could hold the VNI, the gateway address or bridge traffic.

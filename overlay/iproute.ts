@@ -165,8 +165,8 @@ export class Iproute {
   }
 
   /** End the persistent processes in `netns` if the name now holds another namespace. */
-  async dropStaleSessions (netns: string): Promise<void> {
-    for (const t of ['ip', 'bridge'] as const) await this.sessions.get(`${t} ${netns}`)?.dropIfStale()
+  dropStaleSessions (netns: string): void {
+    for (const t of ['ip', 'bridge'] as const) this.sessions.get(`${t} ${netns}`)?.dropIfStale()
   }
 
   /** End every persistent process. */

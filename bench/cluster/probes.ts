@@ -4,7 +4,7 @@
  * endpoint first shows up on each host.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { packageRoot } from '../../agent/index.js'
@@ -58,6 +58,28 @@ export async function cpuSeconds (pid: number): Promise<number> {
   // The command name (field 2) may hold spaces: fields count from the last ')'.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(f[11]) + Number(f[12])) / USER_HZ
+}
+
+/**
+ * CPU seconds of a process and its children: its own, its reaped children's (cutime, cstime: the
+ * `ip`/`bridge`/`iptables` processes it ran), and those of its children still running (long-lived
+ * iproute2 batch processes), so that work moved into a child is not hidden.
+ */
+export async function treeCpuSeconds (pid: number): Promise<number> {
+  const fields = async (p: string): Promise<string[] | undefined> => {
+    const stat = await readFile(`/proc/${p}/stat`, 'utf8').catch(() => undefined)
+    return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')
+  }
+  const all = (f: string[]): number => (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / USER_HZ
+  const own = await fields(String(pid))
+  if (own === undefined) return 0
+  let total = all(own)
+  for (const p of await readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue
+    const f = await fields(p)
+    if (f !== undefined && Number(f[1]) === pid) total += all(f)
+  }
+  return total
 }
 
 /** Resident set size in MiB (VmRSS). */
