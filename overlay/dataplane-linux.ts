@@ -168,11 +168,14 @@ export class LinuxDataplane implements Dataplane {
   }
 
   /** Create the vxlan device in the host namespace (its socket stays there) and move it in. */
-  private async createVxlanInHost (spec: SandboxSpec, name: string): Promise<string> {
-    // A crash between create and move leaves a device holding the VNI in the host namespace;
-    // the kernel would then refuse the VNI, so remove such strays first.
-    const strays = (await this.ipr.json<LinkJson>('ip', this.host, ['-d', 'link', 'show', 'type', 'vxlan']))
-      .filter(l => l.ifname.startsWith('vx-') && l.linkinfo?.info_data?.id === spec.vni)
+  private async createVxlanInHost (spec: SandboxSpec, name: string, clean = false): Promise<string> {
+    // A crash between create and move leaves a device holding the VNI in the host namespace; the
+    // kernel then refuses the VNI ("already exists"): remove such strays and try again (looked for
+    // only then: one process less on every sandbox's set-up).
+    const strays = !clean
+      ? []
+      : (await this.ipr.json<LinkJson>('ip', this.host, ['-d', 'link', 'show', 'type', 'vxlan']))
+          .filter(l => l.ifname.startsWith('vx-') && l.linkinfo?.info_data?.id === spec.vni)
     const tmp = `vx-${spec.vni.toString(16).padStart(6, '0')}-${randomBytes(2).toString('hex')}`
     const lines = [
       ...strays.map(l => `link del ${l.ifname}`),
@@ -184,6 +187,10 @@ export class LinuxDataplane implements Dataplane {
     if (r.aborted || r.failures.length > 0) {
       // Do not leave the new device behind in the host namespace if the move failed.
       await this.ipr.batch('ip', this.host, [`link del ${tmp}`])
+      const add = r.failures.find(f => f.line === strays.length + 1)
+      if (!clean && add !== undefined && /File exists|already exists/.test(add.message)) {
+        return await this.createVxlanInHost(spec, name, true)
+      }
     }
     requireOk(r, lines, 'vxlan setup', this.host, isDelete)
     return tmp
@@ -194,7 +201,9 @@ export class LinuxDataplane implements Dataplane {
    * namespace (stale /run/netns file, foreign file) is removed and the namespace made anew.
    */
   private async openSandbox (name: string): Promise<LinkJson[]> {
-    await this.ensureNetns(name)
+    // A namespace made just now holds nothing but lo: no process to read it (the first `ip -n`
+    // into a new namespace is the slowest of a sandbox's set-up).
+    if (await this.ensureNetns(name)) return [{ ifname: 'lo' }]
     try {
       return await this.readLinks(name)
     } catch (e) {
@@ -221,10 +230,13 @@ export class LinuxDataplane implements Dataplane {
     throw commandError(`netns del ${name}`, undefined, r.stderr)
   }
 
-  private async ensureNetns (name: string): Promise<void> {
+  /** Create the namespace unless it exists; true when it was created now. */
+  private async ensureNetns (name: string): Promise<boolean> {
     // Always in the agent's own mount namespace: `ip -n` would create the mount privately.
     const r = await this.ipr.run(this.ipr.argv('ip', undefined, ['netns', 'add', name]))
-    if (r.code !== 0 && !/File exists/.test(r.stderr)) throw commandError(`netns add ${name}`, undefined, r.stderr)
+    if (r.code === 0) return true
+    if (!/File exists/.test(r.stderr)) throw commandError(`netns add ${name}`, undefined, r.stderr)
+    return false
   }
 
   async removeSandbox (name: string): Promise<void> {

@@ -123,6 +123,19 @@ describe('stale and foreign sandboxes never stop the overlay driver (real namesp
     }
   })
 
+  it('a vxlan device left in the host namespace by a crash (holding the VNI) is removed and the sandbox made', async () => {
+    // What a crash between creating the vxlan device and moving it into the sandbox leaves.
+    const vni = VNI + 7
+    const stray = `vx-${vni.toString(16).padStart(6, '0')}-dead`
+    await sh('ip', '-n', HOST, 'link', 'add', stray, 'type', 'vxlan', 'id', String(vni), 'local', VTEP, 'dstport', '4789',
+      'nolearning', 'proxy')
+    const name = sandbox(id())
+    await dp.ensureSandbox(spec(name, vni))
+    assert.deepEqual((await kinds(name)).filter(k => k.startsWith('vxlan0')), ['vxlan0:vxlan'])
+    assert.equal((await links(HOST)).some(l => l.ifname === stray), false, 'the stray is gone')
+    await dp.removeSandbox(name)
+  })
+
   it('removeSandbox removes a stale file; an endpoint in a stale container namespace fails with a clear error, nothing left behind', async () => {
     const name = sandbox(id())
     await writeFile(file(name), '')
