@@ -115,16 +115,19 @@ export class LinuxEgress implements EgressPort {
   }
 
   private async reconcile ({ out, spec }: Desired): Promise<void> {
-    const have = await hostUplinks()
-    const routes = out.length > 0 ? await hostRoutes() : []
+    const [have, routes] = await Promise.all([hostUplinks(), out.length > 0 ? hostRoutes() : []])
     if (out.length > 0) await enableHostForwarding()
     for (const n of out) {
       const sandbox = sandboxName(this.o.nodeName, n.nid)
-      const created = await ensureUplink({ nid: n.nid, sandbox, subnet: n.subnet }, have.get(uplinkName(n.nid)), routes)
-      if (created || !this.forwarding.has(sandbox)) {
-        await enableSandboxForwarding(sandbox)
-        this.forwarding.add(sandbox)
-      }
+      // A sandbox seen for the first time forwards once set (alongside its uplink: both only
+      // need its namespace); one made anew under a known name, after its uplink.
+      const first = !this.forwarding.has(sandbox)
+      const [created] = await Promise.all([
+        ensureUplink({ nid: n.nid, sandbox, subnet: n.subnet }, have.get(uplinkName(n.nid)), routes),
+        first ? enableSandboxForwarding(sandbox) : undefined
+      ])
+      if (created && !first) await enableSandboxForwarding(sandbox)
+      this.forwarding.add(sandbox)
       if (created) this.log.info({ network: n.name, sandbox }, 'egress uplink created')
     }
     const wanted = new Set(out.map(n => uplinkName(n.nid)))

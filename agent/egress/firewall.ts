@@ -192,7 +192,8 @@ export async function reconcileFirewall (ipt: IptablesRunner, spec: FirewallSpec
   if (spec !== undefined) checkFirewallSpec(spec) // before anything runs
   let text: string
   try {
-    text = `${await ipt.save('filter')}\n${await ipt.save('nat')}`
+    // Both tables at once (read-only: no lock between them).
+    text = (await Promise.all([ipt.save('filter'), ipt.save('nat')])).join('\n')
   } catch (err) {
     // Without iptables there is nothing of ours to remove; only wanting rules is an error.
     if (spec === undefined && err instanceof IptablesMissingError) return ''

@@ -65,27 +65,33 @@ export async function ensureUplink (u: UplinkSpec, found: LinkJson | undefined, 
     await batch(undefined, [`link del ${dev}`]).catch(() => {})
     existing = undefined
   }
-  if (existing === undefined) {
-    // A sandbox side without its host side (deleted by hand) would block the name.
-    await batch(u.sandbox, [`link del ${SANDBOX_UPLINK}`]).catch(() => {})
-    await batch(undefined, [`link add ${dev} type veth peer name ${SANDBOX_UPLINK} netns ${u.sandbox}`])
-  }
   const created = existing === undefined
   const host: string[] = []
-  if (existing === undefined || existing.addr_info?.some(a => a.local === HOST_SIDE_IP) !== true) {
+  if (created || existing?.addr_info?.some(a => a.local === HOST_SIDE_IP) !== true) {
     host.push(`addr replace ${HOST_SIDE_IP}/32 dev ${dev}`)
   }
-  if (existing === undefined || existing.operstate === 'DOWN') host.push(`link set ${dev} up`)
+  if (created || existing?.operstate === 'DOWN') host.push(`link set ${dev} up`)
   if (created || !routes.some(r => r.dst === u.subnet && r.dev === dev && r.gateway === SANDBOX_SIDE_IP)) {
     host.push(`route replace ${u.subnet} via ${SANDBOX_SIDE_IP} dev ${dev} onlink`)
   }
-  await batch(undefined, host)
   if (created) {
+    // The pair and the host side's set-up in one process. A sandbox side without its host side
+    // (deleted by hand) blocks the name ("File exists"): removed then, and once more.
+    const add = `link add ${dev} type veth peer name ${SANDBOX_UPLINK} netns ${u.sandbox}`
+    try {
+      await batch(undefined, [add, ...host])
+    } catch (err) {
+      if (!/File exists/.test(String(err))) throw err
+      await batch(u.sandbox, [`link del ${SANDBOX_UPLINK}`]).catch(() => {})
+      await batch(undefined, [add, ...host])
+    }
     await batch(u.sandbox, [
       `addr replace ${SANDBOX_SIDE_IP}/32 dev ${SANDBOX_UPLINK}`,
       `link set ${SANDBOX_UPLINK} up`,
       `route replace default via ${HOST_SIDE_IP} dev ${SANDBOX_UPLINK} onlink`
     ])
+  } else {
+    await batch(undefined, host)
   }
   return created
 }
