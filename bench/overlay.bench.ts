@@ -56,7 +56,7 @@ function peer (i: number, base = 0): { eid: string, value: Uint8Array, mac: stri
 class Timed implements Dataplane {
   readonly landed = new Map<string, number>()
   constructor (private readonly inner: Dataplane) {}
-  ensureSandbox = (s: Parameters<Dataplane['ensureSandbox']>[0]): Promise<void> => this.inner.ensureSandbox(s)
+  ensureSandbox = (s: Parameters<Dataplane['ensureSandbox']>[0]): Promise<boolean> => this.inner.ensureSandbox(s)
   removeSandbox = (n: string): Promise<void> => this.inner.removeSandbox(n)
   addEndpoint = (s: Parameters<Dataplane['addEndpoint']>[0]): Promise<void> => this.inner.addEndpoint(s)
   removeEndpoint = (s: string, e: string): Promise<void> => this.inner.removeEndpoint(s, e)

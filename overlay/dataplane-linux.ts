@@ -113,7 +113,7 @@ export class LinuxDataplane implements Dataplane {
 
   // ---- sandbox -----------------------------------------------------------------------------------
 
-  async ensureSandbox (spec: SandboxSpec): Promise<void> {
+  async ensureSandbox (spec: SandboxSpec): Promise<boolean> {
     const name = sandboxNs(spec.name)
     const m = mtu(spec.mtu)
     ip(spec.vtep)
@@ -140,7 +140,8 @@ export class LinuxDataplane implements Dataplane {
     const br = links.find(l => l.ifname === BR)
     const lines = ['link set lo up']
 
-    if (vx === undefined || !vxlanMatches(vx, spec)) {
+    const fresh = vx === undefined || !vxlanMatches(vx, spec)
+    if (fresh) {
       if (vx !== undefined) await this.ipr.check('ip', name, ['link', 'del', VX])
       const tmp = await this.createVxlanInHost(spec, name)
       lines.push(`link set ${tmp} name ${VX}`, `link set ${VX} mtu ${m}`)
@@ -165,6 +166,7 @@ export class LinuxDataplane implements Dataplane {
 
     const r = await this.ipr.batch('ip', name, lines)
     requireOk(r, lines, 'sandbox setup', name, isDelete)
+    return fresh
   }
 
   /** Create the vxlan device in the host namespace (its socket stays there) and move it in. */

@@ -63,21 +63,23 @@ export class MemoryDataplane implements Dataplane {
     return b
   }
 
-  async ensureSandbox (spec: SandboxSpec): Promise<void> {
+  async ensureSandbox (spec: SandboxSpec): Promise<boolean> {
     this.enter('ensureSandbox')
     const cur = this.sandboxes.get(spec.name)
     if (cur === undefined) {
       this.sandboxes.set(spec.name, { spec: { ...spec }, fdb: new Map(), neigh: new Map(), endpoints: new Map() })
-      return
+      return true
     }
     const s = cur.spec
-    if (s.vni !== spec.vni || s.vtep !== spec.vtep || s.dstPort !== spec.dstPort) {
+    const rebuilt = s.vni !== spec.vni || s.vtep !== spec.vtep || s.dstPort !== spec.dstPort
+    if (rebuilt) {
       // The Linux adapter rebuilds a mismatching vxlan device, which drops its FDB and the
       // neighbour entries bound to it.
       cur.fdb.clear()
       cur.neigh.clear()
     }
     cur.spec = { ...spec }
+    return rebuilt
   }
 
   async removeSandbox (name: string): Promise<void> {

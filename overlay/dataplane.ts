@@ -104,8 +104,11 @@ export interface SandboxState {
 }
 
 export interface Dataplane {
-  /** Create the sandbox or bring an existing one to `spec` (a mismatching vxlan is rebuilt). */
-  ensureSandbox(spec: SandboxSpec): Promise<void>
+  /**
+   * Create the sandbox or bring an existing one to `spec` (a mismatching vxlan is rebuilt).
+   * Resolves true when its vxlan device was made now: its FDB and neighbour tables are empty.
+   */
+  ensureSandbox(spec: SandboxSpec): Promise<boolean>
   /** Delete the sandbox and everything in it; absent is fine. */
   removeSandbox(name: string): Promise<void>
   /** Create (or re-create) the endpoint's veth pair and configure the container side (or hand it off). */

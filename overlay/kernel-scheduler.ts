@@ -80,15 +80,18 @@ export class KernelScheduler {
    * Full reconciliation of `n`'s sandbox: the caller holds the kernel lock (shared or exclusive);
    * it runs on the programming queue. Throws on a kernel failure (the caller calls `failed`).
    */
-  async reconcile (n: Net, p: SandboxProgrammer, trigger: ReconcileTrigger): Promise<void> {
-    await n.programming.run(() => this.reconcileLocked(n, p, trigger))
+  async reconcile (n: Net, p: SandboxProgrammer, trigger: ReconcileTrigger, empty = false): Promise<void> {
+    await n.programming.run(() => this.reconcileLocked(n, p, trigger, empty))
   }
 
-  private async reconcileLocked (n: Net, p: SandboxProgrammer, trigger: ReconcileTrigger): Promise<void> {
+  /** `empty`: the tables are known empty (a vxlan device made just now): nothing to read. */
+  private async reconcileLocked (
+    n: Net, p: SandboxProgrammer, trigger: ReconcileTrigger, empty = false
+  ): Promise<void> {
     n.needsReconcile = true
     let r: ReconcileReport
     try {
-      r = await p.reconcile(() => this.clock.now())
+      r = await p.reconcile(() => this.clock.now(), empty)
     } catch (e) {
       this.m.reconciles.inc({ trigger, result: 'failed' })
       throw e

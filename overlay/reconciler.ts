@@ -114,11 +114,14 @@ export class SandboxProgrammer {
     return ops.length
   }
 
-  /** Read the kernel, repair every difference in one batch, and believe the result. */
-  async reconcile (now: () => number): Promise<ReconcileReport> {
+  /**
+   * Read the kernel, repair every difference in one batch, and believe the result. `empty`: the
+   * tables are known to be empty (a vxlan device made just now): no read.
+   */
+  async reconcile (now: () => number, empty = false): Promise<ReconcileReport> {
     const start = now()
     // Keys dirtied while we read are covered: the full desired state is computed after the read.
-    const actual = await this.dp.readTables(this.sandbox)
+    const actual = empty ? { fdb: [], neigh: [] } : await this.dp.readTables(this.sandbox)
     this.peers.clearDirty()
     const desired = this.peers.desired()
     const { ops, drift } = diffTables(desired, actual)

@@ -128,8 +128,9 @@ export class SandboxLifecycle {
       gateway: n.gateway, owner: `${this.ownerPrefix}${n.nid.replace(/[^A-Za-z0-9._:/-]/g, '_')}`.slice(0, 200)
     }
     const found = this.discovered.get(n.sandbox)
+    let fresh: boolean
     try {
-      await this.dp.ensureSandbox(spec)
+      fresh = await this.dp.ensureSandbox(spec)
     } catch (e) {
       this.o.errors.inc({ op: 'ensureSandbox' })
       // Leave nothing half-built behind; the next join starts afresh.
@@ -144,7 +145,7 @@ export class SandboxLifecycle {
     n.programmer = new SandboxProgrammer(this.dp, n.sandbox, this.o.peerDb(n.nid))
     // Replays announcements received before the sandbox existed, and repairs an adopted one.
     try {
-      await this.o.sched.reconcile(n, n.programmer, 'sandbox')
+      await this.o.sched.reconcile(n, n.programmer, 'sandbox', fresh)
     } catch (e) {
       this.o.sched.failed(n, e, 'reconcile')
     }

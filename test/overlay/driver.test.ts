@@ -151,6 +151,7 @@ describe('overlay driver: peer events to FDB and neighbours', () => {
     assert.deepEqual(r.dp.fdbOf(SANDBOX), { [A]: H2, [C]: H3 })
     assert.deepEqual(r.dp.neighOf(SANDBOX), { '10.0.0.4': C, '10.0.0.5': A })
     assert.equal(r.dp.count('apply'), 1, 'replayed in one batch')
+    assert.equal(r.dp.count('readTables'), 0, 'a sandbox made now has empty tables: not read back')
   })
 
   it('coalesces a burst of events into one kernel batch', async () => {
@@ -412,6 +413,7 @@ describe('overlay driver: restart and stop', () => {
     await joinLocal(second.driver, 'e1', '10.0.0.2')
     const net = second.driver.status().networks[0]!
     assert.equal(net.origin, 'adopted')
+    assert.ok(dp.count('readTables') >= 1, 'an adopted sandbox is read before it is repaired')
     assert.deepEqual(dp.fdbOf(SANDBOX), { [A]: H2 })
     assert.deepEqual(dp.neighOf(SANDBOX), { '10.0.0.5': A })
     assert.equal(dp.count('removeSandbox'), 0)
