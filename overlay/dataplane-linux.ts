@@ -287,16 +287,24 @@ export class LinuxDataplane implements Dataplane {
     const ctr = netns(spec.containerNetns)
     const peerIf = `${PEER_PREFIX}${key}`
 
-    // REPLACE semantics: an existing pair (an earlier attempt, a previous run) is rebuilt.
-    const sbLines = [
-      `link del ${hostIf}`,
+    // REPLACE semantics: an existing pair (an earlier attempt, a previous run) is rebuilt: deleted
+    // first when the add finds it ("File exists"; the lines after the failed add only touched
+    // the old pair). A container namespace by name goes through the sandbox's long-lived process
+    // (names in /run/netns reach it: that mount is shared); one by path, a process of its own.
+    const hot = !ctr.includes('/')
+    const add = [
       `link add ${hostIf} mtu ${m} type veth peer name ${peerIf} mtu ${m} netns ${ctr}`,
       `link set ${hostIf} master ${BR}`,
       `link set ${hostIf} up`
     ]
-    const r = await this.ipr.batch('ip', sb, sbLines)
+    let sbLines = add
+    let r = await this.ipr.batch('ip', sb, sbLines, { hot })
+    if (!r.aborted && r.failures.some(f => f.line === 1 && /File exists/.test(f.message))) {
+      sbLines = [`link del ${hostIf}`, ...add]
+      r = await this.ipr.batch('ip', sb, sbLines, { hot })
+    }
     if (r.aborted) throw commandError('endpoint setup', sb, r.stderr)
-    const addFailed = r.failures.find(f => f.line === 2)
+    const addFailed = r.failures.find(f => sbLines[f.line - 1]?.startsWith('link add ') === true)
     if (addFailed !== undefined && /netns|namespace/i.test(addFailed.message)) {
       throw new DataplaneError('no-netns', `container namespace ${ctr} does not exist`, addFailed.message)
     }

@@ -121,8 +121,8 @@ export class Iproute {
    * Run a batch (`-force` so one failed line does not stop the rest). The caller decides which
    * failures matter; every line is one netlink request, all in this one process. `stopAtFailure`:
    * no -force, for lines that must not run once an earlier one failed. `hot`: a batch of the hot
-   * path, run by the namespace's long-lived process when `persistent` (lines naming only devices
-   * that live as long as the namespace: a missing device makes the process start anew).
+   * path, run by the namespace's long-lived process when `persistent` (a line that finds no device
+   * of a name it knew runs again, with its batch, on a new process: iproute2's index cache).
    */
   async batch (
     tool: Tool, netns: string | undefined, lines: readonly string[],
