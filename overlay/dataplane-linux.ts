@@ -10,6 +10,7 @@
  */
 import { isIP } from 'node:net'
 import { randomBytes } from 'node:crypto'
+import { statfsSync } from 'node:fs'
 import { rmdir, stat } from 'node:fs/promises'
 import { silentLogger, type Logger } from '../core/index.js'
 import {
@@ -164,7 +165,11 @@ export class LinuxDataplane implements Dataplane {
     for (const a of have) if (a !== spec.gateway) lines.push(`addr del ${a} dev ${BR}`)
     if (spec.gateway !== undefined && !have.includes(spec.gateway)) lines.push(`addr replace ${spec.gateway} dev ${BR}`)
 
-    const r = await this.ipr.batch('ip', name, lines)
+    // The periodic repair's lines only restate what is there: the sandbox's long-lived process
+    // (it also takes the FDB/neighbour batches). Not a batch that renames a new vxlan device or
+    // adds a bridge: it may run again on a new process (stale device index), and those lines
+    // would fail the second time.
+    const r = await this.ipr.batch('ip', name, lines, { hot: !fresh && br !== undefined })
     requireOk(r, lines, 'sandbox setup', name, isDelete)
     return fresh
   }
@@ -234,6 +239,8 @@ export class LinuxDataplane implements Dataplane {
 
   /** Create the namespace unless it exists; true when it was created now. */
   private async ensureNetns (name: string): Promise<boolean> {
+    // A namespace already mounted there (every periodic repair): nothing to run.
+    if (isNetnsMount(`/run/netns/${name}`)) return false
     // Always in the agent's own mount namespace: `ip -n` would create the mount privately.
     const r = await this.ipr.run(this.ipr.argv('ip', undefined, ['netns', 'add', name]))
     if (r.code === 0) return true
@@ -509,6 +516,18 @@ export class LinuxDataplane implements Dataplane {
 
   private readLinks (name: string): Promise<LinkJson[]> {
     return this.ipr.json<LinkJson>('ip', name, ['-d', 'addr', 'show'])
+  }
+}
+
+/** nsfs' magic number (linux/magic.h): what a bind-mounted namespace file reports. */
+const NSFS_MAGIC = 0x6e736673
+
+/** Whether `path` is a mounted namespace file (of some kind: setns tells a wrong kind later). */
+function isNetnsMount (path: string): boolean {
+  try {
+    return statfsSync(path).type === NSFS_MAGIC
+  } catch {
+    return false
   }
 }
 
