@@ -125,7 +125,7 @@ export class Controller {
       clock: this.clock,
       logger: this.log,
       retentionMs: o.removalRetentionMs,
-      onRemoved: r => { this.dropNetwork(r.nid, r.name) },
+      onRemoved: r => { this.dropNetwork(r.nid, r.name, { removal: true }) },
       adopter: () => this.isAdopter()
     })
     this.restorer = new EndpointRestore({
@@ -241,12 +241,13 @@ export class Controller {
       return
     }
     const rec = this.networks.get(ev.key)
-    if (rec !== undefined) this.dropNetwork(rec.id, rec.name)
+    if (rec !== undefined) this.dropNetwork(rec.id, rec.name, { reason: ev.reason, owner: ev.owner })
   }
 
   /** The network is gone (removed, here or elsewhere): forget it and release what this host holds of it. */
-  private dropNetwork (nid: string, name: string): void {
+  private dropNetwork (nid: string, name: string, cause: Record<string, unknown>): void {
     const known = this.networks.delete(nid)
+    if (known) this.log.info({ network: name, nid, ...cause }, 'network dropped')
     if (known) this.events.emit('network', 'destroy', nid, { name })
     if (known && this.egress !== undefined) void this.serial(async () => { await this.syncEgressQuiet() })
     if (known || this.state.networks.has(nid) || this.state.endpointsOf(nid).length > 0) {

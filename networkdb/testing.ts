@@ -34,8 +34,9 @@ export interface MemoryCluster {
   /**
    * Start node i again with the same id and store, and join through the other running nodes. If
    * none answers (a partition), the node runs alone and keeps retrying in the background.
+   * `seeds: false`: no join at all (a founder restarted without seeds; the others re-dial it).
    */
-  restart(i: number): Promise<NetworkDBNode>
+  restart(i: number, opts?: { seeds?: boolean }): Promise<NetworkDBNode>
   /** Whether node i is running. */
   isUp(i: number): boolean
   /** Partition by node indexes. */
@@ -90,12 +91,12 @@ export async function createMemoryCluster (n: number, opts: MemoryClusterOptions
       up[i] = false
       await nodes[i]!.close()
     },
-    async restart (i) {
+    async restart (i, o = {}) {
       if (up[i]) await nodes[i]!.close()
       nodes[i] = make(i)
       await nodes[i].start()
       up[i] = true
-      await joinVia(i, 5_000).catch(() => {})
+      if (o.seeds !== false) await joinVia(i, 5_000).catch(() => {})
       return nodes[i]
     },
     isUp: (i) => up[i]!,

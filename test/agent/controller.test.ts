@@ -177,6 +177,46 @@ describe('controller on an in-memory cluster', function () {
     })
   }
 
+  it('first-host-restart: the creator never loses its network while the founder, killed, restarts without seeds and rejoins late', async () => {
+    s = await controllerStack(3)
+    const k = s
+    const { Id: nid } = await k.run(async () => await k.host(1).controller.createNetwork({ Name: 'x' }))
+    await k.c.advance(1000)
+    const a = await k.run(async () => await k.host(0).controller.attach('x', { Netns: 'c1', Name: 'c1' }))
+    await k.c.advance(1000)
+    const h2 = k.host(1)
+    // Every lookup of x on its creator, every step of the way, must answer.
+    const failures: string[] = []
+    const look = async (): Promise<void> => {
+      await h2.controller.inspectNetwork('x', true).catch((err: unknown) => { failures.push(`${k.c.clock.now()}: ${String(err)}`) })
+    }
+    const h1Status = (): string | undefined => h2.db.member(k.c.ids[0]!)?.status
+    await k.kill(0)
+    // h1 comes back alone (no seeds) and nobody reaches it for a while (a loaded machine, a cut).
+    k.c.partition([0], [1, 2])
+    await k.start(0, { seeds: false })
+    await look()
+    // Meanwhile h1 knows no network: its lookups of x fail, on h1 (not on h2, which still
+    // shows h1's endpoint as it was, or hides it once it finds h1 failed).
+    await assert.rejects(k.host(0).controller.inspectNetwork('x', false), /network x not found/)
+    for (let t = 0; t < 3000; t += 50) { await k.c.advance(50); await look() }
+    k.c.heal()
+    const back = async (): Promise<boolean> => h1Status() === 'alive' &&
+      // (a failure here is recorded by look() in the same step)
+      (await h2.controller.inspectNetwork('x', true).catch(() => undefined))?.Endpoints?.some(e => e.EndpointIP === ip(a.IPv4Address)) === true &&
+      await k.host(0).controller.inspectNetwork('x', false).then(ins => Object.keys(ins.Containers).length === 1, () => false)
+    let rejoined = false
+    for (let t = 0; t < 30_000 && !rejoined; t += 50) {
+      await k.c.advance(50)
+      await look()
+      rejoined = await back()
+    }
+    assert.ok(rejoined, 'h1 rejoined, its endpoint in h2\'s view, x and its endpoint known on h1 again')
+    for (let t = 0; t < 5000; t += 50) { await k.c.advance(50); await look() }
+    assert.deepEqual(failures, [], 'lookups of x that failed on h2, its creator')
+    assert.equal(h2.db.getEntry(NETWORK_TABLE, GLOBAL, nid)?.owner, h2.db.nodeId, 'x\'s definition is still h2\'s own')
+  })
+
   it('the subnet of a removed network is not handed to a new network while its removal record lives (a host cut off may still use it)', async () => {
     s = await controllerStack(2)
     const k = s

@@ -38,8 +38,8 @@ export interface ControllerStack {
   stop(i: number): Promise<void>
   /** Crash host i: no leave, no handover (the IPAM's and the agent's state stay on disk). */
   kill(i: number): Promise<void>
-  /** Start host i again on its stores and local state (after stop). */
-  start(i: number): Promise<StackHost>
+  /** Start host i again on its stores and local state (after stop); `seeds: false`: without joining. */
+  start(i: number, opts?: { seeds?: boolean }): Promise<StackHost>
   close(): Promise<void>
 }
 
@@ -116,8 +116,8 @@ export async function controllerStack (n: number, opts: StackOptions = {}): Prom
       await c.kill(i)
       await h.driver.stop({ keepDataplane: true })
     },
-    async start (i) {
-      await run(async () => { await c.restart(i) })
+    async start (i, opts) {
+      await run(async () => { await c.restart(i, opts) })
       return await make(i)
     },
     async close () {

@@ -49,24 +49,48 @@ describe('chaos regressions: restarts, partitions (root)', function () {
   it('the first host, killed and restarted without seeds, keeps its endpoint in another host\'s network', async () => {
     const lt = await lab()
     await lt.api(1).createNetwork({ Name: 'x' }) // created by h2
-    await until('h1 knows x', async () => await knows(lt, 0, 'x'))
-    const a = await lt.api(0).attach('x', { Netns: await lt.createContainer(0, 'c1'), Name: 'c1' })
-    await lt.killAgent(0)
-    await lt.startAgent(0)
-    const ip = a.IPv4Address.split('/')[0]
-    // (h2 has no endpoint in x, so it programs no peer of it: `Programmed` stays false there)
-    // Right after the kill h2 still shows the OLD endpoint (h1 is only suspect): wait for h2 to
-    // see all three members alive again (h1's rejoin), then for the endpoint. A failing lookup is
-    // not a pass and not a failure while h1 rejoins (seen twice: h2 answered "network x not found"
-    // in that window; an open finding, see the closing note of session 5).
-    const back = async (): Promise<boolean> => await alive(lt, 1) === 3 &&
-      (await lt.api(1).inspectNetwork('x', true)).Endpoints?.some(e => e.EndpointIP === ip) === true
-    await until('h1 rejoined and its endpoint is back in h2\'s view', async () => await back().catch(() => false))
-    const ins = await lt.api(1).inspectNetwork('x', true)
-    assert.deepEqual(ins.Endpoints?.map(e => e.EndpointIP), [ip], 'h1\'s endpoint is back in the cluster')
-    assert.equal(Object.keys((await lt.api(0).inspectNetwork('x')).Containers).length, 1)
-    const b = await lt.api(0).attach('x', { Netns: await lt.createContainer(0, 'c2'), Name: 'c2' })
-    assert.notEqual(b.IPv4Address, a.IPv4Address, 'no address handed out twice')
+    // h2 must never lose x, not even briefly: its lookups run all along and every failure is
+    // recorded. Open finding: h2 answered "network x not found" for ~50-100 ms in 2 of ~120 runs
+    // (both in one batch under a load of ~37), cause not found. The failures are printed; they fail
+    // the test only with OVNET_CHAOS_STRICT=1 until the cause is fixed.
+    const lost: string[] = []
+    let watching = true
+    const watch = (async () => {
+      while (watching) {
+        await lt.api(1).inspectNetwork('x').catch((err: unknown) => { lost.push(`${new Date().toISOString()} ${String(err)}`) })
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+    })()
+    try {
+      await until('h1 knows x', async () => await knows(lt, 0, 'x'))
+      const a = await lt.api(0).attach('x', { Netns: await lt.createContainer(0, 'c1'), Name: 'c1' })
+      await lt.killAgent(0)
+      await lt.startAgent(0)
+      const ip = a.IPv4Address.split('/')[0]
+      // (h2 has no endpoint in x, so it programs no peer of it: `Programmed` stays false there)
+      // Right after the kill h2 still shows h1's endpoint as it was (h1 only suspect), while h1,
+      // started without seeds, knows no network until a peer reaches it and it syncs: h1's
+      // lookups of x fail until then ("network x not found" from h1; the version of this test
+      // before 9eb6961 asked h1 right after h2 showed the stale endpoint). So: h1 rejoined in
+      // h2's view, h2 shows the endpoint, h1 knows x again.
+      await until('h1 rejoined, its endpoint is in h2\'s view and h1 knows x again', async () =>
+        await alive(lt, 1) === 3 &&
+        (await lt.api(1).inspectNetwork('x', true)).Endpoints?.some(e => e.EndpointIP === ip) === true &&
+        await knows(lt, 0, 'x'))
+      const ins = await lt.api(1).inspectNetwork('x', true)
+      assert.deepEqual(ins.Endpoints?.map(e => e.EndpointIP), [ip], 'h1\'s endpoint is back in the cluster')
+      assert.equal(Object.keys((await lt.api(0).inspectNetwork('x')).Containers).length, 1)
+      const b = await lt.api(0).attach('x', { Netns: await lt.createContainer(0, 'c2'), Name: 'c2' })
+      assert.notEqual(b.IPv4Address, a.IPv4Address, 'no address handed out twice')
+    } finally {
+      watching = false
+      await watch
+    }
+    if (lost.length > 0) {
+      console.log(`OPEN FINDING: h2, x's creator, failed ${lost.length} lookups of x:\n${lost.join('\n')}`)
+      for (const h of lt.hosts) console.log(`--- ${h.label}'s log, last lines:\n${await lt.logTail(h.index, 150)}`)
+    }
+    if (process.env.OVNET_CHAOS_STRICT === '1') assert.deepEqual(lost, [], 'h2, x\'s creator, failed lookups of x')
   })
 
   it('after kill -9 and a restart the IPAM still knows its endpoints\' addresses', async () => {
