@@ -23,7 +23,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { packageRoot } from '../agent/index.js'
 import { createContainer, createLab, destroyLab, LabAgents } from '../deploy/lab/index.js'
-import { cpuSeconds, fmt, ovnetOk, rssMiB, summary } from './cluster/probes.js'
+import { cpuSeconds, fmt, ovnetOk, rssMiB, statusMiB, summary } from './cluster/probes.js'
 import { profileTops, type CpuProfile } from './footprint/profile.js'
 
 const { values: o } = parseArgs({
@@ -82,11 +82,25 @@ function printSnapshots (snaps: Snapshot[]): void {
   }).join(', '))
 }
 
+/** Warnings and errors of every agent's log, counted by message. */
+async function warnings (logs: string[]): Promise<void> {
+  const counts = new Map<string, number>()
+  for (const log of logs) {
+    for (const l of (await readFile(log, 'utf8').catch(() => '')).split('\n')) {
+      let j: { level?: number | string, msg?: string }
+      try { j = JSON.parse(l) as typeof j } catch { continue }
+      const warn = typeof j.level === 'number' ? j.level >= 40 : j.level === 'warn' || j.level === 'error'
+      if (warn) counts.set(j.msg ?? '', (counts.get(j.msg ?? '') ?? 0) + 1)
+    }
+  }
+  say(`  warnings and errors in the ${logs.length} agents' logs: ${counts.size === 0 ? 'none' : [...counts].map(([m, n]) => `${n} x "${m}"`).join('; ')}`)
+}
+
 async function timeline (log: string): Promise<void> {
   const lines = (await readFile(log, 'utf8')).trim().split('\n')
   let t0: number | undefined
   say(`  log of the last joiner (${log}), ms since its first line:`)
-  for (const l of lines.slice(0, 60)) {
+  for (const l of lines.slice(0, 40)) {
     let j: { time?: string, msg?: string, component?: string }
     try { j = JSON.parse(l) as typeof j } catch { continue }
     const t = Date.parse(j.time ?? '')
@@ -165,10 +179,13 @@ async function main (): Promise<void> {
     const wall = (performance.now() - w0) / 1000
     const cpu = after.map((c, i) => (100 * (c - before[i]!)) / wall)
     const rss = await Promise.all(pids.map(rssMiB))
+    const anon = await Promise.all(pids.map(async p => await statusMiB(p, 'RssAnon')))
+    const file = await Promise.all(pids.map(async p => await statusMiB(p, 'RssFile')))
     const c = summary(cpu)
     const r = summary(rss)
     say(`idle over ${idleSeconds} s: CPU % of one core mean ${(cpu.reduce((a, b) => a + b, 0) / cpu.length).toFixed(2)}, ` +
-      `p50 ${c.p50.toFixed(2)}, max ${c.max.toFixed(2)}; RSS MiB median ${r.p50.toFixed(1)}, max ${r.max.toFixed(1)}, min ${Math.min(...rss).toFixed(1)}`)
+      `p50 ${c.p50.toFixed(2)}, max ${c.max.toFixed(2)}; RSS MiB median ${r.p50.toFixed(1)}, max ${r.max.toFixed(1)}, min ${Math.min(...rss).toFixed(1)}` +
+      ` (of which RssAnon median ${median(anon).toFixed(1)}, RssFile median ${median(file).toFixed(1)})`)
     if (probeDir !== undefined) {
       say('at the start of the idle window:')
       printSnapshots(await readSnapshots(probeDir, pids, 1))
@@ -185,7 +202,10 @@ async function main (): Promise<void> {
         if (o.keep === true) say(`  profiles kept in ${probeDir}`)
       }
     }
-    if (o.timeline === true) await timeline(agents.agents[agents.agents.length - 1]!.log)
+    if (o.timeline === true) {
+      await timeline(agents.agents[agents.agents.length - 1]!.log)
+      await warnings(agents.agents.map(a => a.log))
+    }
     say(`load average at the end ${load()}`)
   } finally {
     process.env.NODE_OPTIONS = saved

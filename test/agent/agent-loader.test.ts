@@ -15,8 +15,7 @@ import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { ApiClient } from '../../agent/index.js'
 import { generateClusterKey } from '../../networkdb/index.js'
-import { spawnIn } from '../../deploy/lab/netns.js'
-import { createContainer, createLab, destroyLab, type Lab } from '../../deploy/lab/topology.js'
+import { createContainer, createLab, destroyLab, spawnIn, type Lab } from '../../deploy/lab/index.js'
 import { OVNET_BIN, packagesOf, REPO, until } from './helpers.js'
 
 const HOOKS = `
