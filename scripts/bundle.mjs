@@ -1,6 +1,6 @@
 // The build's second step (after tsc, `npm run build`): the agent as one file. esbuild bundles
 // dist/agent/agent-main.js (the `ovnet agent` command's modules) and every module it imports into
-// dist/bundle/agent.js, which agent/agent-loader.ts loads. Loading ~700 ESM files one by one was
+// dist/bundle/agent.js, which agent/agent-loader.ts loads. Loading ~900 ESM modules one by one was
 // most of an agent's start-up time and ~17 MiB of its RSS (docs/BENCHMARKS.md, bench:footprint).
 //
 // External (loaded from node_modules at run time, as without the bundle):
