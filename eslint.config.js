@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint'
 import layers from './scripts/lint/layers.js'
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'eslint.config.js', 'bin/**', 'scripts/lint/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'eslint.config.js', 'bin/**', 'scripts/lint/**', 'scripts/bundle.mjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -279,8 +279,8 @@ export function buildProgram (io: CliIO, setExit: (code: number) => void): Comma
     .option('--dns-resolv-conf <file>',
       'resolv.conf whose nameservers get the names the embedded DNS forwards (default /etc/resolv.conf)')
     .action(async (o: AgentFlags) => {
-      const { loadAgentConfig } = await import('./config.js')
-      const { AgentInterruptedError, runAgent } = await import('./daemon.js')
+      const { loadAgentModules } = await import('./agent-loader.js')
+      const { AgentInterruptedError, loadAgentConfig, runAgent } = await loadAgentModules()
       const config = await loadAgentConfig(o, { cwd: io.cwd })
       let handle
       try {

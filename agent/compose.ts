@@ -10,13 +10,13 @@ import { LmdbIpamStore } from '../ipam/adapters.js'
 import { loadClusterKey, NetworkDBNode } from '../networkdb/index.js'
 import { Libp2pTransport, LmdbStore, loadOrCreateIdentity } from '../networkdb/adapters.js'
 import { type Logger } from '../core/index.js'
-import { LinuxDataplane, OverlayDriver, TableGlue } from '../overlay/index.js'
+import { LinuxDataplane, OVERLAY_GLOBAL_NETWORK, OverlayDriver, TableGlue } from '../overlay/index.js'
 import type { HostPort } from './config.js'
 import { Controller } from './controller.js'
 import { startDockerPlugin } from './docker-plugin/index.js'
 import type { AgentContext, AgentController } from './daemon.js'
 import { LinuxEgress } from './egress/index.js'
-import { WireguardEncryption } from './crypto/index.js'
+import { detectMode, WireguardEncryption } from './crypto/index.js'
 import { DnsService } from './dns/index.js'
 import { clusterIpamPort } from './ipam-port.js'
 import { LocalState } from './local-state.js'
@@ -36,6 +36,10 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
   const log: Logger = logger
   const advertise = deriveAdvertise(config.advertise, config.bind)
   const undo: Array<() => Promise<void>> = []
+  // Which WireGuard this host has: started now, awaited when the encryption is built. Without
+  // kernel WireGuard the detection runs three processes in turn (ip, wireguard-go, wg) that need
+  // not delay the join (issue 12: agent start -> serving).
+  const wgMode = detectMode()
   const unwind = async (): Promise<void> => { for (const u of undo.reverse()) await u().catch(() => {}) }
   try {
     const transport = new Libp2pTransport({
@@ -64,8 +68,14 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     const ipam = new ClusterIpam({
       db, store: ipamStore, logger: log, metrics: metrics, config: { bootstrap: config.join.length === 0 }
     })
+    // The overlay's global network (the encryption's and the controller's) is joined while the
+    // IPAM joins its own: each join is a bulk sync with every member of the network, waiting for
+    // the slowest to answer, and a late joiner of a busy cluster spent two such waits in a row.
+    const globalJoined = db.joinNetwork(OVERLAY_GLOBAL_NETWORK)
+    globalJoined.catch(() => {}) // awaited below, after the IPAM; not unhandled if the IPAM fails first
     await ipam.start()
     undo.push(async () => { await ipam.close(); await ipamStore.close() })
+    await globalJoined
     const late: { controller?: Controller } = {}
     const vni = { held: () => late.controller?.networkVnis() ?? [] }
     const dataplane = new LinuxDataplane({ logger: log.child({ component: 'dataplane' }) })
@@ -73,7 +83,7 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     const encryption = new WireguardEncryption({
       db, dataDir: config.dataDir, vtep: advertise, device: config.wgInterface, listenPort: config.wgPort,
       vxlanPort: config.encryptedVxlanPort,
-      underlayMtu: async () => await dataplane.underlayMtu(advertise), logger: log, metrics
+      underlayMtu: async () => await dataplane.underlayMtu(advertise), logger: log, metrics, mode: await wgMode
     })
     await encryption.start()
     undo.push(async () => { await encryption.stop({ keepDataplane: true }) })

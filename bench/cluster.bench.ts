@@ -28,7 +28,7 @@ import { ApiClient } from '../agent/index.js'
 import { LabAgents } from '../deploy/lab/index.js'
 import { createContainer, createLab, destroyLab, type Lab } from '../deploy/lab/index.js'
 import { seededRandom } from '../core/index.js'
-import { cpuSeconds, EventWatcher, fmt, ovnetOk, rssMiB, summary, treeCpuSeconds, type Summary } from './cluster/probes.js'
+import { cpuSeconds, EventWatcher, fmt, ovnetOk, rssMiB, statusMiB, summary, treeCpuSeconds, type Summary } from './cluster/probes.js'
 
 const { values: o } = parseArgs({
   options: {
@@ -222,6 +222,9 @@ async function idle (agents: LabAgents, seconds: number): Promise<void> {
   const r = summary(rss)
   row('idle agent CPU, % of one core (mean / max)', `${(cpu.reduce((a, b) => a + b, 0) / cpu.length).toFixed(2)} / ${c.max.toFixed(2)}`, '<= 1 %', c.max <= 1)
   row('agent RSS, MiB (median / max)', `${r.p50.toFixed(1)} / ${r.max.toFixed(1)}`, '<= 60 MiB', r.max <= 60)
+  const anon = summary(await Promise.all(pids.map(async p => await statusMiB(p, 'RssAnon'))))
+  say(`  of which the agent's own memory (RssAnon), median / max: ${anon.p50.toFixed(1)} / ${anon.max.toFixed(1)} MiB; ` +
+    'the rest is mapped files, mostly the node binary, shared by every node process')
 }
 
 async function main (): Promise<void> {

@@ -84,9 +84,17 @@ export async function treeCpuSeconds (pid: number): Promise<number> {
 
 /** Resident set size in MiB (VmRSS). */
 export async function rssMiB (pid: number): Promise<number> {
+  return await statusMiB(pid, 'VmRSS')
+}
+
+/**
+ * A memory field of /proc/PID/status in MiB. VmRSS = RssAnon (the process's own memory) + RssFile
+ * (mapped files: the node binary's ~34 MiB, shared by every node process on the machine) + RssShmem.
+ */
+export async function statusMiB (pid: number, field: 'VmRSS' | 'RssAnon' | 'RssFile'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(status)
-  if (m === null) throw new Error(`no VmRSS for pid ${pid}`)
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)
+  if (m === null) throw new Error(`no ${field} for pid ${pid}`)
   return Number(m[1]) / 1024
 }
 
