@@ -17,7 +17,7 @@ export type NodeCommand =
   | { op: 'join', seeds: string[] }
   | { op: 'joinNetwork', nid: string }
   | { op: 'peers', nid: string }
-  | { op: 'write', nid: string, prefix: string, count: number, rate: number, bytes: number }
+  | { op: 'write', nids: string[], prefix: string, count: number, rate: number, bytes: number }
   | { op: 'stats' }
   | { op: 'profile', start: boolean }
   | { op: 'close' }
@@ -34,13 +34,14 @@ const node = new NetworkDBNode({
 await node.start()
 /** Creates of other nodes' entries seen by this node's watchers: the delivered entries. */
 let delivered = 0
-/** Socket writes and writev calls (every socket of the process: libp2p's TCP connections). */
+/** Socket write syscalls: writes and writevs (every socket of the process: libp2p's TCP connections). */
 let writes = 0
-const socketWrite = Socket.prototype.write
-Socket.prototype.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
-  writes++
-  return socketWrite.apply(this, args)
-} as Socket['write']
+type WriteFn = (this: Socket, ...args: unknown[]) => void
+const sockets = Socket.prototype as unknown as { _write: WriteFn, _writev: WriteFn }
+for (const name of ['_write', '_writev'] as const) {
+  const original = sockets[name]
+  sockets[name] = function (this: Socket, ...args: unknown[]) { writes++; original.apply(this, args) }
+}
 const session = new Session()
 const watched = new Set<string>()
 
@@ -62,13 +63,14 @@ async function handle (cmd: NodeCommand): Promise<unknown> {
       for (let k = 0; k < cmd.count; k++) {
         const wait = start + (k * 1000) / cmd.rate - performance.now()
         if (wait > 0) await sleep(wait)
-        await node.createEntry('endpoints', cmd.nid, `${cmd.prefix}-${k}`, value)
+        // one entry per network in the same turn, as an attach writes the endpoint's tables
+        await Promise.all(cmd.nids.map(async nid => { await node.createEntry('endpoints', nid, `${cmd.prefix}-${k}`, value) }))
       }
       return null
     }
     case 'stats': {
       const cpu = process.cpuUsage()
-      return { cpuMicros: cpu.user + cpu.system, delivered, writes, rss: process.memoryUsage().rss }
+      return { cpuMicros: cpu.user + cpu.system, sysMicros: cpu.system, delivered, writes, rss: process.memoryUsage().rss }
     }
     case 'profile': {
       // OVNET_BENCH_PROF=dir: a V8 CPU profile of the load window only (start-up left out)

@@ -5,10 +5,13 @@
  * on what else the machine runs.
  *
  *   npm run bench:gossip -- [--nodes 6] [--rate 50] [--entries 1500] [--bytes 200] [--rounds 2]
+ *                           [--networks 1]
  *
  * Every node writes entries of one network at rate/nodes per second (together --rate per
  * second, the way attaches land on random hosts), so each node both publishes (to nodes-1 peers)
- * and receives. Per round: a load window (--entries entries, until every node holds all of
+ * and receives. With --networks K, each write is one entry in each of K networks in the same turn
+ * of the event loop (an attach writes the endpoint's record and its overlay tables); --rate and
+ * --entries then count writes, and every entry of every network counts as delivered. Per round: a load window (--entries entries, until every node holds all of
  * them), then an idle window of the same length. Printed per round and node: CPU µs per entry
  * delivered to it, gross and net of the idle window's CPU (probes, anti-entropy, heartbeats).
  * OVNET_BENCH_PROF=dir writes a V8 CPU profile of each node's first load window into dir.
@@ -21,11 +24,11 @@ import { generateKey } from '@libp2p/pnet'
 import type { NodeCommand } from './gossip-node.js'
 import { benchArgs } from './args.js'
 
-const ARGS = benchArgs({ nodes: 6, rate: 50, entries: 1500, bytes: 200, rounds: 2 })
+const ARGS = benchArgs({ nodes: 6, rate: 50, entries: 1500, bytes: 200, rounds: 2, networks: 1 })
 const NODE = fileURLToPath(new URL('./gossip-node.ts', import.meta.url))
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-interface Stats { cpuMicros: number, delivered: number, writes: number, rss: number }
+interface Stats { cpuMicros: number, sysMicros: number, delivered: number, writes: number, rss: number }
 
 class NodeProcess {
   addrs: string[] = []
@@ -96,24 +99,28 @@ async function main (): Promise<void> {
     await Promise.all(nodes.map(async n => { await n.ready }))
     const seeds = nodes[0]!.addrs
     for (const n of nodes.slice(1)) await n.call({ op: 'join', seeds })
-    await Promise.all(nodes.map(async n => { await n.call({ op: 'joinNetwork', nid: 'bench' }) }))
-    await waitFor(async () => (await Promise.all(nodes.map(async n => await n.call<number>({ op: 'peers', nid: 'bench' }))))
-      .every(p => p === N), 60_000, 'network membership')
+    const nids = Array.from({ length: ARGS.networks }, (_, i) => `bench${i}`)
+    for (const nid of nids) {
+      await Promise.all(nodes.map(async n => { await n.call({ op: 'joinNetwork', nid }) }))
+      await waitFor(async () => (await Promise.all(nodes.map(async n => await n.call<number>({ op: 'peers', nid }))))
+        .every(p => p === N), 60_000, 'network membership')
+    }
     // warm-up: JIT, connections, gossipsub's view of the topic
-    await Promise.all(nodes.map(async (n, i) => { await n.call({ op: 'write', nid: 'bench', prefix: `w${i}`, count: 20, rate: 20, bytes: ARGS.bytes }) }))
+    await Promise.all(nodes.map(async (n, i) => { await n.call({ op: 'write', nids, prefix: `w${i}`, count: 20, rate: 20, bytes: ARGS.bytes }) }))
     await sleep(2000)
     const perNode = Math.ceil(ARGS.entries / N)
     const total = perNode * N
-    console.log(`${N} node processes, ${ARGS.rate} entries/s in all (${perNode} per node), ${ARGS.bytes}-byte values`)
+    console.log(`${N} node processes, ${ARGS.rate} writes/s in all (${perNode} per node), each an entry in ` +
+      `${nids.length} network(s), ${ARGS.bytes}-byte values`)
     for (let round = 1; round <= ARGS.rounds; round++) {
       // OVNET_BENCH_PROF=dir: each node writes a CPU profile of the first load window there
       if (round === 1) await Promise.all(nodes.map(async n => { await n.call({ op: 'profile', start: true }) }))
       const s0 = await stats(nodes)
       const t0 = performance.now()
       await Promise.all(nodes.map(async (n, i) => {
-        await n.call({ op: 'write', nid: 'bench', prefix: `r${round}n${i}`, count: perNode, rate: ARGS.rate / N, bytes: ARGS.bytes })
+        await n.call({ op: 'write', nids, prefix: `r${round}n${i}`, count: perNode, rate: ARGS.rate / N, bytes: ARGS.bytes })
       }))
-      const want = s0.map(s => s.delivered + total - perNode)
+      const want = s0.map(s => s.delivered + (total - perNode) * nids.length)
       await waitFor(async () => (await stats(nodes)).every((s, i) => s.delivered >= want[i]!), 120_000, 'delivery')
       const s1 = await stats(nodes)
       if (round === 1) await Promise.all(nodes.map(async n => { await n.call({ op: 'profile', start: false }) }))
@@ -129,9 +136,11 @@ async function main (): Promise<void> {
       const writes = s1.map((s, i) => (s.writes - s0[i]!.writes) / (s.delivered - s0[i]!.delivered))
       const netWrites = s1.map((s, i) => (s.writes - s0[i]!.writes - (s2[i]!.writes - s.writes) * loadMs / idleMs) /
         (s.delivered - s0[i]!.delivered))
+      const sysShare = s1.map((s, i) => 100 * (s.sysMicros - s0[i]!.sysMicros) / (s.cpuMicros - s0[i]!.cpuMicros))
       const idleShare = s1.map((s, i) => (s2[i]!.cpuMicros - s.cpuMicros) / idleMs / 10)
-      console.log(`round ${round}: ${total} entries in ${(loadMs / 1000).toFixed(1)} s; CPU µs per delivered entry, ` +
-        `per node: gross ${summary(gross)}; net of idle ${summary(net)}; idle CPU % of a core ${summary(idleShare)}; ` +
+      console.log(`round ${round}: ${total} writes in ${(loadMs / 1000).toFixed(1)} s; CPU µs per delivered entry, ` +
+        `per node: gross ${summary(gross)} (kernel ${summary(sysShare)} %); net of idle ${summary(net)}; ` +
+        `idle CPU % of a core ${summary(idleShare)}; ` +
         `socket writes per delivered entry: gross ${summary(writes, 2)}; net of idle ${summary(netWrites, 2)}`)
     }
     const rss = (await stats(nodes)).map(s => s.rss / 2 ** 20)

@@ -29,8 +29,9 @@ export const PUBLIC_KEY_CACHE_SIZE = 1024
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
 interface MaybeAbortable { signal?: AbortSignal }
-interface PublicKeyLike { raw: Uint8Array, verify: (data: Uint8Array | { subarray: () => Uint8Array }, sig: Uint8Array, options?: MaybeAbortable) => unknown }
-interface PrivateKeyLike { raw: Uint8Array, sign: (data: Uint8Array | { subarray: () => Uint8Array }, options?: MaybeAbortable) => unknown }
+type Data = Uint8Array | { subarray: () => Uint8Array }
+interface PublicKeyLike { raw: Uint8Array, verify: (data: Data, sig: Uint8Array, options?: MaybeAbortable) => unknown }
+interface PrivateKeyLike { raw: Uint8Array, sign: (data: Data, options?: MaybeAbortable) => unknown }
 
 const publicKeys = new Map<string, KeyObject>()
 const privateKeys = new WeakMap<object, KeyObject>()
@@ -68,7 +69,7 @@ function privateKeyObject (owner: object, raw: Uint8Array): KeyObject {
   return key
 }
 
-const bytesOf = (data: Uint8Array | { subarray: () => Uint8Array }): Uint8Array =>
+const bytesOf = (data: Data): Uint8Array =>
   data instanceof Uint8Array ? data : data.subarray()
 
 /** A throw-away Ed25519 key of @libp2p/crypto's classes, to reach their prototypes. */

@@ -14,12 +14,12 @@ describe('Ed25519 key cache (patched @libp2p/crypto key classes)', () => {
     assert.equal(await publicKeyFromRaw(a.publicKey.raw).verify(msg, sig), true)
     for (let i = 0; i < 3; i++) {
       const bad = Uint8Array.from(sig)
-      bad[i * 20] ^= 0x01
+      bad[i * 20] = bad[i * 20]! ^ 0x01
       assert.equal(await publicKeyFromRaw(a.publicKey.raw).verify(msg, bad), false)
     }
     assert.equal(await publicKeyFromRaw(b.publicKey.raw).verify(msg, sig), false)
     const other = Uint8Array.from(msg)
-    other[0] ^= 0x01
+    other[0] = other[0]! ^ 0x01
     assert.equal(await publicKeyFromRaw(a.publicKey.raw).verify(other, sig), false)
     assert.equal(await b.publicKey.verify(msg, await b.sign(msg)), true)
   })
