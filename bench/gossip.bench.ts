@@ -14,12 +14,16 @@
  * --entries then count writes, and every entry of every network counts as delivered. Per round: a load window (--entries entries, until every node holds all of
  * them), then an idle window of the same length. Printed per round and node: CPU µs per entry
  * delivered to it, gross and net of the idle window's CPU (probes, anti-entropy, heartbeats).
+ * First, the CPU of one Ed25519 verification and signing without and with the key cache.
+ * OVNET_BENCH_CONFIG='{"bulkSyncIntervalMs":3600000}' passes NetworkDB config to the nodes (here:
+ * no anti-entropy, whose cost per entry depends on which digest buckets differ at the moment).
  * OVNET_BENCH_PROF=dir writes a V8 CPU profile of each node's first load window into dir.
  */
 import '../core/polyfill.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { generateKey } from '@libp2p/pnet'
 import type { NodeCommand } from './gossip-node.js'
 import { benchArgs } from './args.js'
@@ -90,7 +94,31 @@ function summary (xs: number[], digits = 0): string {
   return `mean ${mean.toFixed(digits)}, min ${s[0]!.toFixed(digits)}, max ${s[s.length - 1]!.toFixed(digits)}`
 }
 
+/**
+ * CPU µs of one gossipsub-style signature check (a fresh key object from the sender's raw key, as
+ * gossipsub builds one from each message's `from`) and of one signing, in this process.
+ */
+async function keyCosts (ops: number): Promise<{ verify: number, sign: number }> {
+  const key = await generateKeyPair('Ed25519')
+  const msg = new Uint8Array(300).fill(7)
+  const sig = await key.sign(msg)
+  let t = process.cpuUsage()
+  for (let i = 0; i < ops; i++) if (!(await publicKeyFromRaw(key.publicKey.raw).verify(msg, sig))) throw new Error('verify')
+  let d = process.cpuUsage(t)
+  const verify = (d.user + d.system) / ops
+  t = process.cpuUsage()
+  for (let i = 0; i < ops; i++) await key.sign(msg)
+  d = process.cpuUsage(t)
+  return { verify, sign: (d.user + d.system) / ops }
+}
+
 async function main (): Promise<void> {
+  // Ed25519 without and with networkdb/ed25519-key-cache.ts (the nodes run with it: adapters.ts)
+  const plain = await keyCosts(3000)
+  await import('../networkdb/adapters.js') // loads networkdb/ed25519-key-cache.ts
+  const cached = await keyCosts(3000)
+  console.log(`Ed25519 CPU µs per op, @libp2p/crypto as released / with the key cache: verify ` +
+    `${plain.verify.toFixed(1)} / ${cached.verify.toFixed(1)}, sign ${plain.sign.toFixed(1)} / ${cached.sign.toFixed(1)}`)
   const N = ARGS.nodes
   const psk = new Uint8Array(95)
   generateKey(psk)
