@@ -70,7 +70,8 @@ async function handle (cmd: NodeCommand): Promise<unknown> {
     }
     case 'stats': {
       const cpu = process.cpuUsage()
-      return { cpuMicros: cpu.user + cpu.system, sysMicros: cpu.system, delivered, writes, rss: process.memoryUsage().rss }
+      const { gossipIn } = node.stats()
+      return { cpuMicros: cpu.user + cpu.system, sysMicros: cpu.system, delivered, gossipIn, writes, rss: process.memoryUsage().rss }
     }
     case 'profile': {
       // OVNET_BENCH_PROF=dir: a V8 CPU profile of the load window only (start-up left out)

@@ -13,7 +13,9 @@
  * of the event loop (an attach writes the endpoint's record and its overlay tables); --rate and
  * --entries then count writes, and every entry of every network counts as delivered. Per round: a load window (--entries entries, until every node holds all of
  * them), then an idle window of the same length. Printed per round and node: CPU µs per entry
- * delivered to it, gross and net of the idle window's CPU (probes, anti-entropy, heartbeats).
+ * delivered to it, gross and net of the idle window's CPU (probes, anti-entropy, heartbeats), and
+ * per gossip message it received (NetworkDB's gossipIn: a message may carry several entries).
+ * `npm run bench:gossip:dist -- ...` runs the built JS (no tsx in the node processes), as agents do.
  * First, the CPU of one Ed25519 verification and signing without and with the key cache.
  * OVNET_BENCH_CONFIG='{"bulkSyncIntervalMs":3600000}' passes NetworkDB config to the nodes (here:
  * no anti-entropy, whose cost per entry depends on which digest buckets differ at the moment).
@@ -29,10 +31,13 @@ import type { NodeCommand } from './gossip-node.js'
 import { benchArgs } from './args.js'
 
 const ARGS = benchArgs({ nodes: 6, rate: 50, entries: 1500, bytes: 200, rounds: 2, networks: 1 })
-const NODE = fileURLToPath(new URL('./gossip-node.ts', import.meta.url))
+// Built (dist/bench/gossip.bench.js, `npm run bench:gossip:dist`): the nodes run built JS, as agents do
+const BUILT = import.meta.url.endsWith('.js')
+const NODE = fileURLToPath(new URL(BUILT ? './gossip-node.js' : './gossip-node.ts', import.meta.url))
+const PRELOAD = fileURLToPath(new URL('../../bin/preload.js', import.meta.url))
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-interface Stats { cpuMicros: number, sysMicros: number, delivered: number, writes: number, rss: number }
+interface Stats { cpuMicros: number, sysMicros: number, delivered: number, gossipIn: number, writes: number, rss: number }
 
 class NodeProcess {
   addrs: string[] = []
@@ -42,7 +47,7 @@ class NodeProcess {
   readonly ready: Promise<void>
 
   constructor (name: string, psk: Uint8Array) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', NODE], {
+    this.child = spawn(process.execPath, ['--import', BUILT ? PRELOAD : 'tsx', NODE], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { ...process.env, OVNET_BENCH_PSK: Buffer.from(psk).toString('base64'), OVNET_BENCH_NAME: name }
     })
@@ -164,12 +169,18 @@ async function main (): Promise<void> {
       const writes = s1.map((s, i) => (s.writes - s0[i]!.writes) / (s.delivered - s0[i]!.delivered))
       const netWrites = s1.map((s, i) => (s.writes - s0[i]!.writes - (s2[i]!.writes - s.writes) * loadMs / idleMs) /
         (s.delivered - s0[i]!.delivered))
+      // the gossip queue packs more entries into a message when the event loop is late (load):
+      // CPU per received gossip message is the figure that does not move with that
+      const perMessage = s1.map((s, i) => (s.cpuMicros - s0[i]!.cpuMicros) / (s.gossipIn - s0[i]!.gossipIn))
+      const entriesPerMessage = s1.map((s, i) => (s.delivered - s0[i]!.delivered) / (s.gossipIn - s0[i]!.gossipIn))
       const sysShare = s1.map((s, i) => 100 * (s.sysMicros - s0[i]!.sysMicros) / (s.cpuMicros - s0[i]!.cpuMicros))
       const idleShare = s1.map((s, i) => (s2[i]!.cpuMicros - s.cpuMicros) / idleMs / 10)
       console.log(`round ${round}: ${total} writes in ${(loadMs / 1000).toFixed(1)} s; CPU µs per delivered entry, ` +
         `per node: gross ${summary(gross)} (kernel ${summary(sysShare)} %); net of idle ${summary(net)}; ` +
         `idle CPU % of a core ${summary(idleShare)}; ` +
         `socket writes per delivered entry: gross ${summary(writes, 2)}; net of idle ${summary(netWrites, 2)}`)
+      console.log(`  gossip messages received: CPU µs per message (gross) ${summary(perMessage)}; ` +
+        `entries per message ${summary(entriesPerMessage, 2)}`)
     }
     const rss = (await stats(nodes)).map(s => s.rss / 2 ** 20)
     console.log(`RSS MiB per node: ${summary(rss)}`)
