@@ -78,6 +78,10 @@ export interface Libp2pTransportOptions {
  * - fastMsgIdFn: a duplicate (an IWANT answer racing the original) is recognised from (from,
  *   seqno) before its signature is verified again. The cache is filled only after a message
  *   verified, so a forgery cannot poison it.
+ * - batchPublish: a published message is encoded (protobuf, length prefix) once for all its
+ *   recipients instead of once per peer (19 times at 20 hosts). Pending control messages and
+ *   IHAVEs are then not piggybacked on it; they leave with the next heartbeat, as they do anyway
+ *   for a peer we publish nothing to.
  * - Signature verification (StrictSign, ~90 µs per message per receiver here) stays: it is what
  *   makes `from` trustworthy.
  */
@@ -97,6 +101,7 @@ export function clusterGossipOptions (): Partial<GossipsubOpts> {
     heartbeatInterval: 1000,
     maxInboundDataLength: MAX_FRAME_BYTES,
     fastMsgIdFn,
+    batchPublish: true,
     scoreParams: { IPColocationFactorWeight: 0, behaviourPenaltyWeight: 0 },
     scoreThresholds: { gossipThreshold: -1e9, publishThreshold: -2e9, graylistThreshold: -3e9 }
   }
