@@ -26,18 +26,28 @@ function uncork (socket: Socket): void { socket.uncork() }
 type ToConnection = (init: Record<string, unknown>) => TcpConnection
 
 /**
- * @libp2p/tcp's connection class is not exported: its module, by path next to the package's
- * entry. Should a release move it, the patch is skipped (the agent runs as without it) and
+ * @libp2p/tcp's connection class is not exported: its module, by path. Two ways, the first that
+ * gives it wins:
+ * - inside the agent's bundle, `ovnet-internal/libp2p-tcp-socket-to-conn`, which the bundler maps
+ *   to that file (scripts/bundle.mjs): the bundle's one copy of it, the one libp2p uses (a path
+ *   found at run time would load a second copy from node_modules, and the patch would miss);
+ * - unbundled (tests, tsx), the file next to the package's entry; Node gives the very module
+ *   instance @libp2p/tcp imports.
+ * Should a release move the file, the patch is skipped (the agent runs as without it) and
  * test/networkdb/tcp-write-cork.test.ts, which loads the same path, fails.
  */
 async function loadToConnection (): Promise<ToConnection | undefined> {
-  try {
-    const socketToConn = new URL('./socket-to-conn.js', import.meta.resolve('@libp2p/tcp')).href
-    const mod = await import(socketToConn) as { toMultiaddrConnection?: ToConnection }
-    return mod.toMultiaddrConnection
-  } catch {
-    return undefined
+  const ways = [
+    async () => await import('ovnet-internal/libp2p-tcp-socket-to-conn'),
+    async () => await import(new URL('./socket-to-conn.js', import.meta.resolve('@libp2p/tcp')).href) as unknown
+  ]
+  for (const load of ways) {
+    try {
+      const mod = await load() as { toMultiaddrConnection?: ToConnection }
+      if (typeof mod.toMultiaddrConnection === 'function') return mod.toMultiaddrConnection
+    } catch { /* the next way */ }
   }
+  return undefined
 }
 
 export function patchTcpWriteCork (toMultiaddrConnection: ToConnection): void {

@@ -21,6 +21,9 @@ await build({
   platform: 'node',
   target: 'node20',
   external: ['lmdb', 'msgpackr', 'msgpackr-extract', 'raw-socket', 'xsalsa20'],
+  // networkdb/tcp-write-cork.ts patches a module @libp2p/tcp does not export: mapped to the very
+  // file, so the bundle holds one copy of it, the one libp2p uses, and the patch reaches it.
+  alias: { 'ovnet-internal/libp2p-tcp-socket-to-conn': './node_modules/@libp2p/tcp/dist/src/socket-to-conn.js' },
   // CommonJS dependencies inside an ESM bundle call require() for node's built-ins.
   banner: { js: "import { createRequire as __ovnetRequire } from 'node:module'; const require = __ovnetRequire(import.meta.url);" },
   // Names kept: errors are recognised by name (ConfigError) and stack traces name functions.
