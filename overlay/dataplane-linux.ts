@@ -10,7 +10,8 @@
  */
 import { isIP } from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { statfsSync } from 'node:fs'
+import { readFileSync, statfsSync } from 'node:fs'
+import { networkInterfaces } from 'node:os'
 import { rmdir, stat } from 'node:fs/promises'
 import { silentLogger, type Logger } from '../core/index.js'
 import {
@@ -510,12 +511,31 @@ export class LinuxDataplane implements Dataplane {
 
   async underlayMtu (addr: string): Promise<number | undefined> {
     ip(addr)
+    // In the agent's own namespace the kernel says it without a process: the interface holding
+    // the address, and its MTU in /sys (mounted for this namespace: systemd's host, or the netns
+    // lab's `ip netns exec`). A sandbox's set-up asks it every time.
+    if (this.host === undefined) {
+      const own = ownMtu(addr)
+      if (own !== undefined) return own
+    }
     const links = await this.ipr.json<LinkJson>('ip', this.host, ['addr', 'show'])
     return links.find(l => (l.addr_info ?? []).some(a => a.local === addr))?.mtu
   }
 
   private readLinks (name: string): Promise<LinkJson[]> {
     return this.ipr.json<LinkJson>('ip', name, ['-d', 'addr', 'show'])
+  }
+}
+
+/** The MTU of the interface of this namespace holding `addr`, from /sys; undefined if unsure. */
+function ownMtu (addr: string): number | undefined {
+  const dev = Object.entries(networkInterfaces()).find(([, as]) => as?.some(a => a.address === addr))?.[0]
+  if (dev === undefined || !IFNAME_RE.test(dev)) return undefined
+  try {
+    const mtu = Number(readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8').trim())
+    return Number.isInteger(mtu) && mtu > 0 ? mtu : undefined
+  } catch {
+    return undefined
   }
 }
 
