@@ -115,6 +115,14 @@ export class LinuxEgress implements EgressPort {
   }
 
   private async reconcile ({ out, spec }: Desired): Promise<void> {
+    // The firewall and the uplinks at once: rules name devices, which need not exist yet (and
+    // the uplinks were made before the rules anyway). A network's first attach waits for the
+    // longer of the two, not for both.
+    const [, batch] = await Promise.all([this.reconcileUplinks(out), reconcileFirewall(this.ipt, spec)])
+    if (batch !== '') this.log.debug({ lines: batch.split('\n').length }, 'egress firewall reconciled')
+  }
+
+  private async reconcileUplinks (out: readonly EgressNetwork[]): Promise<void> {
     const [have, routes] = await Promise.all([hostUplinks(), out.length > 0 ? hostRoutes() : []])
     if (out.length > 0) await enableHostForwarding()
     for (const n of out) {
@@ -133,8 +141,6 @@ export class LinuxEgress implements EgressPort {
     const wanted = new Set(out.map(n => uplinkName(n.nid)))
     const strays = [...have.keys()].filter(d => !wanted.has(d))
     if (strays.length > 0) await removeUplinks(strays)
-    const batch = await reconcileFirewall(this.ipt, spec)
-    if (batch !== '') this.log.debug({ lines: batch.split('\n').length }, 'egress firewall reconciled')
   }
 
   /** The periodic repair: the last view, read from the kernel and rewritten where it differs. */
