@@ -527,12 +527,19 @@ export class LinuxDataplane implements Dataplane {
   }
 }
 
-/** The MTU of the interface of this namespace holding `addr`, from /sys; undefined if unsure. */
+/**
+ * The MTU of the interface of this namespace holding `addr`, from /sys; undefined if unsure. /sys
+ * shows the namespace that mounted it, which need not be ours (an agent started by `nsenter
+ * --net`): the device there must have the MAC this namespace's interface has (all-zero: no).
+ */
 function ownMtu (addr: string): number | undefined {
-  const dev = Object.entries(networkInterfaces()).find(([, as]) => as?.some(a => a.address === addr))?.[0]
-  if (dev === undefined || !IFNAME_RE.test(dev)) return undefined
+  const found = Object.entries(networkInterfaces())
+    .flatMap(([dev, as]) => (as ?? []).filter(a => a.address === addr).map(a => ({ dev, mac: a.mac })))[0]
+  if (found === undefined || !IFNAME_RE.test(found.dev) || /^(00:){5}00$/.test(found.mac)) return undefined
   try {
-    const mtu = Number(readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8').trim())
+    const sys = `/sys/class/net/${found.dev}`
+    if (readFileSync(`${sys}/address`, 'utf8').trim().toLowerCase() !== found.mac.toLowerCase()) return undefined
+    const mtu = Number(readFileSync(`${sys}/mtu`, 'utf8').trim())
     return Number.isInteger(mtu) && mtu > 0 ? mtu : undefined
   } catch {
     return undefined
