@@ -8,7 +8,10 @@ import type { RequestRecord } from '../../proto/index.js'
 import { ErrIpamUnavailable, ErrNoAvailableIPs, GlobalDefault, NetworkOption } from '../../ipam/index.js'
 import { ipamCluster, type IpamCluster } from './helpers.js'
 
-interface Internals { responder: { onRequest: (writer: string, req: RequestRecord) => void } }
+interface Internals {
+  responder: { onRequest: (writer: string, req: RequestRecord) => void }
+  global: { answer: (to: string, id: string, a: { code: 'none', detail: string }) => Promise<void> }
+}
 
 describe('ipam: a busy owner answers space requests after the timeout', function () {
   let k: IpamCluster | undefined
@@ -45,5 +48,33 @@ describe('ipam: a busy owner answers space requests after the timeout', function
       (await cl.run(async () => await cl.ipam(i).requestAddress(p.poolId, undefined, {}))).address))
     assert.equal(new Set(got).size, got.length)
     for (const a of got) assert.match(a, /^10\.96\.\d+\.\d+\/16$/)
+  })
+
+  it('a donor whose record is stale says "none": with donors left unasked the pool is not called full', async () => {
+    k = await ipamCluster(4, { config: { maxDonors: 1 } })
+    const cl = k
+    const opts = { addressSpace: GlobalDefault, v6: false, pool: '10.97.0.0/16', options: { [NetworkOption]: 'stale' } }
+    const p = await cl.run(async () => await cl.ipam(0).requestPool(opts))
+    for (const i of [1, 2, 3]) await cl.run(async () => await cl.ipam(i).requestPool(opts))
+    // hosts 1 and 2 get space from the owner; every record of the ring reaches host 3
+    for (const i of [1, 2]) await cl.run(async () => await cl.ipam(i).requestAddress(p.poolId, undefined, {}))
+    await cl.c.advance(3000)
+    // Every donor now answers "no free space", as one would whose record is out of date.
+    const restore: Array<() => void> = []
+    for (const i of [0, 1, 2]) {
+      const x = cl.ipam(i) as unknown as Internals
+      const onRequest = x.responder.onRequest.bind(x.responder)
+      x.responder.onRequest = (writer, req) => {
+        if (req.kind === 'space' && req.to === cl.c.ids[i]) void x.global.answer(writer, req.id, { code: 'none', detail: 'stale' })
+        else onRequest(writer, req)
+      }
+      restore.push(() => { x.responder.onRequest = onRequest })
+    }
+    const err = await cl.run(async () => await cl.ipam(3).requestAddress(p.poolId, undefined, {}).then(() => undefined, (e: Error) => e))
+    assert.ok(!(err instanceof ErrNoAvailableIPs), String(err))
+    assert.ok(err instanceof ErrIpamUnavailable && /1 donors had no free space, 2 more were not asked.*retry/.test(err.message), String(err))
+    for (const f of restore) f()
+    const got = await cl.run(async () => await cl.ipam(3).requestAddress(p.poolId, undefined, {}))
+    assert.match(got.address, /^10\.97\./)
   })
 })
