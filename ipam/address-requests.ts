@@ -121,6 +121,12 @@ export class Addresses {
       if (got === 'unavailable') {
         throw new ErrIpamUnavailable(`the free addresses of ${slot.record.pool} are held by unreachable nodes`)
       }
+      if (typeof got === 'object') {
+        // A late grant may have arrived meanwhile (another donor's record): use it rather than fail.
+        const late = slot.alloc.pickDynamic(serial)
+        if (late !== undefined) return await this.commit(slot, late, mac)
+        throw new ErrIpamUnavailable(`${got.busy}, asked for free addresses of ${slot.record.pool}: retry`)
+      }
     }
   }
 

@@ -49,7 +49,11 @@ export interface SpaceDeps {
   genesisKnown(genesis: string): void
 }
 
-export type ObtainResult = 'granted' | 'none' | 'unavailable'
+/**
+ * What asking donors for space gave: 'none' only when every donor that may have free space said it
+ * has none; `{ busy }` when some did not answer in time or were not asked (the caller says "retry").
+ */
+export type ObtainResult = 'granted' | 'none' | 'unavailable' | { busy: string }
 
 export interface PoolAsk {
   family: Family
@@ -214,6 +218,7 @@ export class Space {
       const got = await this.obtainSpace(ringId, undefined)
       if (got === 'none') throw new ErrNoMoreSubnets()
       if (got === 'unavailable') throw new ErrIpamUnavailable('the free address space is held by unreachable nodes')
+      if (typeof got === 'object') throw new ErrIpamUnavailable(`${got.busy}, asked for address space: retry`)
     }
     throw new ErrNoMoreSubnets()
   }
@@ -417,12 +422,20 @@ export class Space {
     if (slot !== undefined && slot.owner !== this.me && !live.includes(slot.owner) && this.reachable(slot.owner)) {
       live.push(slot.owner)
     }
-    for (const donor of live.slice(0, this.d.cfg.maxDonors)) {
+    const asked = live.slice(0, this.d.cfg.maxDonors)
+    const silent: string[] = []
+    for (const donor of asked) {
       const a = await this.ask(donor, { kind: 'space', ring: ringId })
       if (a?.code === 'granted' && a.segs.length > 0) {
         this.rings.apply(ringId, a.segs)
         return 'granted'
       }
+      // No answer in time is not "no space": a busy donor may grant it late (its record brings it).
+      if (a === undefined) silent.push(donor)
+    }
+    if (silent.length > 0) return { busy: `no answer from ${silent.join(', ')}` }
+    if (live.length > asked.length) {
+      return { busy: `${asked.length} donors had no free space, ${live.length - asked.length} more were not asked` }
     }
     // Nobody reachable could give; if unreachable nodes have free space, say so rather than "full".
     return peers.some(([n]) => !this.reachable(n)) ? 'unavailable' : 'none'
