@@ -2,7 +2,7 @@
  * What the controller needs of the global IPAM: libnetwork's Ipam contract plus the status and
  * the operator's reclaim. The ipam/ layer implements the contract; the agent wires it.
  */
-import type { ClusterIpam, IpamStatus, Ipam } from '../ipam/index.js'
+import { ErrIpamUnavailable, type ClusterIpam, type IpamStatus, type Ipam } from '../ipam/index.js'
 import type { IpamPoolView, IpamStatusView } from './api-types.js'
 
 export interface IpamPort extends Ipam {
@@ -29,13 +29,30 @@ export function ipamView (s: IpamStatus, networkName: (nid: string) => string): 
   return { Pools: pools }
 }
 
-/** The IPAM layer behind the controller's port (plain delegation). */
+/**
+ * A dynamic address asked again once when the IPAM could not decide: a busy donor answers after
+ * the request's timeout, and its grant (a ring record) usually lands meanwhile, so the second ask
+ * finds the space here (test/ipam/busy-donor.test.ts). A second failure is the caller's, as is
+ * any other error; an address asked by value is not retried.
+ */
+export async function requestAddressOnceMore (
+  ipam: Pick<Ipam, 'requestAddress'>, id: string, ip: string | undefined, opts: Record<string, string>
+): ReturnType<Ipam['requestAddress']> {
+  try {
+    return await ipam.requestAddress(id, ip, opts)
+  } catch (err) {
+    if (!(err instanceof ErrIpamUnavailable) || ip !== undefined) throw err
+    return await ipam.requestAddress(id, ip, opts)
+  }
+}
+
+/** The IPAM layer behind the controller's port (delegation; a dynamic address asked once more). */
 export function clusterIpamPort (ipam: ClusterIpam): IpamPort {
   return {
     getDefaultAddressSpaces: async () => await ipam.getDefaultAddressSpaces(),
     requestPool: async (req) => await ipam.requestPool(req),
     releasePool: async (id) => { await ipam.releasePool(id) },
-    requestAddress: async (id, ip, opts) => await ipam.requestAddress(id, ip, opts),
+    requestAddress: async (id, ip, opts) => await requestAddressOnceMore(ipam, id, ip, opts),
     releaseAddress: async (id, ip) => { await ipam.releaseAddress(id, ip) },
     isBuiltIn: () => ipam.isBuiltIn(),
     capabilities: () => ipam.capabilities(),
