@@ -19,7 +19,7 @@ import { MAX_BODY_BYTES } from '../../agent/unix-http.js'
 import { memoryLogger } from '../../core/index.js'
 import { MemoryDataplane } from '../../overlay/index.js'
 import { FixtureController } from './fixtures/fixture-controller.js'
-import { keyedTempDir, tempDir } from './helpers.js'
+import { keyedTempDirFixture, tempDir } from './helpers.js'
 import { controllerStack, type ControllerStack } from './memory-stack.js'
 
 interface Reply { status: number, body: string, headers: Record<string, string | string[] | undefined> }
@@ -247,13 +247,7 @@ describe('concurrent conflicting calls through the API socket (real controller)'
 })
 
 describe('agent configuration: socket group, metrics address', () => {
-  let dir: string
-  let cleanup: () => Promise<void>
-  let key: string
-  before(async () => {
-    ({ dir, cleanup, key } = await keyedTempDir())
-  })
-  after(async () => { await cleanup() })
+  const tmp = keyedTempDirFixture()
 
   it('a bare metrics port binds to 127.0.0.1 only; an address must be written out', async () => {
     const cases = [
@@ -261,23 +255,23 @@ describe('agent configuration: socket group, metrics address', () => {
       ['[::1]:9469', '::1:9469']
     ]
     for (const [flag, want] of cases as Array<[string, string]>) {
-      const c = await loadAgentConfig({ clusterKey: key, metrics: flag }, { cwd: dir, hostname: 'h1' })
+      const c = await loadAgentConfig({ clusterKey: tmp.key, metrics: flag }, { cwd: tmp.dir, hostname: 'h1' })
       assert.equal(`${c.metrics!.host}:${c.metrics!.port}`, want, flag)
     }
-    await assert.rejects(loadAgentConfig({ clusterKey: key, metrics: '99999' }, { cwd: dir, hostname: 'h1' }), 
+    await assert.rejects(loadAgentConfig({ clusterKey: tmp.key, metrics: '99999' }, { cwd: tmp.dir, hostname: 'h1' }), 
       ConfigError)
   })
 
   it('socket-group: a name from the group file or a number; an unknown group is a ConfigError', async () => {
-    const groups = join(dir, 'group')
+    const groups = join(tmp.dir, 'group')
     await writeFile(groups, 'root:x:0:\novnet:x:1234:alice,bob\n')
     assert.equal(await resolveGroup('ovnet', groups), 1234)
     assert.equal(await resolveGroup('77', groups), 77)
     const noSuch = (e: unknown): boolean => e instanceof ConfigError && /no group nosuch/.test(e.message)
     await assert.rejects(resolveGroup('nosuch', groups), noSuch)
     await assert.rejects(resolveGroup('a b\nroot', groups), ConfigError)
-    const c = await loadAgentConfig({ clusterKey: key, socketGroup: 'root' }, { cwd: dir, hostname: 'h1' })
+    const c = await loadAgentConfig({ clusterKey: tmp.key, socketGroup: 'root' }, { cwd: tmp.dir, hostname: 'h1' })
     assert.equal(c.socketGroup, 0)
-    assert.equal((await loadAgentConfig({ clusterKey: key }, { cwd: dir, hostname: 'h1' })).socketGroup, undefined)
+    assert.equal((await loadAgentConfig({ clusterKey: tmp.key }, { cwd: tmp.dir, hostname: 'h1' })).socketGroup, undefined)
   })
 })

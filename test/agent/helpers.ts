@@ -24,6 +24,18 @@ export async function keyedTempDir (): Promise<{ dir: string, key: string, clean
   return { ...t, key }
 }
 
+/**
+ * A `keyedTempDir` for the enclosing describe: made in its `before`, removed in its `after`. The
+ * fields are set once `before` has run.
+ */
+export function keyedTempDirFixture (): { dir: string, key: string } {
+  const f = { dir: '', key: '' }
+  let cleanup = async (): Promise<void> => {}
+  before(async () => { ({ dir: f.dir, key: f.key, cleanup } = await keyedTempDir()) })
+  after(async () => { await cleanup() })
+  return f
+}
+
 /** The npm packages (scoped names whole) that a list of loaded module URLs comes from. */
 export const packagesOf = (urls: string[]): Set<string> => new Set(urls.flatMap(u => {
   const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)
