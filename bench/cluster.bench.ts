@@ -179,6 +179,11 @@ async function propagation (lab: Lab, agents: LabAgents, rate: number, count: nu
     await Promise.all(done.map(async d => await Promise.all(watchers.map(async x => await x.waitFor(d.eid, 30_000)))))
     const cpu1 = await Promise.all(pids.map(treeCpuSeconds))
     const cpuPerAttach = (cpu1.reduce((a, b) => a + b, 0) - cpu0.reduce((a, b) => a + b, 0)) / Math.max(1, done.length)
+    // Where that CPU went: one busy agent (a pool owner, a donor) reads differently from an even spread.
+    const perAgent = cpu1.map((c, i) => ({ host: i + 1, s: c - cpu0[i]! })).sort((a, b) => b.s - a.s)
+    const attachesOn = (h: number): number => done.filter(d => d.h === h - 1).length
+    say(`  agents' CPU in this phase, busiest first: ${perAgent.slice(0, 4).map(a => `h${a.host} ${a.s.toFixed(1)} s (${attachesOn(a.host)} attaches)`).join(', ')}; ` +
+      `median ${perAgent[perAgent.length >> 1]!.s.toFixed(1)} s`)
     // The entry's moment: when the attaching host's own stream names it (its NetworkDB has the
     // entry; the answer comes later, after publishPending). Every stream is the same CLI path, so
     // the difference to the last other host is the propagation through the cluster.
