@@ -22,6 +22,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { MAX_FRAME_BYTES } from '../proto/index.js'
 import { FrameError, FrameReader, writeFrame } from './libp2p-frames.js'
+import { PingChannels } from './ping-channels.js'
 import { noopMetrics, type Logger, type Counter, type Gauge, type Metrics } from '../core/index.js'
 import {
   MAX_COLLECTED_BYTES, MAX_COLLECTED_FRAMES, overCollected, type Transport, type TransportHandlers
@@ -29,6 +30,11 @@ import {
 
 /** The request/response protocol: one request frame, then response frames until the server closes. */
 export const RR_PROTOCOL = '/ovnet/rr/1.0.0'
+
+/** How long a node answers pings on one stream before it ends it (the prober then reopens). */
+const PING_STREAM_MAX_MS = 3600_000
+/** @libp2p/ping's protocol id (its default prefix, name and version; not exported by it). */
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 
 export type TransportErrorReason = 'timeout' | 'unreachable' | 'oversize' | 'protocol' | 'stopped'
 
@@ -141,6 +147,10 @@ export class Libp2pTransport implements Transport {
   private readonly serveTimeoutMs: number
   private node: Libp2p<Services> | undefined
   private handlers: TransportHandlers | undefined
+  private readonly pings = new PingChannels(async (peer, signal) => {
+    const node = this.running()
+    return await node.dialProtocol(parsePeer(peer), PING_PROTOCOL, { signal, runOnLimitedConnection: true })
+  })
 
   constructor (private readonly opts: Libp2pTransportOptions) {
     this.peerId = peerIdFromPrivateKey(opts.privateKey)
@@ -202,7 +212,9 @@ export class Libp2pTransport implements Transport {
         // Probes overlap: our own direct probe of a peer, indirect probes on behalf of others, a
         // slow previous one still timing out. One stream (the default) made the later ones fail
         // at once with TooManyOutboundProtocolStreamsError: a false suspicion.
-        ping: ping({ maxOutboundStreams: 16, maxInboundStreams: 64 }),
+        // `timeout`: how long the responder keeps a ping stream; probes reuse one per peer
+        // (ping-channels.ts), so it is long, and a channel it ends is simply reopened.
+        ping: ping({ maxOutboundStreams: 16, maxInboundStreams: 64, timeout: PING_STREAM_MAX_MS }),
         pubsub: gossipsub({ ...clusterGossipOptions(), ...this.opts.gossip })
       },
       start: false
@@ -243,6 +255,7 @@ export class Libp2pTransport implements Transport {
     if (node === undefined) return
     this.node = undefined
     this.handlers = undefined
+    this.pings.closeAll()
     await node.stop()
   }
 
@@ -300,7 +313,7 @@ export class Libp2pTransport implements Transport {
   }
 
   async probe (peer: string, timeoutMs: number): Promise<number> {
-    const node = this.running()
+    this.running()
     // The verdict waits one pass of the event loop's poll phase: after a stall, expired timers run
     // BEFORE pending I/O, so an answer already waiting in the socket would count as a miss.
     const ac = new AbortController()
@@ -308,7 +321,7 @@ export class Libp2pTransport implements Transport {
       setImmediate(() => { ac.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')) })
     }, timeoutMs)
     try {
-      return await node.services.ping.ping(parsePeer(peer), { signal: ac.signal })
+      return await this.pings.ping(peer, ac.signal)
     } catch (err) {
       throw dialError(`probe ${peer}`, err)
     } finally {
@@ -419,6 +432,7 @@ export class Libp2pTransport implements Transport {
   }
 
   private peerEvent (kind: 'connect' | 'disconnect', peer: PeerId): void {
+    if (kind === 'disconnect') this.pings.forget(peer.toString())
     const node = this.node
     if (node !== undefined) this.m.peers.set({}, node.getPeers().length)
     const h = this.handlers

@@ -287,6 +287,30 @@ describe('Libp2pTransport on 127.0.0.1', function () {
     assert.deepEqual(c.t.connectedPeers(), [b.t.localId])
   })
 
+  it('probes reuse one ping stream per peer; overlapping probes and a reset stream still get answers', async () => {
+    const [a, b] = await trio()
+    const PING = '/ipfs/ping/1.0.0'
+    const pingStreams = (): Array<{ id: string, status: string }> =>
+      b.t.libp2p!.getConnections(a.t.libp2p!.peerId).flatMap(c => c.streams).filter(s => s.protocol === PING)
+    await b.t.probe(a.t.localId, 1000)
+    const first = pingStreams()
+    assert.equal(first.length, 1, 'one ping stream open after a probe')
+    for (let i = 0; i < 10; i++) assert.ok(await b.t.probe(a.t.localId, 1000) >= 0)
+    assert.deepEqual(pingStreams().map(s => s.id), [first[0]!.id], 'ten more probes on the same stream')
+    // two at once: the second gets a stream of its own, which is closed afterwards
+    const both = await Promise.all([b.t.probe(a.t.localId, 1000), b.t.probe(a.t.localId, 1000)])
+    assert.ok(both.every(rtt => rtt >= 0))
+    await waitFor('the one-off stream closed', () => pingStreams().length === 1)
+    // the responder resets the channel (as a restarted agent would): the next probe opens another
+    const inbound = a.t.libp2p!.getConnections(b.t.libp2p!.peerId).flatMap(c => c.streams).filter(s => s.protocol === PING)
+    assert.equal(inbound.length, 1)
+    inbound[0]!.abort(new Error('test reset'))
+    await waitFor('the channel closed at the prober', () => pingStreams().length === 0)
+    assert.ok(await b.t.probe(a.t.localId, 1000) >= 0)
+    assert.equal(pingStreams().length, 1)
+    assert.notEqual(pingStreams()[0]!.id, first[0]!.id)
+  })
+
   it('a restarted peer (same identity, same port) is reachable again right away', async () => {
     const key = newClusterKey()
     const privateKey = await generateKeyPair('Ed25519')
