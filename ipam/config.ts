@@ -27,8 +27,10 @@ export interface IpamConfig {
   requestTimeoutMs: number
   /** Donors tried for one request before answering "no space" (each asked once). */
   maxDonors: number
-  /** Coalesce usage-only updates of ring records (counts of used and free addresses). */
+  /** Coalesce usage-only updates of ring records (counts of used and free addresses) when a count crossed zero. */
   publishDelayMs: number
+  /** Coalesce the other usage-only updates of ring records (space-replication.ts). */
+  usagePublishMs: number
   /** Retry pending pool leaves and expire stale answers this often. */
   reconcileIntervalMs: number
   /**
@@ -48,6 +50,7 @@ export const defaultIpamConfig: Readonly<IpamConfig> = Object.freeze({
   requestTimeoutMs: 5_000,
   maxDonors: 3,
   publishDelayMs: 500,
+  usagePublishMs: 5_000,
   reconcileIntervalMs: 5_000,
   reclaimBump: 1_000_000
 })
@@ -59,7 +62,9 @@ export interface ResolvedIpamConfig extends IpamConfig {
 
 export function resolveIpamConfig (overrides: Partial<IpamConfig> = {}): ResolvedIpamConfig {
   const cfg: IpamConfig = { ...defaultIpamConfig, ...overrides }
-  for (const k of ['requestTimeoutMs', 'maxDonors', 'publishDelayMs', 'reconcileIntervalMs', 'reclaimBump'] as const) {
+  for (const k of [
+    'requestTimeoutMs', 'maxDonors', 'publishDelayMs', 'usagePublishMs', 'reconcileIntervalMs', 'reclaimBump'
+  ] as const) {
     const v = cfg[k]
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
       throw new RangeError(`ipam config ${k} must be a non-negative number, got ${String(v)}`)

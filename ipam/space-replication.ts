@@ -16,6 +16,10 @@ import type { Space } from './space.js'
 export class SpaceReplication {
   private readonly usageDirty = new Set<string>()
   private usageTimer: TimerHandle | undefined
+  /** Whether usageTimer is the short one. */
+  private usageSoon = false
+  /** Usage figures of our last ring record per ring. */
+  private readonly published = new Map<string, { used: number, free: bigint }>()
   /** Pools of others whose record was not visible at the last reconcile. */
   private readonly missing = new Set<string>()
 
@@ -28,16 +32,32 @@ export class SpaceReplication {
     this.s.d.genesisKnown(genesis)
   }
 
-  /** Usage figures of a ring changed (not ownership): publish them after a short delay. */
+  /**
+   * Usage figures of a ring changed (not ownership): publish them later. Within the short delay
+   * (`publishDelayMs`) when a figure crossed zero since our last record (a donor's "no free space"
+   * or a first address: what donor choice and "no space" answers depend on); otherwise within
+   * `usagePublishMs`, so that a busy host's attaches cost the cluster one record per period, not
+   * one each (each record is a gossip message every member receives).
+   */
   usageChanged (ringId: string): void {
     if (!this.s.d.shared || this.s.closed) return
     this.usageDirty.add(ringId)
-    if (this.usageTimer !== undefined) return
+    const soon = this.crossedZero(ringId)
+    if (this.usageTimer !== undefined && (!soon || this.usageSoon)) return
+    if (this.usageTimer !== undefined) this.s.d.clock.clearTimeout(this.usageTimer)
+    this.usageSoon = soon
     this.usageTimer = this.s.d.clock.setTimeout(() => {
       this.usageTimer = undefined
       for (const id of this.usageDirty) if (this.s.rings.durable(id)) this.publishRing(id)
       this.usageDirty.clear()
-    }, this.s.d.cfg.publishDelayMs)
+    }, soon ? this.s.d.cfg.publishDelayMs : this.s.d.cfg.usagePublishMs)
+  }
+
+  private crossedZero (ringId: string): boolean {
+    const last = this.published.get(ringId)
+    if (last === undefined) return true
+    const now = this.usage(ringId)
+    return (last.used === 0) !== (now.used === 0) || (last.free === 0n) !== (now.free === 0n)
   }
 
   usage (ringId: string): { used: number, free: bigint } {
@@ -60,6 +80,7 @@ export class SpaceReplication {
     if (rec === undefined) return
     const key = ringKey(this.s.me, id)
     if (rec.segs.length === 0 && u.used === 0 && this.s.d.link.entry(key)?.owner !== this.s.me) return
+    this.published.set(id, u)
     void this.s.d.link.put(key, { t: 'ring', b: rec })
   }
 

@@ -41,10 +41,29 @@ describe('ipam cluster', function () {
     for (const a of all) assert.match(a, /^10\.20\.[0-3]\.\d+\/22$/)
     // the restarted host still refuses what it handed out before the crash
     await assert.rejects(cl.run(async () => await cl.ipam(1).requestAddress(pool.poolId, got[1]![0]!.split('/')[0], {})), ErrIPAlreadyAllocated)
+    // other hosts' usage figures arrive within usagePublishMs (5 s), not with every address
     await cl.c.advance(2000)
+    assert.ok(cl.ipam(0).status().pools.find(p => p.poolId === pool.poolId)!.inUse < 600, 'usage of other hosts is coalesced')
+    await cl.c.advance(4000)
     const st = cl.ipam(0).status().pools.find(p => p.poolId === pool.poolId)!
     assert.equal(st.inUse, 600)
     assert.deepEqual(st.holders, [cl.c.ids[1], cl.c.ids[2]])
+  })
+
+  it('usage figures: a count that crosses zero is published at once, other changes coalesced for 5 s', async () => {
+    k = await ipamCluster(2)
+    const cl = k
+    const pool = await cl.run(async () => await cl.ipam(0).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.21.0.0/24', options: net('u') }))
+    await cl.run(async () => await cl.ipam(1).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.21.0.0/24', options: net('u') }))
+    const inUse = (): number => cl.ipam(0).status().pools.find(p => p.poolId === pool.poolId)!.inUse
+    await cl.run(async () => await cl.ipam(1).requestAddress(pool.poolId, undefined, {}))
+    await cl.c.advance(1000)
+    assert.equal(inUse(), 1, 'the first address of host 1 is seen within a second')
+    for (let i = 0; i < 5; i++) await cl.run(async () => await cl.ipam(1).requestAddress(pool.poolId, undefined, {}))
+    await cl.c.advance(1000)
+    assert.equal(inUse(), 1, 'the next ones wait for the coalesced record')
+    await cl.c.advance(5000)
+    assert.equal(inUse(), 6)
   })
 
   it('dynamic pools from different hosts never overlap; space moves by donation', async () => {
