@@ -73,7 +73,10 @@ export interface OverlayDriverOptions {
   encryption?: EncryptionPort
   /** Coalescing window of event bursts before one kernel batch (default 0: the same turn). */
   batchDelayMs?: number
-  /** Full reconciliation period per sandbox (default 30 s; 0 = only after failures/on demand). */
+  /**
+   * Full reconciliation period per sandbox (default 60 s: between kube-proxy's 30 s and Felix's
+   * 90 s; each one reads the kernel with a few processes); 0 = only after failures/on demand.
+   */
   reconcileIntervalMs?: number
   /** Delay of the reconciliation of a network after a peer in it returns; bursts coalesce (default 500 ms). */
   returnReconcileDelayMs?: number
@@ -121,7 +124,7 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     this.db = opts.db
     this.clock = opts.clock ?? new SystemClock()
     this.log = (opts.logger ?? silentLogger).child({ component: 'overlay' })
-    this.reconcileIntervalMs = opts.reconcileIntervalMs ?? 30_000
+    this.reconcileIntervalMs = opts.reconcileIntervalMs ?? 60_000
     this.returns = new Coalescer(this.clock, opts.returnReconcileDelayMs ?? 500, async nid => {
       const n = this.nets.get(nid)
       if (n !== undefined) await this.reconcileAll([n], 'peer-return')

@@ -54,7 +54,7 @@ export interface LinuxEgressOptions {
   nodeName: string
   logger: Logger
   iptables?: IptablesRunner
-  /** Re-apply the last view this often (default 30 s; 0 = never). */
+  /** Re-apply the last view this often (default 60 s; 0 = never). */
   reconcileIntervalMs?: number
 }
 
@@ -72,7 +72,7 @@ export class LinuxEgress implements EgressPort {
   constructor (private readonly o: LinuxEgressOptions) {
     this.log = o.logger.child({ component: 'egress' })
     this.ipt = o.iptables ?? iptables
-    const every = o.reconcileIntervalMs ?? 30_000
+    const every = o.reconcileIntervalMs ?? 60_000
     if (every > 0) {
       this.timer = setInterval(() => {
         void this.repair().catch((err: unknown) => {
