@@ -10,6 +10,7 @@ import {
   LabExistsError, labStatus, listNetns, pidsIn, pingMatrix, spawnIn, listLinks
 } from '../../deploy/lab/index.js'
 import { REPO, run } from './helpers.js'
+import { pollUntil } from '../../core/index.js'
 
 const newPrefix = (): string => `ovt${randomBytes(3).toString('hex')}`
 
@@ -71,6 +72,8 @@ describe('netns lab (real namespaces, root)', function () {
     await createContainer(p, 'h2', 'c1')
     const sleeper = spawnIn(lab.hosts[1]!.ns, 'sleep', ['300'], { stdio: 'ignore' })
     const gone = new Promise(resolve => sleeper.once('exit', resolve))
+    // `ip netns exec` enters the namespace and then execs: on a loaded machine, a moment later
+    await pollUntil('the sleeper in h2', async () => (await pidsIn(lab.hosts[1]!.ns)).includes(sleeper.pid!), { timeoutMs: 5000 })
     assert.deepEqual(await pidsIn(lab.hosts[1]!.ns), [sleeper.pid])
     // What a killed agent leaves: an overlay namespace named after its node (= host namespace).
     await addNetns(`ovnet-${p}-h1-0123456789ab`)
