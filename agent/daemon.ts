@@ -188,7 +188,9 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   try {
     await ensureDataDir(config.dataDir)
 
-    const metrics = new PromMetrics()
+    // Process metrics only when something can read them: their event-loop delay monitor wakes
+    // the agent every 10 ms, 0.2 % of a core (docs/BENCHMARKS.md, "Session 7").
+    const metrics = new PromMetrics({ defaultMetrics: config.metrics !== undefined })
     if (config.metrics !== undefined) {
       const server = await startMetricsServer(metrics, config.metrics, logger)
       metricsAddress = server.address
