@@ -65,6 +65,19 @@ describe('NetworkDB late joiner: one sync per network and member', function () {
     return seen
   }
 
+  it('the joiner dials each member once', async () => {
+    const cl = await cluster()
+    const n = await cl.restart(MEMBERS, { seeds: false })
+    const t = cl.net.node(cl.ids[MEMBERS]!) as MemoryTransport
+    const connects: string[] = []
+    const connect = t.connect.bind(t)
+    t.connect = async (peer, addrs, timeoutMs) => { connects.push(peer); await connect(peer, addrs, timeoutMs) }
+    await driven(cl.clock, async () => { await n.join([`mem://${cl.ids[0]!}`], 10_000) })
+    await cl.advance(2000)
+    // every member once, by its alive change (the seed too: already connected, nothing dialled)
+    assert.deepEqual(connects.sort(), cl.ids.slice(0, MEMBERS).sort())
+  })
+
   it('the joiner asks each member once per network, and no member syncs it back', async () => {
     const cl = await cluster()
     const seen = await lateJoin(cl)
