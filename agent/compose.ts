@@ -41,6 +41,8 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
   // not delay the join (issue 12: agent start -> serving).
   const wgMode = detectMode()
   const unwind = async (): Promise<void> => { for (const u of undo.reverse()) await u().catch(() => {}) }
+  /** Steps started in parallel: settled before an unwind, so that what they started is undone. */
+  const pending: Array<Promise<unknown>> = []
   try {
     const transport = new Libp2pTransport({
       privateKey: await loadOrCreateIdentity(config.dataDir),
@@ -73,26 +75,36 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
     // the slowest to answer, and a late joiner of a busy cluster spent two such waits in a row.
     const globalJoined = db.joinNetwork(OVERLAY_GLOBAL_NETWORK)
     globalJoined.catch(() => {}) // awaited below, after the IPAM; not unhandled if the IPAM fails first
-    await ipam.start()
-    undo.push(async () => { await ipam.close(); await ipamStore.close() })
-    await globalJoined
     const late: { controller?: Controller } = {}
     const vni = { held: () => late.controller?.networkVnis() ?? [] }
     const dataplane = new LinuxDataplane({ logger: log.child({ component: 'dataplane' }) })
-    // Encrypted networks (agent/crypto): keys and the peer record now, the device on first use.
-    const encryption = new WireguardEncryption({
-      db, dataDir: config.dataDir, vtep: advertise, device: config.wgInterface, listenPort: config.wgPort,
-      vxlanPort: config.encryptedVxlanPort,
-      underlayMtu: async () => await dataplane.underlayMtu(advertise), logger: log, metrics, mode: await wgMode
-    })
-    await encryption.start()
-    undo.push(async () => { await encryption.stop({ keepDataplane: true }) })
-    const driver = new OverlayDriver({
-      dataplane, nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, encryption, logger: log,
-      metrics, vni
-    })
-    await driver.start()
-    undo.push(async () => { await driver.stop({ keepDataplane: true }) })
+    // The encryption and the driver start while the joins' bulk syncs run (issue 12: a late
+    // joiner's start): both follow their tables by watching them (a watch replays what is there,
+    // then every change), so they need not wait for the tables to be complete, and their start is
+    // mostly waiting for processes (ip, wg) and the disk. The controller still starts after both
+    // joins: once the socket answers, `network ls` and attach see the cluster's tables.
+    const localStarted = (async () => {
+      // Encrypted networks (agent/crypto): keys and the peer record now, the device on first use.
+      const encryption = new WireguardEncryption({
+        db, dataDir: config.dataDir, vtep: advertise, device: config.wgInterface, listenPort: config.wgPort,
+        vxlanPort: config.encryptedVxlanPort,
+        underlayMtu: async () => await dataplane.underlayMtu(advertise), logger: log, metrics, mode: await wgMode
+      })
+      await encryption.start()
+      undo.push(async () => { await encryption.stop({ keepDataplane: true }) })
+      const driver = new OverlayDriver({
+        dataplane, nodeName: config.name, vtep: advertise, db, dstPort: config.vxlanPort, encryption, logger: log,
+        metrics, vni
+      })
+      await driver.start()
+      undo.push(async () => { await driver.stop({ keepDataplane: true }) })
+      return { encryption, driver }
+    })()
+    pending.push(localStarted)
+    await ipam.start()
+    undo.push(async () => { await ipam.close(); await ipamStore.close() })
+    await globalJoined
+    const { encryption, driver } = await localStarted
     const glue = new TableGlue(db, driver, log)
     const state = await LocalState.load(config.dataDir)
     const port = clusterIpamPort(ipam)
@@ -141,6 +153,7 @@ export async function createRealController (ctx: AgentContext): Promise<AgentCon
       }
     })
   } catch (err) {
+    await Promise.allSettled(pending)
     await unwind()
     throw err
   }

@@ -2,8 +2,8 @@
  * `npm run bench:footprint` — what an idle `ovnet agent` costs: N agent processes on a netns lab
  * (deploy/lab, started as the lab and bench:cluster start them: bin/ovnet.js on the build, one at
  * a time), left idle, then from /proc: RSS (VmRSS) and CPU-seconds of each over `--idle-seconds`;
- * spawn -> first answer on its socket for each agent. Cheaper than bench:cluster (no attaches at
- * rate, no CLI runs). Root only.
+ * spawn -> first answer on its socket for each agent, and the CPU-seconds each joiner of hosts
+ * 6-N had spent by then. Cheaper than bench:cluster (no attaches at rate, no CLI runs). Root only.
  *
  *   npm run bench:footprint -- [--hosts 20] [--idle-seconds 20] [--settle 10] [--endpoints 0]
  *                              [--probe] [--profile] [--timeline] [--prefix P] [--node-options '…']
@@ -23,7 +23,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { packageRoot } from '../agent/index.js'
 import { createContainer, createLab, destroyLab, LabAgents } from '../deploy/lab/index.js'
-import { cpuSeconds, fmt, ovnetOk, rssMiB, statusMiB, summary } from './cluster/probes.js'
+import { cpuSeconds, fmt, ovnetOk, rssMiB, statusMiB, summary, treeCpuSeconds } from './cluster/probes.js'
 import { profileTops, type CpuProfile } from './footprint/profile.js'
 
 const { values: o } = parseArgs({
@@ -158,12 +158,21 @@ async function main (): Promise<void> {
         await agents.client(i % small).attach('fp', { Netns: ns })
       }
     }
-    if (hosts > small) await agents.start({ oneByOne: true })
+    // One at a time, as start({ oneByOne }) does, reading each joiner's CPU-seconds (its own and
+    // its children's) once it answers: what its start cost, much less load-dependent than the wall time.
+    const startCpu: number[] = []
+    for (let i = small + 1; i <= hosts; i++) {
+      await agents.start({ oneByOne: true, upTo: i })
+      startCpu.push(1000 * await treeCpuSeconds(agents.agents[i - 1]!.child.pid!))
+    }
     process.env.NODE_OPTIONS = saved
     const ready = agents.agents.map(a => a.readyMs ?? NaN)
     say(`agent start -> answers: founder ${fmt(ready[0]!)}` +
       (hosts > 1 ? `; joiners 2-${small}: ${fmt(median(ready.slice(1, small)))} p50, ${fmt(Math.max(...ready.slice(1, small)))} max` : '') +
       (hosts > small ? `; joiners ${small + 1}-${hosts}: ${fmt(median(ready.slice(small)))} p50, ${fmt(summary(ready.slice(small)).p99)} p99` : ''))
+    if (startCpu.length > 0) {
+      say(`CPU at the first answer, joiners ${small + 1}-${hosts}: ${startCpu.map(c => c.toFixed(0)).join(', ')} ms`)
+    }
     const t0 = performance.now()
     await agents.waitMembers(hosts, 120_000)
     say(`every agent sees ${hosts} members alive ${fmt(performance.now() - t0)} after the last start; ${settle} s to settle`)

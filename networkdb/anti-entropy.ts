@@ -37,6 +37,8 @@ export interface SyncDeps {
   noteJoin(node: string, nid: string, ltime: number): void
   /** Whether `node` is in `nid` as far as we know. */
   isMember(node: string, nid: string): boolean
+  /** A request of `from` answered with nothing to come back (it held no entry, or none differed). */
+  answered?(from: string, nid: string): void
   /** Count and log a refused request (rejected-messages metric). */
   refuse(reason: string, detail: object): void
 }
@@ -113,6 +115,8 @@ export function answerSync (d: SyncDeps, from: string, req: SyncRequest): Iterab
   for (let i = 0; i < req.buckets; i++) {
     if (mine[2 * i] !== req.hashes[2 * i] || mine[2 * i + 1] !== req.hashes[2 * i + 1]) want.push(i)
   }
+  // the exchange is complete now unless the requester has entries of its own to push to us
+  if (req.count === 0 || want.length === 0) d.answered?.(from, req.nid)
   const owner = req.own === true ? d.self : undefined
   const entries = want.length === 0 ? []
     : d.tables.entriesInBuckets(req.nid, req.buckets, new Set(want), d.clock.now(), owner)

@@ -27,6 +27,8 @@ export interface MemberEventsDeps {
   joined: ReadonlySet<string>
   peers: (nid: string) => string[]
   sync: (peer: string, nid: string) => Promise<boolean>
+  /** Whether a complete sync of `nid` with `peer` began at or after `since` (sync-ledger.ts). */
+  covered: (nid: string, peer: string, since: number) => Promise<boolean>
   broadcastNode: (ev: WireNodeEvent) => void
   reject: (reason: string, detail: object) => void
   persistMeta: () => Promise<void>
@@ -85,9 +87,15 @@ export class MemberEvents {
       case 'alive':
         // Hidden entries of a returning node are not shown again here: they come back when the
         // owner itself sends them (the sync below), so nothing it dropped meanwhile reappears.
+        // Not when a sync since did it (sync-ledger.ts): a node joining the cluster asks every
+        // member itself, and a member new to us has no earlier state here that one could miss.
         transport.connect(m.id, m.addrs, cfg.requestTimeoutMs)
           .then(() => {
-            for (const nid of this.d.joined) if (this.d.peers(nid).includes(m.id)) void this.d.sync(m.id, nid)
+            const since = prev === undefined ? -Infinity : now
+            for (const nid of this.d.joined) {
+              if (!this.d.peers(nid).includes(m.id)) continue
+              void this.d.covered(nid, m.id, since).then(async done => { if (!done) await this.d.sync(m.id, nid) })
+            }
           })
           .catch((err: unknown) => { this.d.log.debug({ peer: m.id, err: String(err) }, 'connect failed') })
         break

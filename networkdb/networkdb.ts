@@ -35,6 +35,7 @@ import { digestOf } from './hash.js'
 import { authenticate, CLUSTER_TOPIC, networkTopic } from './validate.js'
 import { Periodic } from './periodic.js'
 import { Reconnector } from './reconnect.js'
+import { SyncLedger } from './sync-ledger.js'
 import { MemberEvents } from './member-events.js'
 import { screenNetworkEvent, screenNodeEvent } from './trust.js'
 import { JOIN_ANNOUNCE_MAX_DELAY_MS, Networks } from './networks.js'
@@ -79,6 +80,8 @@ export class NetworkDBNode implements NetworkDB {
   private readonly gossipQueue: GossipQueue
   private readonly clusterWatchers = new Set<(ev: ClusterEvent) => void>()
   private readonly hints: Hints
+  /** Syncs done and under way, per network and peer: a member's alive sync is skipped when one covers it. */
+  private readonly ledger = new SyncLedger()
   private readonly counts: NetworkDBStats = { gossipIn: 0, gossipOut: 0, rejected: 0, dropped: 0, bulkSyncs: 0,
     bulkSyncEntries: 0 }
 
@@ -164,6 +167,7 @@ export class NetworkDBNode implements NetworkDB {
       joined: this.joined,
       peers: nid => this.peers(nid),
       sync: async (peer, nid) => await this.sync(peer, nid),
+      covered: async (nid, peer, since) => await this.ledger.covered(nid, peer, since),
       broadcastNode: ev => { this.broadcastNode(ev) },
       reject: (reason, detail) => { this.reject(reason, detail) },
       persistMeta: async () => { await this.persistMeta() },
@@ -278,6 +282,7 @@ export class NetworkDBNode implements NetworkDB {
   async leaveNetwork (nid: string): Promise<void> {
     this.requireRunning()
     if (!this.joined.has(nid)) throw new NotInNetworkError(nid)
+    this.ledger.forgetNetwork(nid)
     await this.nets.leave(nid)
   }
 
@@ -395,6 +400,7 @@ export class NetworkDBNode implements NetworkDB {
       joinedAt: (nid) => this.joined.has(nid) ? this.netNodes.get(nid, this.nodeId)?.ltime : undefined,
       noteJoin: (node, nid, ltime) => { this.nets.onEvent({ node, nid, ltime, join: true }) },
       isMember: (node, nid) => this.netNodes.get(nid, node)?.join === true,
+      answered: (from, nid) => { this.ledger.exchanged(nid, from, this.clock.now()) },
       refuse: (reason, detail) => { this.reject(reason, detail) }
     }
   }
@@ -422,6 +428,7 @@ export class NetworkDBNode implements NetworkDB {
           return [encodeResponse({ t: 'ack', b: { ok: false, detail: `not a member of ${req.b.nid}` } })]
         }
         this.entries.mergeRemote(req.b.nid, from, req.b.entries)
+        this.ledger.exchanged(req.b.nid, from, this.clock.now())
         return [encodeResponse({ t: 'ack', b: { ok: true, detail: '' } })]
       case 'pingreq': {
         // the asker's timeout is stretched by its local health; a bound keeps a request cheap
@@ -442,6 +449,10 @@ export class NetworkDBNode implements NetworkDB {
 
   /** Bulk sync of `nid` with `peer`; false (logged) when it failed. */
   private async sync (peer: string, nid: string, onAnswer?: () => void, own = false): Promise<boolean> {
+    return await this.ledger.track(nid, peer, this.clock.now(), this.syncOnce(peer, nid, onAnswer, own))
+  }
+
+  private async syncOnce (peer: string, nid: string, onAnswer?: () => void, own = false): Promise<boolean> {
     try {
       const r = await syncWith(this.syncDeps(), peer, nid, onAnswer, own)
       this.counts.bulkSyncs++
@@ -525,6 +536,7 @@ export class NetworkDBNode implements NetworkDB {
     }
     for (const id of this.mem.forget(now, this.cfg.forgetMemberAfterMs)) {
       this.netNodes.forgetNode(id)
+      this.ledger.forgetPeer(id)
     }
     this.m.entries(this.tables, this.joined)
     await this.persistMeta().catch(() => {})

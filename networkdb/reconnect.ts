@@ -76,10 +76,14 @@ export class Reconnector {
       try {
         const peer = await this.d.transport.dial(seed, dialTimeoutMs)
         if (peer === this.d.transport.localId) continue
+        // Members the push-pull made alive are dialled by their alive change (member-events.ts):
+        // a second connect of each cost a joiner a peer-store merge and a dial lookup per member.
+        const known = new Set(this.d.mem().others('alive').map(m => m.id))
         await this.d.pushPull(peer)
         this.d.announce()
-        for (const m of this.d.mem().others('alive')) this.d.transport.connect(m.id, m.addrs,
-          this.d.cfg.requestTimeoutMs).catch(() => {})
+        for (const m of this.d.mem().others('alive')) {
+          if (known.has(m.id)) this.d.transport.connect(m.id, m.addrs, this.d.cfg.requestTimeoutMs).catch(() => {})
+        }
         this.d.log.info({ seed, peer }, 'joined cluster')
         return undefined
       } catch (err) {

@@ -18,6 +18,8 @@ export interface MemoryClusterOptions {
   logger?: Logger
   /** Node names; default node-00, node-01, ... */
   names?: string[]
+  /** How many nodes start now (default all); `restart(i)` starts a later one fresh, as a late joiner. */
+  started?: number
 }
 
 export interface MemoryCluster {
@@ -74,7 +76,7 @@ export async function createMemoryCluster (n: number, opts: MemoryClusterOptions
     await driven(clock, async () => { await nodes[i]!.join(seeds, timeoutMs) }, 10)
   }
 
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < (opts.started ?? n); i++) {
     await nodes[i]!.start()
     up[i] = true
     await joinVia(i)
