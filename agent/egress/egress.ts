@@ -1,6 +1,6 @@
 /**
  * Egress of one host: the uplinks of its networks' sandboxes and its firewall chains, brought to
- * a desired view (what the controller holds: networks with endpoints here, their internal flag,
+ * a desired view (what the controller holds: networks with a sandbox here, their internal flag,
  * published ports, every overlay subnet) by full reconciliation. Every apply reads the kernel
  * and writes only what differs, so it is safe to repeat: after each change, after a restart
  * (the rules a killed agent left are adopted and rewritten, never doubled), and periodically
@@ -27,7 +27,10 @@ export interface EgressNetwork {
   name: string
   subnet: string
   internal: boolean
-  /** This host's endpoints in the network (at least one: otherwise there is no sandbox). */
+  /**
+   * This host's endpoints in the network; none only while its first attach is being prepared
+   * (the sandbox exists then too). A network without a sandbox here is not in the view.
+   */
   endpoints: EgressEndpoint[]
 }
 
@@ -170,7 +173,7 @@ interface Desired { out: EgressNetwork[], spec: FirewallSpec | undefined, key: s
 
 /** What a view asks of the kernel: uplinks of the networks with egress, and the firewall. */
 function desired (view: EgressView): Desired {
-  const out = view.networks.filter(n => !n.internal && n.endpoints.length > 0)
+  const out = view.networks.filter(n => !n.internal)
   const spec: FirewallSpec | undefined = out.length === 0
     ? undefined
     : {
