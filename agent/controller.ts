@@ -132,7 +132,8 @@ export class Controller {
       adopter: () => this.isAdopter()
     })
     this.prep = new NetworkPreparations({ db: o.db, driver: o.driver, local: this.local, logger: this.log,
-      inUse: nid => this.state.endpointsOf(nid).length > 0, syncEgress: async () => { await this.syncEgress() } })
+      inUse: nid => this.state.endpointsOf(nid).length > 0, syncEgress: async () => { await this.syncEgress() },
+      dns: o.dns })
     this.restorer = new EndpointRestore({
       clock: this.clock,
       logger: this.log,

@@ -10,6 +10,9 @@
  * nothing is made for networks this host does not use (no idle kernel objects, no FDB
  * programming, no gossip of networks without local containers).
  *
+ * The embedded DNS binds its listener in the sandbox as soon as it exists (its helper process then
+ * runs while the attach waits for the IPAM, not as it answers); nobody waits for it, as before.
+ *
  * The attach answers only once the preparation is done (the uplink exists, the NetworkDB join has
  * its table), as before. A preparation whose attach fails leaves nothing: the sandbox goes unless
  * an endpoint took it, and the egress view drops the network. A crash in between leaves a sandbox
@@ -30,6 +33,8 @@ export interface NetworkPrepareDeps {
   inUse: (nid: string) => boolean
   /** Bring egress to the controller's view, which lists the networks being prepared. */
   syncEgress: () => Promise<void>
+  /** The embedded DNS: the sandbox exists (its listener may bind now), or the preparation is over. */
+  dns?: { preparing?: (nid: string, on: boolean) => void }
   logger: Logger
 }
 
@@ -84,6 +89,7 @@ export class NetworkPreparations {
         await flight.ready.catch(() => {})
         if (--flight.attaches > 0) return
         if (this.inFlight.get(nid) === flight) this.inFlight.delete(nid)
+        this.d.dns?.preparing?.(nid, false)
         if (this.d.inUse(nid)) return
         // No endpoint took it (every attach failed): nothing of the preparation stays.
         await this.d.driver.releaseUnused(nid).catch((err: unknown) => {
@@ -105,6 +111,8 @@ export class NetworkPreparations {
     const joined = this.d.db.networks().includes(nid) ? undefined : this.d.db.joinNetwork(nid)
     const sandbox = (async () => {
       await this.d.driver.prepareSandbox(nid)
+      // Not waited for (as before): its helper process binds while the attach waits for the IPAM.
+      this.d.dns?.preparing?.(nid, true)
       await this.d.syncEgress()
     })()
     // Both settle before this does (nothing of a failed one runs on unseen).

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { checkPublish, type EgressPort, type EgressView } from '../../agent/egress/index.js'
+import type { DnsPort } from '../../agent/dns/index.js'
 import { MemoryDataplane, type SandboxSpec } from '../../overlay/index.js'
 import { controllerStack, type ControllerStack } from './memory-stack.js'
 
@@ -19,6 +20,18 @@ class RecordingEgress implements EgressPort {
   async apply (view: EgressView): Promise<void> { this.views.push(structuredClone(view)) }
   async stop (): Promise<void> {}
   get last (): EgressView | undefined { return this.views[this.views.length - 1] }
+}
+
+/** The embedded DNS's port, noting its `preparing` calls and what `probe()` said then. */
+class RecordingDns implements DnsPort {
+  calls: Array<[string, boolean, unknown]> = []
+  probe: () => unknown = () => undefined
+  resolverFor (): string | undefined { return undefined }
+  view (): undefined { return undefined }
+  async changed (): Promise<void> {}
+  setEventSink (): void {}
+  async stop (): Promise<void> {}
+  preparing (nid: string, on: boolean): void { this.calls.push([nid, on, this.probe()]) }
 }
 
 /** Notes, at each sandbox set-up, what `probe()` said then. */
@@ -83,5 +96,19 @@ describe('a host\'s first attach to a network: its data plane made alongside the
     // The next attach works and keeps its sandbox.
     await k.run(async () => await c1.attach('web', { Netns: 'c1' }))
     assert.equal(dp.sandboxes.size, 1)
+  })
+
+  it('the DNS is told when the prepared sandbox exists (before the endpoint) and when the preparation ends', async () => {
+    const dns = new RecordingDns()
+    s = await controllerStack(2, { dns: i => i === 1 ? dns : undefined })
+    const k = s
+    const net = await k.run(async () => await k.host(0).controller.createNetwork({ Name: 'web', Subnet: '10.84.0.0/24' }))
+    await k.c.advance(1000)
+    const c1 = k.host(1).controller
+    dns.probe = () => k.host(1).driver.status().networks.find(n => n.nid === net.Id)?.endpoints.length ?? 0
+    await k.run(async () => await c1.attach('web', { Netns: 'c1' }))
+    assert.deepEqual(dns.calls, [[net.Id, true, 0], [net.Id, false, 1]], 'told with no endpoint yet, and after it joined')
+    await k.run(async () => await c1.attach('web', { Netns: 'c2' }))
+    assert.equal(dns.calls.length, 2, 'a second attach prepares nothing')
   })
 })
