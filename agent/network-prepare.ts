@@ -10,8 +10,9 @@
  * nothing is made for networks this host does not use (no idle kernel objects, no FDB
  * programming, no gossip of networks without local containers).
  *
- * The embedded DNS binds its listener in the sandbox as soon as it exists (its helper process then
- * runs while the attach waits for the IPAM, not as it answers); nobody waits for it, as before.
+ * The embedded DNS binds its listener in the sandbox once the sandbox and its uplink are made (its
+ * helper process then runs while the attach waits for the IPAM, not as it answers); nobody waits
+ * for it, as before.
  *
  * The attach answers only once the preparation is done (the uplink exists, the NetworkDB join has
  * its table), as before. A preparation whose attach fails leaves nothing: the sandbox goes unless
@@ -111,9 +112,10 @@ export class NetworkPreparations {
     const joined = this.d.db.networks().includes(nid) ? undefined : this.d.db.joinNetwork(nid)
     const sandbox = (async () => {
       await this.d.driver.prepareSandbox(nid)
-      // Not waited for (as before): its helper process binds while the attach waits for the IPAM.
-      this.d.dns?.preparing?.(nid, true)
       await this.d.syncEgress()
+      // Not waited for (as before). After the kernel work, not amid it (its helper is a node
+      // process start, ~60 ms of CPU): on a host that waits for the IPAM it runs meanwhile.
+      this.d.dns?.preparing?.(nid, true)
     })()
     // Both settle before this does (nothing of a failed one runs on unseen).
     const [s, j] = await Promise.allSettled([sandbox, joined])
