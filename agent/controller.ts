@@ -36,7 +36,7 @@ import { buildInspect, summary } from './inspect.js'
 import type { IpamPort } from './ipam-port.js'
 import { LocalNetworks } from './local-networks.js'
 import type { LocalEndpoint, LocalState } from './local-state.js'
-import { checkNetnsTarget } from './netns-target.js'
+import { checkNetnsTarget, netnsSyntaxError } from './netns-target.js'
 import { NetworkRemovals } from './network-removals.js'
 import { createClusterNetwork, type NetworkCreateDeps } from './network-create.js'
 import { EndpointPlumbing } from './endpoint-plumbing.js'
@@ -45,6 +45,7 @@ import { checkDnsRequest, type DnsPort } from './dns/index.js'
 import { OpLocks } from './op-locks.js'
 import { EndpointRestore } from './restore.js'
 import { HandoffEndpoints, type HandoffRequest } from './handoff.js'
+import { NetworkPreparations } from './network-prepare.js'
 
 export interface PeerHealth {
   setPeers(ips: Iterable<string>): void
@@ -101,6 +102,8 @@ export class Controller {
   private readonly restorer: EndpointRestore
   /** Endpoints Docker's plugin configures (handoff.ts). */
   private readonly handoff: HandoffEndpoints
+  /** A host's first attach to a network: its data plane made alongside the IPAM (network-prepare.ts). */
+  private readonly prep: NetworkPreparations
   private readonly clock: Clock
   private readonly egress: EgressPort | undefined
   private readonly dns: DnsPort | undefined
@@ -128,6 +131,9 @@ export class Controller {
       onRemoved: r => { this.dropNetwork(r.nid, r.name, { removal: true }) },
       adopter: () => this.isAdopter()
     })
+    this.prep = new NetworkPreparations({ db: o.db, driver: o.driver, local: this.local, logger: this.log,
+      inUse: nid => this.state.endpointsOf(nid).length > 0, syncEgress: async () => { await this.syncEgress() },
+      dns: o.dns })
     this.restorer = new EndpointRestore({
       clock: this.clock,
       logger: this.log,
@@ -365,16 +371,14 @@ export class Controller {
       throw new BadRequestError('this agent has no egress: ports cannot be published')
     }
     if (req.DNS === true) checkDnsRequest(this.dns, rec, req.Netns)
+    this.checkJoin(rec.id, key, req)
+    // A first attach here: the network's sandbox, uplink and NetworkDB join start now, alongside the IPAM.
+    const prep = this.prep.begin(rec)
     // The address is picked in the network's turn; the kernel work and the publication run
     // alongside other attaches (the driver orders what must be ordered).
     const ep = await this.inNetwork(rec, async () => {
       if (!this.networks.has(rec.id)) throw new ErrNoSuchNetwork(network)
-      if (this.attaching.has(key) || this.state.endpointsOf(rec.id).some(e => e.netns === req.Netns)) {
-        throw new ErrInvalidJoin()
-      }
-      if (req.ContainerID !== undefined && this.findCni(req.ContainerID, req.IfName) !== undefined) {
-        throw new ErrInvalidJoin()
-      }
+      this.checkJoin(rec.id, key, req)
       await this.egress?.check(rec, publish, [...this.state.endpoints.values()].flatMap(e => e.publish ?? []))
       await checkNetnsTarget(req.Netns)
       const poolId = await this.local.ensure(rec)
@@ -401,9 +405,8 @@ export class Controller {
         // Durable before the answer, written while the kernel works (a crash meanwhile: the
         // restart re-plumbs it, as any saved endpoint).
         this.state.endpoints.set(ep.eid, ep)
-        const [plumbed, saved] = await Promise.allSettled([this.plumbing.plumb(ep), this.state.save()])
-        if (plumbed.status === 'rejected') throw plumbed.reason
-        if (saved.status === 'rejected') throw saved.reason
+        const done = await Promise.allSettled([this.plumbing.plumb(ep), this.state.save(), prep.ready])
+        for (const r of done) if (r.status === 'rejected') throw r.reason
         await this.syncEgress()
         await this.dns?.changed(ep)
       } catch (err) {
@@ -421,7 +424,7 @@ export class Controller {
       }
       // Answer once the other hosts have been sent the endpoint.
       await this.db.publishPending()
-    })
+    }).finally(async () => { await prep.end() })
     this.log.info({ network: rec.name, eid: ep.eid, ip: ep.address, netns: ep.netns }, 'endpoint attached')
     const dns = this.dns?.resolverFor(rec.id)
     return {
@@ -450,6 +453,15 @@ export class Controller {
       })
       await this.db.publishPending()
     })
+  }
+
+  /** A namespace name of bad syntax, an attach of that namespace (or CNI container) in the network already. */
+  private checkJoin (nid: string, key: string, req: AttachRequest): void {
+    const syntax = netnsSyntaxError(req.Netns)
+    if (syntax !== undefined) throw new BadRequestError(syntax)
+    const cni = req.ContainerID === undefined ? undefined : this.findCni(req.ContainerID, req.IfName)
+    const taken = this.attaching.has(key) || this.state.endpointsOf(nid).some(e => e.netns === req.Netns)
+    if (taken || cni !== undefined) throw new ErrInvalidJoin()
   }
 
   /** The CNI attachment (container id, interface name) of this host, in any network. */
@@ -501,7 +513,8 @@ export class Controller {
   /** Networks with endpoints here (those still waiting for their definition left out). */
   private currentEgressView (): ReturnType<typeof egressView> {
     return egressView(
-      this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.restorer.isPending(e.eid))
+      this.networks.values(), [...this.state.endpoints.values()].filter(e => !this.restorer.isPending(e.eid)),
+      this.prep.preparing()
     )
   }
 

@@ -33,6 +33,8 @@ export interface LocalNetworksDeps {
 export class LocalNetworks {
   /** Networks created in the local driver (this run). */
   private readonly driverNets = new Set<string>()
+  /** Driver networks being created (two first attaches at once make it once). */
+  private readonly creating = new Map<string, Promise<void>>()
   private readonly ipam: IpamPort
   private readonly driver: OverlayDriver
   private readonly glue: TableGlue
@@ -79,16 +81,27 @@ export class LocalNetworks {
       this.state.networks.set(rec.id, ln)
       await this.state.save()
     }
-    if (!this.driverNets.has(rec.id)) {
+    await this.ensureDriverNetwork(rec)
+    return ln.poolId
+  }
+
+  /**
+   * The network in the overlay driver (idempotent; no IPAM needed: the record says all). A first
+   * attach makes it before its pool is held, to build the sandbox meanwhile (network-prepare.ts).
+   */
+  async ensureDriverNetwork (rec: NetworkRecord): Promise<void> {
+    if (this.driverNets.has(rec.id)) return
+    let p = this.creating.get(rec.id)
+    if (p === undefined) {
       const prefix = rec.subnet.split('/')[1]
       const gateway = rec.gateway === '' ? undefined : `${rec.gateway}/${prefix}`
-      await this.driver.createNetwork(
+      p = this.driver.createNetwork(
         rec.id, { ...rec.options, [VXLANID_LIST]: String(rec.vni) }, this.glue.networkInfo(rec.id),
         [{ addressSpace: GlobalDefault, pool: rec.subnet, gateway }], []
-      )
-      this.driverNets.add(rec.id)
+      ).then(() => { this.driverNets.add(rec.id) }).finally(() => { this.creating.delete(rec.id) })
+      this.creating.set(rec.id, p)
     }
-    return ln.poolId
+    await p
   }
 
   /** One reference on the network's pool, and its gateway. */
@@ -116,6 +129,7 @@ export class LocalNetworks {
 
   /** Drop the driver network, the gateway and the pool reference (the network is gone). */
   async release (nid: string): Promise<void> {
+    await this.creating.get(nid)?.catch(() => {})
     if (this.driverNets.delete(nid)) {
       await this.driver.deleteNetwork(nid).catch((err: unknown) => {
         this.log.warn({ err: String(err), nid }, 'driver deleteNetwork failed')

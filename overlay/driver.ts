@@ -4,10 +4,11 @@
  * - Control: libnetwork's Driver + NetworkAllocator + TableWatcher contracts (driverapi.ts).
  * - Peers: eventNotify feeds a PeerDB per network (kept before the sandbox exists, replayed when
  *   it is created); this host's own announcements are ignored.
- * - Kernel: one sandbox per network per host, created on the first join and removed with the
- *   last leave. Event bursts are coalesced into one dataplane batch per network; a reconciler
- *   compares the kernel with the PeerDB and repairs drift periodically, after any failure, and
- *   soon after a peer of the network returns (peer-return.ts). When the batches and retries run:
+ * - Kernel: one sandbox per network per host, created on the first join (or just before it:
+ *   prepareSandbox) and removed with the last leave. Event bursts are coalesced into one
+ *   dataplane batch per network; a reconciler compares the kernel with the PeerDB and repairs
+ *   drift periodically, after any failure, and soon after a peer of the network returns
+ *   (peer-return.ts). When the batches and retries run:
  *   kernel-scheduler.ts. A network's sandbox devices change under its kernel lock held
  *   exclusively; endpoints (veths) and peer programming share it (shared-lock.ts), so attaches
  *   to one network run side by side and different networks never wait for each other.
@@ -262,9 +263,46 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
     const joined = [...n.endpoints.values()].filter(e => e.state !== 'created').length
     if (joined > 0) throw new ActiveEndpointsError(nid, joined)
     this.cancelTimers(n)
-    await n.lock.runExclusive(async () => { if (n.spec !== undefined) await this.sandboxes.removeLocked(n) })
-    this.nets.delete(nid)
-    this.peers.delete(nid)
+    await n.lock.runExclusive(async () => {
+      // Gone before the lock is let go: a prepareSandbox waiting for it builds nothing.
+      this.nets.delete(nid)
+      this.peers.delete(nid)
+      if (n.spec !== undefined) await this.sandboxes.removeLocked(n)
+    })
+  }
+
+  // ---- the sandbox ahead of the first endpoint --------------------------------------------------
+
+  /**
+   * Build the network's sandbox now, before its first endpoint joins (idempotent): the agent
+   * starts it when a host's first attach to the network begins, alongside the address request,
+   * so the endpoint's join finds it made. Docker makes it in the first Join; this is the same
+   * sandbox, made a few tens of milliseconds earlier. A sandbox no endpoint joins is not left
+   * behind: `releaseUnused` (the attach failed), deleteNetwork (the network is gone), stop, or a
+   * restart's unclaimed-sandbox sweep removes it.
+   */
+  async prepareSandbox (nid: string): Promise<void> {
+    const n = this.net(nid)
+    if (n.spec !== undefined) return
+    await n.lock.runExclusive(async () => {
+      // deleteNetwork ran meanwhile: build nothing for a network the driver no longer has.
+      if (this.nets.get(nid) === n) await this.sandboxes.ensureLocked(n)
+    })
+  }
+
+  /** Remove the network's sandbox if no endpoint is joined or joining (a prepared one nobody used). */
+  async releaseUnused (nid: string): Promise<void> {
+    const n = this.nets.get(nid)
+    if (n === undefined) return
+    const unused = (): boolean => ![...n.endpoints.values()].some(x => x.state !== 'created')
+    if (unused() && n.spec !== undefined) await n.lock.runExclusive(async () => {
+      if (unused() && n.spec !== undefined) await this.sandboxes.removeLocked(n)
+    })
+  }
+
+  /** Whether the network's sandbox exists on this host now. */
+  hasSandbox (nid: string): boolean {
+    return this.nets.get(nid)?.spec !== undefined
   }
 
   // ---- endpoints -------------------------------------------------------------------------------

@@ -5,8 +5,8 @@
  * `process.send(msg, handle)`), then exits. A socket keeps the namespace it was created in, so
  * the agent answers inside the sandbox from then on.
  *
- * This costs one process start (~60 ms) per network sandbox and host, never per attach, and it
- * runs after the attach has answered (service.ts).
+ * This costs one process start (~60 ms) per network sandbox and host, never per attach, and no
+ * attach waits for it (service.ts; a first attach starts it once its sandbox is made).
  */
 import { spawn } from 'node:child_process'
 import type { Socket as UdpSocket } from 'node:dgram'

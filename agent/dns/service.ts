@@ -8,7 +8,8 @@
  * - Names: `endpoint_table` (cluster-wide) and `network_table`, watched; the index follows every
  *   create, update and delete, so a detached endpoint, or one of a failed host (hidden by
  *   NetworkDB), stops resolving the moment this host hears of it.
- * - Listeners: a sandbox gets one while this host owns endpoint records in the network; bound
+ * - Listeners: a sandbox gets one while this host owns endpoint records in the network (or a first
+ *   attach to it is under way: bound while the attach waits for its address); bound
  *   once per sandbox (netns-bind.ts), re-bound when the sandbox namespace was made anew, closed
  *   when the last local endpoint goes. Reconciled on those events and every `reconcileMs`.
  * - Askers: a query's source address is a local endpoint of the listener's network; its
@@ -41,6 +42,11 @@ export interface DnsPort {
   view(nid: string): { Resolver: string, Listening: boolean } | undefined
   /** After an attach, detach or restore of `ep`: its container's resolv.conf and the listeners. */
   changed(ep: LocalEndpoint): Promise<void>
+  /**
+   * A first attach to `nid` is under way and its sandbox exists (`on`), or is over: the sandbox
+   * gets its listener now, while the attach waits for the IPAM, not as it answers.
+   */
+  preparing?(nid: string, on: boolean): void
   /** Where `listen`/`close` events of the resolvers go (`ovnet events`). */
   setEventSink(sink: (action: string, nid: string, attrs: Record<string, string>) => void): void
   stop(): Promise<void>
@@ -80,6 +86,8 @@ export class DnsService implements DnsPort {
   private readonly gateways = new Map<string, string>()
   /** Own endpoint records per network: where listeners belong. */
   private readonly own = new Map<string, Set<string>>()
+  /** Networks whose first attach here is under way (sandbox made): where listeners belong too. */
+  private readonly prepared = new Set<string>()
   private readonly listeners = new Map<string, Listener>()
   private readonly unwatch: Unsubscribe[] = []
   private timer: NodeJS.Timeout | undefined
@@ -130,6 +138,17 @@ export class DnsService implements DnsPort {
     return gw === undefined
       ? undefined
       : { Resolver: `${gw}:${this.o.port ?? DNS_PORT}`, Listening: this.listeners.has(nid) }
+  }
+
+  preparing (nid: string, on: boolean): void {
+    if (on) this.prepared.add(nid)
+    else this.prepared.delete(nid)
+    this.reconcile()
+  }
+
+  /** A listener belongs in the network's sandbox: own endpoints there, or a first attach under way. */
+  private wanted (nid: string): boolean {
+    return this.own.has(nid) || this.prepared.has(nid)
   }
 
   async changed (ep: LocalEndpoint): Promise<void> {
@@ -214,7 +233,7 @@ export class DnsService implements DnsPort {
 
   private async reconcileOnce (): Promise<void> {
     const dir = this.o.netnsDir ?? '/run/netns'
-    for (const nid of [...this.own.keys()]) {
+    for (const nid of new Set([...this.own.keys(), ...this.prepared])) {
       const address = this.gateways.get(nid)
       if (address === undefined || this.stopped) continue
       const path = `${dir}/${sandboxName(this.o.nodeName, nid)}`
@@ -225,7 +244,7 @@ export class DnsService implements DnsPort {
       if (l !== undefined) this.close(l)
       try {
         const s = await (this.o.bind ?? bindInNetns)(path, address, this.o.port ?? DNS_PORT)
-        if (this.stopped || !this.own.has(nid)) { s.udp.close(); s.tcp.close(); continue }
+        if (this.stopped || !this.wanted(nid)) { s.udp.close(); s.tcp.close(); continue }
         const serve = {
           resolver: this.resolver, identify: (src: string) => this.identify(nid, src), metrics: this.metrics
         }
@@ -237,7 +256,7 @@ export class DnsService implements DnsPort {
         this.log.warn({ nid, address, err: String(err) }, 'dns resolver could not listen in the sandbox (retrying)')
       }
     }
-    for (const l of [...this.listeners.values()]) if (!this.own.has(l.nid) || !this.gateways.has(l.nid)) this.close(l)
+    for (const l of [...this.listeners.values()]) if (!this.wanted(l.nid) || !this.gateways.has(l.nid)) this.close(l)
   }
 
   private close (l: Listener): void {

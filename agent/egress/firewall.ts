@@ -124,6 +124,25 @@ export function parseSave (text: string): SavedState {
 }
 
 /**
+ * What `iptables-save` shows of ours once a batch for `spec` went in (undefined: nothing of
+ * ours): each jump once, our chains with exactly the rules of `spec`. An apply that knows the
+ * last batch went in computes the next one from this instead of reading the kernel.
+ */
+export function writtenState (spec: FirewallSpec | undefined): SavedState {
+  const out: SavedState = { jumps: new Map(), chains: new Map(), declared: new Set() }
+  if (spec === undefined) return out
+  const rules = chainRules(spec)
+  for (const table of ['filter', 'nat'] as const) {
+    for (const c of OWN[table]) {
+      out.declared.add(c)
+      out.chains.set(c, rules[table].filter(r => r.startsWith(`-A ${c} `)))
+    }
+  }
+  for (const j of JUMPS) out.jumps.set(jumpKey(j), [j.rule])
+  return out
+}
+
+/**
  * The restore batch bringing `saved` to `spec` (or, with spec undefined, removing everything of
  * ours): each of our jumps exactly once and first-inserted when missing, stray copies deleted, our
  * chains rewritten whole. Empty when nothing is to be done.

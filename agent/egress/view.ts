@@ -1,11 +1,22 @@
-/** The controller's state as the egress view: networks with endpoints on this host, their ports. */
+/**
+ * The controller's state as the egress view: networks with endpoints on this host, their ports,
+ * and networks whose first attach here is being prepared (`preparing`: their sandbox gets its
+ * uplink before the endpoint exists; agent/network-prepare.ts).
+ */
 import type { NetworkRecord } from '../../proto/index.js'
 import type { LocalEndpoint } from '../local-state.js'
 import type { EgressNetwork, EgressView } from './egress.js'
 
-export function egressView (networks: Iterable<NetworkRecord>, local: Iterable<LocalEndpoint>): EgressView {
+export function egressView (
+  networks: Iterable<NetworkRecord>, local: Iterable<LocalEndpoint>, preparing: Iterable<string> = []
+): EgressView {
   const recs = new Map([...networks].map(n => [n.id, n]))
   const out = new Map<string, EgressNetwork>()
+  for (const nid of preparing) {
+    const rec = recs.get(nid)
+    if (rec === undefined) continue
+    out.set(nid, { nid, name: rec.name, subnet: rec.subnet, internal: rec.internal, endpoints: [] })
+  }
   for (const ep of local) {
     const rec = recs.get(ep.nid)
     if (rec === undefined) continue

@@ -139,6 +139,17 @@ describe('embedded DNS room on the controller (in-memory cluster of 3)', functio
     assert.deepEqual(events, ['close red 10.60.0.1:53', 'listen red 10.60.0.1:53'], '`ovnet events` shows the resolver going and coming')
   })
 
+  it('a first attach under way (its sandbox made, no endpoint yet) gets the listener; its end without one closes it', async () => {
+    const s0 = services[0]!
+    assert.equal(s0.view(blue)?.Listening, false, 'host 0 has no endpoint on blue')
+    const before = binds.length
+    s0.preparing(blue, true)
+    await eventually('listening on blue while preparing', () => s0.view(blue)?.Listening === true)
+    assert.deepEqual(binds.slice(before).map(b => [b.host, b.address]), [[0, '10.61.0.1']])
+    s0.preparing(blue, false)
+    await eventually('closed: the attach ended without an endpoint', () => s0.view(blue)?.Listening === false)
+  })
+
   it('detach: the name goes on every host, the last local endpoint closes the listener, --dns file removed', async () => {
     await k.run(async () => { await k.host(1).controller.detach('red', { Netns: 'n-r1' }) })
     await k.c.advance(2000)
