@@ -3,7 +3,8 @@
  *
  *   A -> B  sync {nid, buckets, hashes, count, packed}  per-bucket XOR digests of A's entries
  *   B -> A  entries {B's entries in differing buckets, want: differing buckets}  (1..n frames)
- *   A -> B  push {A's entries in `want` that B did not send at the same version}  (only if any)
+ *   A -> B  push {A's entries in `want` that B did not send at the same version, and A's
+ *                 tombstones of B's own entries that B did not send}  (only if any)
  *
  * Entries travel in the packed form (proto EntryBatch) when the requester asks for it; a peer that
  * answered packed also gets the push packed. When nothing differs the whole exchange is one small
@@ -84,6 +85,12 @@ export async function syncWith (
   // only our own: the peer stores no entry from a node that does not own it (trust.ts)
   const mine = d.tables.entriesInBuckets(nid, buckets, want, d.clock.now(), d.self)
     .filter(e => !theirs.has(versionId(e)))
+  // ...and the tombstones we hold of the peer's own entries at a version it did not send: made
+  // here from its live entries while we took it for gone (entries.ts); only the owner can write
+  // such an entry anew, and it does when it sees the tombstone (reassert). Without this, the
+  // owner's live entry waited for the owner's own next sync with us.
+  mine.push(...d.tables.entriesInBuckets(nid, buckets, want, d.clock.now(), peer)
+    .filter(e => e.deleted && !theirs.has(versionId(e))))
   if (mine.length > 0) {
     for (const chunk of chunkEntries(mine)) {
       const ack = await d.transport.request(peer, encodeRequest({ t: 'push', b: { nid, entries: chunk, packed } }),

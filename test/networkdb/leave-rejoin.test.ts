@@ -147,4 +147,23 @@ describe('NetworkDB: graceful leave and restart of the same node', function () {
     assert.ok(cl.nodes[x]!.getEntry('t', 'n', 'k')!.ltime > e.ltime, 're-announced at a fresh Lamport time')
     assert.equal(new Set(digests(cl, 'n').values()).size, 1)
   })
+
+  it('an entry written right after a restart reaches the peers that still took the writer for gone as soon as they see it alive', async () => {
+    // No periodic anti-entropy in this run: what repairs it is the returning member's sync.
+    const cl = await cluster(4, 226, { bulkSyncIntervalMs: 3_600_000, pushPullIntervalMs: 3_600_000 })
+    await driven(cl.clock, async () => { await cl.nodes[2]!.leave() })
+    await cl.kill(2)
+    await cl.advance(5)
+    const back = await cl.restart(2)
+    if (!back.networks().includes('n')) await driven(cl.clock, async () => { await back.joinNetwork('n') })
+    await cl.advance(5)
+    await back.createEntry('t', 'n', 'k', enc('v'))
+    await cl.advance(5)
+    // Some peers still hold node 2 as `left`: they store the live entry as a tombstone of it.
+    const alive = (): boolean => cl.nodes.every(n => n.members().filter(m => m.status === 'alive').length === 4)
+    await until(cl, alive)
+    // Their sync with the returning member sends it that tombstone; it writes the entry anew.
+    await until(cl, () => views(cl, 'k').every(v => v === 'v'), 2_000)
+    assert.equal(new Set(digests(cl, 'n').values()).size, 1)
+  })
 })
