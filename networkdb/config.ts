@@ -45,7 +45,7 @@ export interface NetworkDBConfig {
 }
 
 export const defaultConfig: Readonly<NetworkDBConfig> = Object.freeze({
-  probeIntervalMs: 1000,
+  probeIntervalMs: 500,
   probeTimeoutMs: 300,
   indirectChecks: 3,
   suspicionTimeoutMs: 1000,
