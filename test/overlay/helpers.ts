@@ -1,4 +1,6 @@
 /** Shared helpers of the overlay unit tests. */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { FakeClock, memoryLogger, MemoryMetrics } from '../../core/index.js'
 import type { NetworkDB } from '../../networkdb/index.js'
 import { encodePeerRecord, PEER_TABLE } from '../../proto/index.js'
@@ -61,3 +63,18 @@ export function notify (d: OverlayDriver, key: string, value: Uint8Array | undef
 }
 
 export type { NetworkDB }
+
+const execFileP = promisify(execFile)
+
+/** A command's stdout; rejects when it fails. */
+export async function sh (...argv: string[]): Promise<string> {
+  return (await execFileP(argv[0]!, argv.slice(1))).stdout
+}
+
+/** A namespace standing in for a host of the kernel tests: an underlay bridge `ul` carrying `vtep`/24, up. */
+export async function underlayHost (host: string, vtep: string): Promise<void> {
+  await sh('ip', 'netns', 'add', host)
+  await sh('ip', '-n', host, 'link', 'add', 'ul', 'type', 'bridge')
+  await sh('ip', '-n', host, 'addr', 'add', `${vtep}/24`, 'dev', 'ul')
+  await sh('ip', '-n', host, 'link', 'set', 'ul', 'up')
+}

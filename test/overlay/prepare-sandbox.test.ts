@@ -14,7 +14,7 @@ import { promisify } from 'node:util'
 import { FakeClock, memoryLogger } from '../../core/index.js'
 import { LinuxDataplane } from '../../overlay/dataplane-linux.js'
 import { OverlayDriver } from '../../overlay/driver.js'
-import { createNet, joinLocal, notify, rec } from './helpers.js'
+import { createNet, joinLocal, notify, rec, sh, underlayHost } from './helpers.js'
 
 const run = promisify(execFile)
 const P = `fp${randomBytes(2).toString('hex')}`
@@ -26,9 +26,6 @@ const nid = (): string => randomBytes(10).toString('hex')
 const file = (name: string): string => `/run/netns/${name}`
 const sandboxOf = (id: string): string => `ovnet-${NODE}-${id.slice(0, 12)}`
 
-async function sh (...argv: string[]): Promise<string> {
-  return (await run(argv[0]!, argv.slice(1))).stdout
-}
 const kinds = async (ns: string): Promise<string[]> =>
   (JSON.parse((await sh('ip', '-n', ns, '-d', '-json', 'link', 'show')) || '[]') as Array<{ ifname: string, linkinfo?: { info_kind?: string } }>)
     .map(l => `${l.ifname}:${l.linkinfo?.info_kind ?? ''}`).sort()
@@ -46,10 +43,7 @@ describe('a sandbox prepared before its first endpoint (real namespaces)', funct
   before(async function () {
     if (process.getuid?.() !== 0) this.skip()
     await cleanup()
-    await sh('ip', 'netns', 'add', HOST)
-    await sh('ip', '-n', HOST, 'link', 'add', 'ul', 'type', 'bridge')
-    await sh('ip', '-n', HOST, 'addr', 'add', `${VTEP}/24`, 'dev', 'ul')
-    await sh('ip', '-n', HOST, 'link', 'set', 'ul', 'up')
+    await underlayHost(HOST, VTEP)
     dp = new LinuxDataplane({ hostNetns: HOST })
     driver = new OverlayDriver({ dataplane: dp, nodeName: NODE, vtep: VTEP, clock: new FakeClock(), reconcileIntervalMs: 0, logger: memoryLogger() })
     await driver.start()

@@ -15,6 +15,7 @@ import { FakeClock, memoryLogger } from '../../core/index.js'
 import { DataplaneError } from '../../overlay/dataplane.js'
 import { LinuxDataplane } from '../../overlay/dataplane-linux.js'
 import { OverlayDriver } from '../../overlay/driver.js'
+import { sh, underlayHost } from './helpers.js'
 
 const run = promisify(execFile)
 const P = `os${randomBytes(2).toString('hex')}`
@@ -27,9 +28,6 @@ const sandbox = (id: string): string => `ovnet-${NODE}-${id}`
 const id = (): string => randomBytes(6).toString('hex')
 const file = (name: string): string => `/run/netns/${name}`
 
-async function sh (...argv: string[]): Promise<string> {
-  return (await run(argv[0]!, argv.slice(1))).stdout
-}
 const links = async (ns: string): Promise<Array<{ ifname: string, linkinfo?: { info_kind?: string } }>> =>
   JSON.parse((await sh('ip', '-n', ns, '-d', '-json', 'link', 'show')) || '[]') as Array<{ ifname: string, linkinfo?: { info_kind?: string } }>
 const kinds = async (ns: string): Promise<string[]> => (await links(ns)).map(l => `${l.ifname}:${l.linkinfo?.info_kind ?? ''}`).sort()
@@ -51,10 +49,7 @@ describe('stale and foreign sandboxes never stop the overlay driver (real namesp
   before(async function () {
     if (process.getuid?.() !== 0) this.skip()
     await cleanup()
-    await sh('ip', 'netns', 'add', HOST)
-    await sh('ip', '-n', HOST, 'link', 'add', 'ul', 'type', 'bridge')
-    await sh('ip', '-n', HOST, 'addr', 'add', `${VTEP}/24`, 'dev', 'ul')
-    await sh('ip', '-n', HOST, 'link', 'set', 'ul', 'up')
+    await underlayHost(HOST, VTEP)
     await sh('ip', 'netns', 'add', CTR)
     dp = new LinuxDataplane({ hostNetns: HOST, logger: log })
   })
