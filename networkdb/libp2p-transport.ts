@@ -23,6 +23,8 @@ import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { MAX_FRAME_BYTES } from '../proto/index.js'
 import { FrameError, FrameReader, writeFrame } from './libp2p-frames.js'
 import { PingChannels } from './ping-channels.js'
+import { skipRedundantProtocolMerges } from './peer-store-fastpath.js'
+import { clusterIdentify, type ClusterIdentify } from './cluster-identify.js'
 import { noopMetrics, type Logger, type Counter, type Gauge, type Metrics } from '../core/index.js'
 import {
   MAX_COLLECTED_BYTES, MAX_COLLECTED_FRAMES, overCollected, type Transport, type TransportHandlers
@@ -60,6 +62,11 @@ export interface Libp2pTransportOptions {
    * response frame. Bounds a requester that never sends or never reads. Default 60 s.
    */
   serveTimeoutMs?: number
+  /**
+   * Run libp2p's identify on every new connection, as ovnet before session 8 did (tests: a member
+   * of an older version). Default: no; peers are announced by clusterIdentify.
+   */
+  identifyOnConnect?: boolean
   /** Overrides of the gossipsub options below (benchmarks, experiments). */
   gossip?: Partial<GossipsubOpts>
 }
@@ -126,6 +133,7 @@ const fastMsgIdFn: FastMsgIdFn = (msg) => {
 // a type alias, not an interface: libp2p's ServiceMap constraint needs an index signature
 type Services = {
   identify: Identify
+  clusterIdentify: ClusterIdentify
   ping: Ping
   pubsub: GossipSub
 }
@@ -208,7 +216,10 @@ export class Libp2pTransport implements Transport {
       // member that stays failed is hung up by NetworkDB (failedHangupMs).
       connectionMonitor: { enabled: false },
       services: {
-        identify: identify(),
+        // identify answers members that ask; it does not ask itself: clusterIdentify announces a
+        // new connection's peer with our own protocols (cluster-identify.ts)
+        identify: identify({ runOnConnectionOpen: this.opts.identifyOnConnect === true }),
+        clusterIdentify: clusterIdentify({ enabled: this.opts.identifyOnConnect !== true }),
         // Probes overlap: our own direct probe of a peer, indirect probes on behalf of others, a
         // slow previous one still timing out. One stream (the default) made the later ones fail
         // at once with TooManyOutboundProtocolStreamsError: a false suspicion.
@@ -220,6 +231,7 @@ export class Libp2pTransport implements Transport {
       start: false
     })
     this.handlers = handlers
+    skipRedundantProtocolMerges(node)
     node.addEventListener('peer:connect', (evt) => { this.peerEvent('connect', evt.detail) })
     node.addEventListener('peer:disconnect', (evt) => { this.peerEvent('disconnect', evt.detail) })
     node.services.pubsub.addEventListener('message', (evt) => {
