@@ -14,7 +14,13 @@ import { beats, cover, grantFacts, join, ownedBy, subsumes, type RingView, type 
 import type { Interval } from './ranges.js'
 import type { PendingGrant, StoredRing } from './store.js'
 
-export interface PeerRing { segs: Segment[], used: number, free: bigint }
+export interface PeerRing {
+  segs: Segment[]
+  used: number
+  free: bigint
+  /** All of `segs` passed `allowed` when last applied (none refused). */
+  whole?: boolean
+}
 
 export interface RingState {
   id: string
@@ -101,8 +107,21 @@ export class RingBook {
   applyRecord (writer: string, rec: RingRecord): void {
     const r = this.rings.get(rec.ring)
     if (r === undefined || rec.genesis !== r.genesis || writer === this.d.me) return
-    r.peers.set(writer, { segs: rec.segs, used: rec.used, free: rec.free })
+    const prev = r.peers.get(writer)
+    const peer: PeerRing = { segs: rec.segs, used: rec.used, free: rec.free, whole: false }
+    r.peers.set(writer, peer)
+    // Only the counts changed (most records: an attach or detach on the writer's host), and all
+    // of the same facts were applied before: applying them again changes nothing (views only
+    // grow), and the writer released nothing. A record refused in part is tried again in full:
+    // what it claims may pass now (the former owner failed, or released it).
+    if (prev?.whole === true && sameSegments(prev.segs, rec.segs)) {
+      peer.whole = true
+      if (r.pending.length > 0 && this.confirm(r, writer, rec.segs)) void this.persist(rec.ring).catch(() => {})
+      return
+    }
+    const refusedBefore = r.conflicts
     let changed = this.apply(rec.ring, this.allowed(r, writer, rec.segs))
+    peer.whole = r.conflicts === refusedBefore
     // a record that states less than before may have released what another one claims
     for (let again = true; again;) {
       again = false
@@ -220,4 +239,14 @@ function claims (segs: readonly Segment[] | undefined, owner: string, s: bigint,
 /** Is every address of `facts` known in `view` at a strictly higher version? */
 function superseded (view: RingView, facts: readonly Segment[]): boolean {
   return facts.every(f => cover(view, f.s, f.e).every(x => x.o !== undefined && x.v > f.v))
+}
+
+function sameSegments (a: readonly Segment[], b: readonly Segment[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!
+    const y = b[i]!
+    if (x.s !== y.s || x.e !== y.e || x.v !== y.v || x.o !== y.o) return false
+  }
+  return true
 }

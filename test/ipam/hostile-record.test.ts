@@ -67,4 +67,30 @@ describe('IPAM ring records from a hostile host', function () {
     gone.applyRecord('C', rec([{ ...SPACE, v: 1 + 1_000_000, o: 'C' }]))
     assert.ok(owners(gone).A!.length > 0)
   })
+
+  it('a record with new counts only is not applied again, unless part of it was refused', function () {
+    let vAlive = true
+    const b = book(n => n !== 'V' || vAlive)
+    let applied = 0
+    const inner = b as unknown as { allowed: (...a: unknown[]) => unknown }
+    const allowed = inner.allowed.bind(b)
+    inner.allowed = (...a: unknown[]) => { applied++; return allowed(...a) }
+    // V's own /24 again, with new counts: nothing to apply
+    b.applyRecord('V', { ...rec([{ ...SLASH24, v: 2, o: 'V' }]), used: 7, free: 249n })
+    assert.equal(applied, 0)
+    assert.equal(b.get('r')!.peers.get('V')!.used, 7, 'the counts are taken')
+    // a reclaim refused while V is alive is tried again with every record, counts or not
+    const reclaim = [{ ...SLASH24, v: 2 + 1_000_000, o: 'C' }]
+    b.applyRecord('C', rec(reclaim))
+    assert.equal(owners(b).V, 'a010000-a0100ff')
+    applied = 0
+    vAlive = false
+    b.applyRecord('C', { ...rec(reclaim), used: 1 })
+    assert.ok(applied > 0)
+    assert.equal(owners(b).C, 'a010000-a0100ff', 'the held reclaim passes once V is gone')
+    // and once it passed whole, the same facts are not applied again
+    applied = 0
+    b.applyRecord('C', { ...rec(reclaim), used: 2 })
+    assert.equal(applied, 0)
+  })
 })
