@@ -10,7 +10,7 @@
  */
 import type { RingRecord } from '../proto/index.js'
 import type { Family } from './ip-math.js'
-import { beats, cover, grantFacts, join, ownedBy, subsumes, type RingView, type Segment } from './ring.js'
+import { beats, cover, grantFacts, join, ownedBy, subsumes, viewsEqual, type RingView, type Segment } from './ring.js'
 import type { Interval } from './ranges.js'
 import type { PendingGrant, StoredRing } from './store.js'
 
@@ -114,7 +114,7 @@ export class RingBook {
     // of the same facts were applied before: applying them again changes nothing (views only
     // grow), and the writer released nothing. A record refused in part is tried again in full:
     // what it claims may pass now (the former owner failed, or released it).
-    if (prev?.whole === true && sameSegments(prev.segs, rec.segs)) {
+    if (prev?.whole === true && viewsEqual(prev.segs, rec.segs)) {
       peer.whole = true
       if (r.pending.length > 0 && this.confirm(r, writer, rec.segs)) void this.persist(rec.ring).catch(() => {})
       return
@@ -239,14 +239,4 @@ function claims (segs: readonly Segment[] | undefined, owner: string, s: bigint,
 /** Is every address of `facts` known in `view` at a strictly higher version? */
 function superseded (view: RingView, facts: readonly Segment[]): boolean {
   return facts.every(f => cover(view, f.s, f.e).every(x => x.o !== undefined && x.v > f.v))
-}
-
-function sameSegments (a: readonly Segment[], b: readonly Segment[]): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!
-    const y = b[i]!
-    if (x.s !== y.s || x.e !== y.e || x.v !== y.v || x.o !== y.o) return false
-  }
-  return true
 }

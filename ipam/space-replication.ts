@@ -8,6 +8,7 @@
 import { poolKey, ringKey, type PoolRecord, type RingRecord } from '../proto/index.js'
 import type { TimerHandle } from '../core/index.js'
 import { freePoolCount } from './pools.js'
+import { viewsEqual, type Segment } from './ring.js'
 import {
   addrRingId, instanceOfRing, isActive, makeSlot, setRecord, spaceRingId, storedOf, supersedes, type PoolSlot
 } from './slot.js'
@@ -18,8 +19,8 @@ export class SpaceReplication {
   private usageTimer: TimerHandle | undefined
   /** Whether usageTimer is the short one. */
   private usageSoon = false
-  /** Usage figures of our last ring record per ring. */
-  private readonly published = new Map<string, { used: number, free: bigint }>()
+  /** Our last ring record per ring (its usage figures, and its segments). */
+  private readonly published = new Map<string, { used: number, free: bigint, segs: Segment[] }>()
   /** Pools of others whose record was not visible at the last reconcile. */
   private readonly missing = new Set<string>()
 
@@ -79,8 +80,15 @@ export class SpaceReplication {
     const rec = this.s.rings.record(id, u.used, u.free)
     if (rec === undefined) return
     const key = ringKey(this.s.me, id)
-    if (rec.segs.length === 0 && u.used === 0 && this.s.d.link.entry(key)?.owner !== this.s.me) return
-    this.published.set(id, u)
+    const current = this.s.d.link.entry(key)?.owner === this.s.me
+    if (rec.segs.length === 0 && u.used === 0 && !current) return
+    // The ring changed elsewhere (a grant between two other nodes, a new holder's first range)
+    // and our record says what it said: every node republishing it had made one ownership
+    // change cost a message from each node to each node (19 x 19 at 20 hosts).
+    const last = this.published.get(id)
+    if (current && last !== undefined && last.used === u.used && last.free === u.free &&
+      viewsEqual(last.segs, rec.segs)) return
+    this.published.set(id, { ...u, segs: rec.segs })
     void this.s.d.link.put(key, { t: 'ring', b: rec })
   }
 

@@ -3,6 +3,7 @@ import {
   ClusterIpam, ErrInvalidPool, ErrIPAlreadyAllocated, ErrIPOutOfRange, ErrIpamUnavailable, ErrNoAvailableIPs, ErrPoolOverlap, ErrReclaimRefused, Gateway, GatewayOption,
   GlobalDefault, MemoryIpamStore, NetworkOption, RequestAddressType
 } from '../../ipam/index.js'
+import { IPAM_NETWORK, IPAM_TABLE } from '../../proto/index.js'
 import { ipamCluster, type IpamCluster } from './helpers.js'
 
 const net = (name: string): Record<string, string> => ({ [NetworkOption]: name })
@@ -64,6 +65,29 @@ describe('ipam cluster', function () {
     assert.equal(inUse(), 1, 'the next ones wait for the coalesced record')
     await cl.c.advance(5000)
     assert.equal(inUse(), 6)
+  })
+
+  it('a donation between two nodes makes no other node publish its ring record again', async () => {
+    k = await ipamCluster(4)
+    const cl = k
+    const pool = await cl.run(async () => await cl.ipam(0).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.22.0.0/24', options: net('d') }))
+    for (const i of [1, 2, 3]) await cl.run(async () => await cl.ipam(i).requestPool({ addressSpace: GlobalDefault, v6: false, pool: '10.22.0.0/24', options: net('d') }))
+    // nodes 0-2 hold addresses of their own (1 and 2 got space by donation)
+    for (const i of [0, 1, 2]) await cl.run(async () => await cl.ipam(i).requestAddress(pool.poolId, undefined, {}))
+    await cl.c.advance(6000)
+    /** Every node's own ring records as node 0 holds them: key -> [Lamport time, value]. */
+    const rings = (): Map<string, [number, string]> => new Map(cl.c.nodes[0]!.walkTable(IPAM_TABLE, IPAM_NETWORK)
+      .filter(e => e.key.startsWith('ring/') && e.key.startsWith(`ring/${e.owner}/`))
+      .map(e => [e.key, [e.ltime, Buffer.from(e.value).toString('hex')]]))
+    const before = rings()
+    // node 3 owns nothing of the pool's addresses: its first address needs a donation
+    await cl.run(async () => await cl.ipam(3).requestAddress(pool.poolId, undefined, {}))
+    await cl.c.advance(6000)
+    const after = rings()
+    const rewritten = [...after].filter(([key, [ltime]]) => before.get(key)?.[0] !== ltime).map(([key]) => key)
+    const changed = rewritten.filter(key => before.get(key)?.[1] !== after.get(key)![1])
+    assert.ok(changed.length >= 2, `the donor's and the receiver's records changed: ${changed.join(' ')}`)
+    assert.deepEqual(rewritten.filter(key => !changed.includes(key)), [], 'records written again unchanged')
   })
 
   it('dynamic pools from different hosts never overlap; space moves by donation', async () => {
