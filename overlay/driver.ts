@@ -371,10 +371,20 @@ export class OverlayDriver implements Driver, NetworkAllocator, TableWatcher {
       // Only the first endpoint builds the sandbox; a 'joining' endpoint keeps it from removal,
       // except by a removal that had started already: then build it again.
       let added = false
+      // The endpoint or its network deleted while this join waited: build nothing. A sandbox made
+      // for a deleted network belongs to nobody and keeps its VNI (the next network on it failed:
+      // "A VXLAN device with the specified VNI already exists").
+      const current = (): void => {
+        if (this.nets.get(nid) !== n) throw new NoNetworkError(nid)
+        if (n.endpoints.get(eid) !== ep) throw new NoEndpointError(eid)
+      }
       while (!added) {
-        if (n.spec === undefined) await n.lock.runExclusive(() => this.sandboxes.ensureLocked(n))
+        if (n.spec === undefined) {
+          await n.lock.runExclusive(async () => { current(); await this.sandboxes.ensureLocked(n) })
+        }
         try {
           added = await n.lock.runShared(async () => {
+            current()
             const spec = n.spec
             if (spec === undefined) return false
             if (epMtu !== undefined && epMtu > spec.mtu) {

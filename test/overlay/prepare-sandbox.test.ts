@@ -4,7 +4,7 @@
  * bridge, vxlan device and the peers known so far exists before any endpoint; the first endpoint
  * joins it (its veth, the container reaches the gateway); a prepared sandbox nobody joined is
  * removed by releaseUnused, one in use is kept; deleteNetwork removes a prepared one; a prepare
- * racing deleteNetwork makes nothing.
+ * racing deleteNetwork makes nothing, nor does a join whose endpoint and network are deleted meanwhile.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import { FakeClock, memoryLogger } from '../../core/index.js'
 import { LinuxDataplane } from '../../overlay/dataplane-linux.js'
 import { OverlayDriver } from '../../overlay/driver.js'
+import { EndpointInterface, EndpointJoinInfo } from '../../overlay/endpoint-info.js'
 import { createNet, joinLocal, notify, rec, sh, underlayHost } from './helpers.js'
 
 const run = promisify(execFile)
@@ -104,5 +105,31 @@ describe('a sandbox prepared before its first endpoint (real namespaces)', funct
     await deleted
     await prepared
     assert.equal(existsSync(file(sandboxOf(c))), false, 'nothing built for a deleted network')
+  })
+
+  it('a join whose endpoint and network are deleted while it waits builds nothing: the VNI stays free', async () => {
+    // The kernel refused the next network's VNI ("A VXLAN device with the specified VNI already
+    // exists"): the join rebuilt the sandbox of its network after deleteNetwork had removed it, and
+    // nothing owned that sandbox any more (found by a stress of concurrent driver calls).
+    const ctr = `${P}j1`
+    await sh('ip', 'netns', 'add', ctr)
+    const a = nid()
+    await createNet(driver, a, VNI + 4)
+    const eid = randomBytes(16).toString('hex')
+    await driver.createEndpoint(a, eid, new EndpointInterface({ address: '10.0.0.5/24' }), {})
+    const joining = driver.join(a, eid, ctr, new EndpointJoinInfo(), {}, {})
+    await driver.deleteEndpoint(a, eid)
+    await driver.deleteNetwork(a)
+    await assert.rejects(joining, /not found|no such|does not exist/i)
+    assert.equal(existsSync(file(sandboxOf(a))), false, 'no sandbox left for the deleted network')
+    const ctrLinks = JSON.parse(await sh('ip', '-n', ctr, '-json', 'link', 'show')) as Array<{ ifname: string }>
+    assert.deepEqual(ctrLinks.map(l => l.ifname), ['lo'], 'no interface put into the container')
+
+    // The next network on that VNI gets its sandbox.
+    const b = nid()
+    await createNet(driver, b, VNI + 4)
+    await driver.prepareSandbox(b)
+    assert.equal(driver.hasSandbox(b), true)
+    await driver.deleteNetwork(b)
   })
 })
