@@ -6,7 +6,9 @@
  * the agent answers inside the sandbox from then on.
  *
  * This costs one process start (~60 ms) per network sandbox and host, never per attach, and no
- * attach waits for it (service.ts; a first attach starts it once its sandbox is made).
+ * attach waits for it (service.ts; a first attach starts it once its sandbox is made). The child
+ * exits when the agent is gone: an agent killed or stopped during a bind had left it running for
+ * good, its sockets holding the sandbox namespace (the chaos kit's runs left one or two).
  */
 import { spawn } from 'node:child_process'
 import type { Socket as UdpSocket } from 'node:dgram'
@@ -24,6 +26,14 @@ const CHILD = `
 const dgram = require('dgram'), net = require('net'), fs = require('fs')
 const addr = process.argv[1], port = Number(process.argv[2])
 const fail = e => process.send({ t: 'error', m: String(e && e.message || e) }, () => process.exit(1))
+// The agent is gone (killed, or stopped during the bind; perhaps before this child even ran):
+// nobody to hand the sockets to. A handle sent to a dead agent waits for its acknowledgement for
+// ever, so the child checks that its parent is still the agent, and lives 15 s at most anyway.
+const agent = Number(process.argv[3])
+const orphaned = () => { if (process.ppid !== agent) process.exit(1) }
+orphaned()
+setInterval(orphaned, 100).unref()
+setTimeout(() => process.exit(1), 15000).unref()
 try {
   const ino = fs.statSync('/proc/self/ns/net').ino
   const u = dgram.createSocket({ type: addr.includes(':') ? 'udp6' : 'udp4' })
@@ -43,7 +53,8 @@ try {
 export async function bindInNetns (
   netnsPath: string, address: string, port: number, timeoutMs = 10_000
 ): Promise<NetnsSockets> {
-  const child = spawn('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', CHILD, address, String(port)], {
+  const args = ['-e', CHILD, address, String(port), String(process.pid)]
+  const child = spawn('nsenter', [`--net=${netnsPath}`, '--', process.execPath, ...args], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc']
   })
   let stderr = ''

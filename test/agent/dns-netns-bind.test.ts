@@ -43,4 +43,26 @@ describe('binding the resolver\'s sockets inside a namespace (root)', function (
     await assert.rejects(bindInNetns(`/run/netns/${ns}`, '10.99.7.2', 53), /binding 10\.99\.7\.2:53 in \/run\/netns\/dnsnb[0-9a-f]+: .*EADDRNOTAVAIL|address not available/i)
     await assert.rejects(bindInNetns('/run/netns/does-not-exist-dns', '10.99.7.1', 53), /failed \(exit 1\)/)
   })
+
+  it('a helper whose agent died before the sockets were handed over exits too', async () => {
+    const mod = new URL('../../agent/dns/netns-bind.ts', import.meta.url).href
+    const pids = async (): Promise<string[]> =>
+      (await exec('ip', ['netns', 'pids', ns])).stdout.split('\n').filter(p => p.trim() !== '')
+    // the "agent" starts a bind and is gone (killed, or stopped during the bind) before the
+    // helper runs, and while it binds
+    for (const afterMs of [5, 150]) {
+      const agent = `import(${JSON.stringify(mod)}).then(m => { void m.bindInNetns('/run/netns/${ns}', ` +
+        `'10.99.7.1', 53).catch(() => {}); setTimeout(() => process.exit(0), ${afterMs}) })`
+      await exec(process.execPath, ['--import', 'tsx', '-e', agent])
+      const until = Date.now() + 10_000
+      let left = await pids()
+      while (left.length > 0 && Date.now() < until) {
+        await new Promise(resolve => setTimeout(resolve, 100))
+        left = await pids()
+      }
+      const ps = left.length === 0 ? '' : (await exec('ps', ['-o', 'pid,ppid,stat,etime,args', '-p', left.join(',')])).stdout
+      for (const pid of left) { try { process.kill(Number(pid), 'SIGKILL') } catch {} }
+      assert.deepEqual(left, [], `agent gone after ${afterMs} ms: helper processes left in the namespace:\n${ps}`)
+    }
+  })
 })
