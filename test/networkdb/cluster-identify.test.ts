@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { generateKey } from '@libp2p/pnet'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p } from '@libp2p/interface'
-import { parseClusterKey } from '../../networkdb/cluster-key.js'
 import { Libp2pTransport } from '../../networkdb/adapters.js'
 import { silentLogger } from '../../core/index.js'
+import { newClusterKey, waitFor } from './helpers.js'
 
 /**
  * Members announce a new connection's peer with their own protocols instead of running identify
@@ -17,12 +16,6 @@ describe('cluster identify (real sockets)', function () {
   this.timeout(20_000)
   const started: Libp2pTransport[] = []
   afterEach(async () => { await Promise.allSettled(started.splice(0).map(async t => { await t.stop() })) })
-
-  function clusterKey (): Uint8Array {
-    const raw = new Uint8Array(95)
-    generateKey(raw)
-    return parseClusterKey(new TextDecoder().decode(raw))
-  }
 
   interface Member { t: Libp2pTransport, got: string[] }
 
@@ -45,14 +38,6 @@ describe('cluster identify (real sockets)', function () {
     return m
   }
 
-  async function waitFor (what: string, cond: () => boolean): Promise<void> {
-    const deadline = Date.now() + 5000
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-      await new Promise(resolve => setTimeout(resolve, 5))
-    }
-  }
-
   /** What the peer store holds of `peer` that only identify writes (its agent version). */
   async function identifiedAgent (m: Member, peer: string): Promise<string | undefined> {
     const node = (m.t as unknown as { node: Libp2p }).node
@@ -72,7 +57,7 @@ describe('cluster identify (real sockets)', function () {
   }
 
   it('two members exchange gossip both ways without running identify', async () => {
-    const key = clusterKey()
+    const key = newClusterKey()
     const a = await member(key)
     const b = await member(key)
     await gossipBothWays(a, b)
@@ -84,7 +69,7 @@ describe('cluster identify (real sockets)', function () {
   })
 
   it('a member that still runs identify works with one that does not, dialling and dialled', async () => {
-    const key = clusterKey()
+    const key = newClusterKey()
     const old1 = await member(key, true)
     const cur1 = await member(key)
     await gossipBothWays(old1, cur1) // the current one dials the old one

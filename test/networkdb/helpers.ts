@@ -1,5 +1,7 @@
 /** Helpers for NetworkDB cluster tests. */
+import { generateKey } from '@libp2p/pnet'
 import type { MemoryCluster } from '../../networkdb/index.js'
+import { parseClusterKey } from '../../networkdb/cluster-key.js'
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 export const dec = (b: Uint8Array | undefined): string | undefined => b === undefined ? undefined : new TextDecoder().decode(b)
@@ -34,4 +36,20 @@ export function table (c: MemoryCluster, i: number, t: string, nid: string): Rec
   const out: Record<string, string> = {}
   for (const e of c.nodes[i]!.walkTable(t, nid)) out[e.key] = dec(e.value)!
   return out
+}
+
+/** A fresh cluster key (libp2p pnet), parsed as the agent parses its key file. */
+export function newClusterKey (): Uint8Array {
+  const raw = new Uint8Array(95)
+  generateKey(raw)
+  return parseClusterKey(new TextDecoder().decode(raw))
+}
+
+/** Wait, in real time, until `cond` holds. */
+export async function waitFor (what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
 }

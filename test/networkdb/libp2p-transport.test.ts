@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { generateKey } from '@libp2p/pnet'
 import { MAX_FRAME_BYTES } from '../../proto/index.js'
-import { parseClusterKey } from '../../networkdb/cluster-key.js'
 import { encodeVarint } from '../../networkdb/libp2p-frames.js'
 import { Libp2pTransport, RR_PROTOCOL, TransportError, toMultiaddr } from '../../networkdb/adapters.js'
 import { silentLogger, MemoryMetrics } from '../../core/index.js'
 import type { TransportHandlers } from '../../networkdb/transport.js'
+import { newClusterKey, waitFor } from './helpers.js'
 
-function newClusterKey (): Uint8Array {
-  const raw = new Uint8Array(95)
-  generateKey(raw)
-  return parseClusterKey(new TextDecoder().decode(raw))
-}
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b)
@@ -28,13 +22,6 @@ interface Node {
   requestsFrom: string[]
 }
 
-async function waitFor (what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
 
 async function rejectsWithReason (p: Promise<unknown>, reasons: readonly string[]): Promise<TransportError> {
   let caught: unknown
